@@ -1,0 +1,3 @@
+module github.com/strata-nri/strata
+
+go 1.25.0
