@@ -1,0 +1,56 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrVanished reports that a cgroup directory no longer exists, usually
+	// because its container exited between listing and acting. Callers that
+	// sweep many cgroups test for it with errors.Is and skip the cgroup.
+	ErrVanished = errors.New("cgroup vanished")
+
+	// ErrNotSupported reports that the hierarchy or kernel has no file for a
+	// value (memory.high on cgroup v1, cpu.idle before Linux 5.15, a
+	// controller that is not mounted or not enabled).
+	ErrNotSupported = errors.New("not supported by this cgroup hierarchy")
+
+	// ErrEscapesRoot reports a cgroups path that would leave the hierarchy
+	// root through "..".
+	ErrEscapesRoot = errors.New("cgroups path escapes the hierarchy root")
+
+	// ErrInvalidPath reports a cgroups path in neither the cgroupfs style nor
+	// the systemd "slice:prefix:name" style.
+	ErrInvalidPath = errors.New("invalid cgroups path")
+
+	// ErrNoController reports a controller that is not mounted (v1) or not
+	// available (v2).
+	ErrNoController = errors.New("cgroup controller not available")
+
+	// ErrMalformedMountinfo reports a mountinfo file that cannot be parsed or
+	// that shows no cgroup mount at all.
+	ErrMalformedMountinfo = errors.New("malformed mountinfo")
+)
+
+// FileError is the error of reading, parsing or writing one cgroup file. It
+// names the operation, the file and the value involved.
+type FileError struct {
+	Op    string // "read", "parse" or "write"
+	Path  string // absolute path of the cgroup file
+	Value string // value written, or text that failed to parse
+	Err   error
+}
+
+func (e *FileError) Error() string {
+	switch e.Op {
+	case "write":
+		return fmt.Sprintf("write %q to %s: %v", e.Value, e.Path, e.Err)
+	case "parse":
+		return fmt.Sprintf("parse %s: value %q: %v", e.Path, e.Value, e.Err)
+	default:
+		return fmt.Sprintf("%s %s: %v", e.Op, e.Path, e.Err)
+	}
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
