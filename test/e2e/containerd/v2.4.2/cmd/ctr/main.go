@@ -1,0 +1,18 @@
+// Command ctr is containerd's CLI (v2.4.x); the end-to-end harness uses it
+// only to import the locally built test image into the k8s.io namespace.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/containerd/containerd/v2/cmd/ctr/app"
+)
+
+func main() {
+	if err := app.New().Run(context.Background(), os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "ctr:", err)
+		os.Exit(1)
+	}
+}
