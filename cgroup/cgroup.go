@@ -167,20 +167,21 @@ func SharesToWeight(shares uint64) uint64 {
 	return occgroups.ConvertCPUSharesToCgroupV2Value(shares)
 }
 
-// WeightToShares inverts SharesToWeight: it returns the smallest shares value
-// that converts to weight. The conversion is monotonic, so a binary search
-// over [2, 262144] is exact.
+// WeightToShares inverts SharesToWeight. Several shares values convert to
+// one weight; it returns the largest of them, so the default weight 100 reads
+// back as the default 1024 shares. The conversion is monotonic, so a binary
+// search over [2, 262144] is exact.
 func WeightToShares(weight uint64) uint64 {
 	if weight == 0 {
 		return 0
 	}
 	lo, hi := uint64(2), uint64(262144)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if SharesToWeight(mid) >= weight {
-			hi = mid
+	for lo < hi { // smallest shares whose weight exceeds the given one
+		mid := (lo + hi + 1) / 2
+		if SharesToWeight(mid) > weight {
+			hi = mid - 1
 		} else {
-			lo = mid + 1
+			lo = mid
 		}
 	}
 	return lo

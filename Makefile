@@ -1,0 +1,54 @@
+# Strata's entry points. `make test` runs every tier; `make demo` runs the
+# main job. Both expect a Debian/Ubuntu machine and root for the kernel and
+# end-to-end tiers.
+
+GO                  ?= go
+STATICCHECK_VERSION := v0.8.2
+PKGS                := ./...
+
+.PHONY: all build deps lint test test-unit test-kernel test-e2e bench demo clean
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+
+deps:
+	./hack/install-deps.sh
+
+# Formatting, vet and staticcheck over every package.
+lint: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	./bin/staticcheck $(PKGS)
+
+# Unit tier: fixture trees, any machine, no root. Kernel and e2e tests are
+# left to their tiers.
+test-unit:
+	$(GO) test -count=1 -skip 'Kernel|E2E' $(PKGS)
+
+# Kernel tier: the real kernel in the tests' own cgroups and namespaces, as
+# root. One package at a time so measured tests do not share the CPUs.
+test-kernel:
+	$(GO) test -count=1 -p 1 -run 'Kernel' $(PKGS)
+
+# End-to-end tier: a real containerd (built from the Go module proxy and
+# cached) with the plugin.
+test-e2e:
+	@if [ -d test/e2e ] && ls test/e2e/*_test.go >/dev/null 2>&1; then \
+		$(GO) test -count=1 -p 1 -timeout 25m -run 'E2E' ./test/e2e/...; \
+	else echo "test-e2e: no end-to-end tests yet"; fi
+
+# Every tier. CI sets STRATA_TEST_REQUIRE_KERNEL=1 so that a kernel test
+# skipped on a machine that has the feature fails instead.
+test: lint test-unit test-kernel test-e2e
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+demo:
+	@if [ -f nri-plugin/demo.sh ]; then ./nri-plugin/demo.sh; else \
+		echo "make demo: the plugin is not built yet (nri-plugin issue); nothing to demonstrate"; exit 1; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs on a fresh Debian/Ubuntu machine, and only
+# what is missing, so it is cheap to run every time. Needs root for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the test tiers use. Other lists (e.g. test/e2e/apt-packages.txt)
+# are merged in so each tier declares its own needs.
+pkgs=(iproute2 procps util-linux)
+for list in test/e2e/apt-packages.txt; do
+	[ -f "$list" ] && mapfile -t -O "${#pkgs[@]}" pkgs < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
+done
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing Debian packages ${missing[*]}; run as root (sudo make test)" >&2
+		exit 1
+	fi
+	echo "install-deps: apt-get install ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Go tools, pinned, built into ./bin from the Go module proxy.
+mkdir -p bin
+STATICCHECK_VERSION=$(sed -n 's/^STATICCHECK_VERSION *:= *//p' Makefile)
+want="staticcheck ${STATICCHECK_VERSION}"
+if [ ! -x bin/staticcheck ] || [ "$(cat bin/.staticcheck-version 2>/dev/null)" != "$want" ]; then
+	echo "install-deps: building staticcheck ${STATICCHECK_VERSION}"
+	GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+	echo "$want" > bin/.staticcheck-version
+fi
