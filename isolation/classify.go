@@ -1,0 +1,229 @@
+package isolation
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// ContainerRequest is what the runtime tells us about a container being
+// created (or found running after a restart). CPU and memory come from its
+// OCI resources.
+type ContainerRequest struct {
+	ID          string
+	Name        string
+	PodUID      string
+	PodName     string
+	Namespace   string
+	Annotations map[string]string // pod annotations
+	Labels      map[string]string // pod labels
+	CgroupsPath string
+	// CPURequestMilli is the CPU request in millicores. When 0 it is derived
+	// from CPUShares the way the kubelet set them (shares × 1000 / 1024).
+	CPURequestMilli int64
+	CPUShares       uint64
+	// CPUQuota/CPUPeriod in microseconds; quota ≤ 0 means no limit.
+	CPUQuota  int64
+	CPUPeriod uint64
+	// Memory in bytes; MemoryLimit ≤ 0 means no limit.
+	MemoryRequest int64
+	MemoryLimit   int64
+	// OOMScoreAdj is the value the runtime would give the container.
+	OOMScoreAdj int
+}
+
+// CPURequest returns the CPU request in millicores.
+func (r *ContainerRequest) CPURequest() int64 {
+	if r.CPURequestMilli > 0 {
+		return r.CPURequestMilli
+	}
+	if r.CPUShares <= 2 { // the kubelet's minimum: no request
+		return 0
+	}
+	return int64(r.CPUShares) * 1000 / 1024
+}
+
+func (r *ContainerRequest) pod() string {
+	if r.Namespace == "" {
+		return r.PodName
+	}
+	return r.Namespace + "/" + r.PodName
+}
+
+// QoSClass is the Kubernetes QoS class.
+type QoSClass string
+
+// QoS classes.
+const (
+	QoSGuaranteed QoSClass = "Guaranteed"
+	QoSBurstable  QoSClass = "Burstable"
+	QoSBestEffort QoSClass = "BestEffort"
+)
+
+// QoS infers the Kubernetes QoS class: from the cgroup path when it has the
+// kubelet's layout (cgroupfs "/kubepods/burstable/pod…" or systemd
+// "kubepods-besteffort-pod….slice"), else from the resources.
+func (r *ContainerRequest) QoS() QoSClass {
+	p := strings.ToLower(r.CgroupsPath)
+	if strings.Contains(p, "kubepods") {
+		switch {
+		case strings.Contains(p, "besteffort"):
+			return QoSBestEffort
+		case strings.Contains(p, "burstable"):
+			return QoSBurstable
+		default:
+			return QoSGuaranteed
+		}
+	}
+	req := r.CPURequest()
+	if req == 0 && r.MemoryRequest <= 0 && r.MemoryLimit <= 0 && r.CPUQuota <= 0 {
+		return QoSBestEffort
+	}
+	if r.CPUQuota > 0 && r.CPUPeriod > 0 && r.MemoryLimit > 0 &&
+		r.CPUQuota*1000/int64(r.CPUPeriod) == req &&
+		(r.MemoryRequest == 0 || r.MemoryRequest == r.MemoryLimit) {
+		return QoSGuaranteed
+	}
+	return QoSBurstable
+}
+
+// Admission refusals. They are wrapped in *AdmissionError; test with
+// errors.Is.
+var (
+	// ErrNotAllowed: the pod is outside the pool's allow-list.
+	ErrNotAllowed = errors.New("not allowed in pool")
+	// ErrUnknownPool: the annotation names a pool that does not exist.
+	ErrUnknownPool = errors.New("unknown pool")
+	// ErrNoExclusiveCPUs: the pool pins whole-CPU members but not enough
+	// CPUs can be taken from lower pools.
+	ErrNoExclusiveCPUs = errors.New("no exclusive CPUs left")
+)
+
+// AdmissionError explains a refusal: which container of which pod, which
+// pool, what the annotation said, and the allowed pools.
+type AdmissionError struct {
+	Container  string
+	Pod        string // namespace/name
+	Pool       string
+	Annotation string // annotation key and value, "strata.io/pool=latency-critical", if it played a part
+	Allowed    []string
+	Detail     string
+	Err        error
+}
+
+func (e *AdmissionError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "container %s of pod %s: %v %q", e.Container, e.Pod, e.Err, e.Pool)
+	if e.Annotation != "" {
+		fmt.Fprintf(&b, " (annotation %s)", e.Annotation)
+	}
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if len(e.Allowed) > 0 {
+		fmt.Fprintf(&b, "; allowed pools: %s", strings.Join(e.Allowed, ", "))
+	}
+	return b.String()
+}
+
+func (e *AdmissionError) Unwrap() error { return e.Err }
+
+// Classification is the chosen pool and the route that chose it.
+type Classification struct {
+	Pool string
+	// Route says why: "annotation strata.io/pool=online",
+	// "namespace rule batch-*", "qos BestEffort", "default",
+	// "fallback (not allowed in latency-critical)".
+	Route string
+}
+
+// Admits reports whether the allow-list admits a pod.
+func (a AllowList) Admits(namespace string, labels map[string]string) bool {
+	if len(a.Namespaces) > 0 {
+		ok := false
+		for _, p := range a.Namespaces {
+			if m, _ := path.Match(p, namespace); m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for k, v := range a.Labels {
+		if got, has := labels[k]; !has || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Classify chooses the pool of a new container: the annotation first, then
+// namespace rules, the QoS class, the default pool. A pool whose allow-list
+// does not admit the pod is never chosen: an annotation naming one is
+// refused, or sent to classification.onDisallowed's fallback pool; a rule
+// naming one falls through to the next rule.
+func (c *Config) Classify(r *ContainerRequest) (Classification, error) {
+	cl := &c.Classification
+	if v, ok := r.Annotations[cl.Annotation]; ok {
+		ann := cl.Annotation + "=" + v
+		p := c.pool(v)
+		if p == nil {
+			return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
+				Allowed: c.allowedPools(r), Err: ErrUnknownPool}
+		}
+		if p.Allow.Admits(r.Namespace, r.Labels) {
+			return Classification{Pool: p.Name, Route: "annotation " + ann}, nil
+		}
+		if cl.OnDisallowed == "" || cl.OnDisallowed == OnDisallowedRefuse {
+			return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
+				Allowed: c.allowedPools(r), Err: ErrNotAllowed,
+				Detail: "namespace and labels are outside the pool's allow-list"}
+		}
+		return Classification{Pool: cl.OnDisallowed, Route: "fallback (" + ann + " not allowed)"}, nil
+	}
+	for _, rule := range cl.Namespaces {
+		if m, _ := path.Match(rule.Namespace, r.Namespace); m {
+			if c.admits(rule.Pool, r) {
+				return Classification{Pool: rule.Pool, Route: "namespace rule " + rule.Namespace}, nil
+			}
+		}
+	}
+	var byQoS string
+	q := r.QoS()
+	switch q {
+	case QoSGuaranteed:
+		byQoS = cl.QoS.Guaranteed
+	case QoSBurstable:
+		byQoS = cl.QoS.Burstable
+	case QoSBestEffort:
+		byQoS = cl.QoS.BestEffort
+	}
+	if byQoS != "" && c.admits(byQoS, r) {
+		return Classification{Pool: byQoS, Route: "qos " + string(q)}, nil
+	}
+	if c.admits(cl.Default, r) {
+		return Classification{Pool: cl.Default, Route: "default"}, nil
+	}
+	return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: cl.Default,
+		Allowed: c.allowedPools(r), Err: ErrNotAllowed, Detail: "no rule matched and the default pool's allow-list does not admit the pod"}
+}
+
+func (c *Config) admits(pool string, r *ContainerRequest) bool {
+	p := c.pool(pool)
+	return p != nil && p.Allow.Admits(r.Namespace, r.Labels)
+}
+
+// allowedPools lists the pools whose allow-lists admit the pod.
+func (c *Config) allowedPools(r *ContainerRequest) []string {
+	var out []string
+	for _, p := range c.Pools {
+		if p.Allow.Admits(r.Namespace, r.Labels) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,423 @@
+package isolation
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the controller's whole configuration. It is read from YAML
+// (LoadConfig, ParseConfig) and checked by Validate; DefaultConfig returns
+// LAR's three-pool layout.
+type Config struct {
+	// Period is the loop period: how often the plugin observes and calls
+	// Decide. Durations in this configuration (ShrinkInterval, cooldowns,
+	// predictor half-life) are wall-clock times, independent of Period.
+	Period Duration `json:"period"`
+	// ReservedCPUs are kept for the system (kubelet, containerd, the
+	// plugin) and are never part of any pool. Linux list format: "0-1,64".
+	ReservedCPUs string `json:"reservedCPUs,omitempty"`
+	// Pools, in any order; Priority orders them (0 is the highest).
+	Pools          []PoolConfig         `json:"pools"`
+	Classification ClassificationConfig `json:"classification"`
+	Resize         ResizeConfig         `json:"resize"`
+	Predictor      PredictorConfig      `json:"predictor"`
+	Protection     ProtectionConfig     `json:"protection"`
+	Batch          BatchConfig          `json:"batch"`
+	Colocation     ColocationConfig     `json:"colocation"`
+}
+
+// PoolConfig describes one pool.
+type PoolConfig struct {
+	Name string `json:"name"`
+	// Priority: 0 is the highest. Unique per pool. The pool with the largest
+	// number is the lowest pool: it holds every CPU nobody else needs.
+	Priority int `json:"priority"`
+	// Band is the target CPU load (usage ÷ pool CPUs) as fractions in (0, 1].
+	Band Band `json:"band"`
+	// RCF bounds the pool's size relative to its members' CPU requests:
+	// RCF.Min × requests ≤ shared CPUs ≤ RCF.Max × requests. Ignored for the
+	// lowest pool, whose size is whatever is left.
+	RCF RCFBounds `json:"rcf"`
+	// ExclusiveCores lets members whose CPU request is a whole number of
+	// CPUs have CPUs of their own (taken out of the shared set, never moved
+	// while the container runs).
+	ExclusiveCores bool `json:"exclusiveCores,omitempty"`
+	// MinCPUs is a floor for the pool's shared CPUs while it has members.
+	// For the lowest (batch) pool it is the batch minimum. 0 means 1 CPU
+	// while the pool has shared members.
+	MinCPUs int `json:"minCPUs,omitempty"`
+	// Allow is the admission allow-list. Empty admits every pod.
+	Allow AllowList `json:"allow,omitempty"`
+	// Profile holds the per-dimension isolation settings of members.
+	Profile Profile `json:"profile"`
+}
+
+// Band is a target load band, fractions of the pool's CPUs.
+type Band struct {
+	Low  float64 `json:"low"`
+	High float64 `json:"high"`
+}
+
+// Mid is the band's centre, the load a resize aims at.
+func (b Band) Mid() float64 { return (b.Low + b.High) / 2 }
+
+// RCFBounds bound the Resource Configuration Factor.
+type RCFBounds struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
+}
+
+// AllowList admits a pod to a pool when its namespace matches one of
+// Namespaces (exact or shell pattern; empty: any namespace) and its labels
+// contain every entry of Labels (empty: no label needed). Both empty:
+// everyone is admitted.
+type AllowList struct {
+	Namespaces []string          `json:"namespaces,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+}
+
+// Empty reports whether the list admits everyone.
+func (a AllowList) Empty() bool { return len(a.Namespaces) == 0 && len(a.Labels) == 0 }
+
+// Profile is the isolation profile of a pool's members, one field per
+// dimension. Dimensions owned by later packages (RDT, block IO, network)
+// are added as further fields of their own types, each with its own
+// validate method, so none of the existing ones change.
+type Profile struct {
+	CPU CPUProfile `json:"cpu"`
+	// OOMScoreAdj, when set, overrides the container's oom_score_adj
+	// (-1000..1000).
+	OOMScoreAdj *int          `json:"oomScoreAdj,omitempty"`
+	Memory      MemoryProfile `json:"memory"`
+	PageCache   PageCacheProfile `json:"pageCache"`
+}
+
+// CPUProfile: everything CPU except the cpuset, which the controller owns.
+type CPUProfile struct {
+	// Shares: 0 keeps the kubelet's value (derived from the request);
+	// otherwise a fixed cpu.shares value, 2..262144.
+	Shares uint64 `json:"shares,omitempty"`
+	// Quota: "keep" (default) keeps the container's limit, "unlimited"
+	// removes CFS quota — inside a pool the cpuset already bounds it.
+	Quota QuotaPolicy `json:"quota,omitempty"`
+	// Idle puts members under SCHED_IDLE-like cgroup idle scheduling
+	// (cpu.idle), so they only run when nothing else wants the CPU.
+	Idle bool `json:"idle,omitempty"`
+}
+
+// QuotaPolicy is CPUProfile.Quota.
+type QuotaPolicy string
+
+// Quota policies.
+const (
+	QuotaKeep      QuotaPolicy = "keep"
+	QuotaUnlimited QuotaPolicy = "unlimited"
+)
+
+// MemoryProfile sets memory protection. Each field is a MemoryPolicy.
+type MemoryProfile struct {
+	// Min (v2 memory.min): hard protection from reclaim.
+	Min MemoryPolicy `json:"min,omitempty"`
+	// Low (v2 memory.low): best-effort protection from reclaim.
+	Low MemoryPolicy `json:"low,omitempty"`
+	// High (v2 memory.high): throttle-and-reclaim threshold.
+	High MemoryPolicy `json:"high,omitempty"`
+	// SoftLimit (v1 memory.soft_limit_in_bytes).
+	SoftLimit MemoryPolicy `json:"softLimit,omitempty"`
+}
+
+// MemoryPolicy says where a memory value comes from: "none" (default: no
+// protection / no threshold), "request" (the container's memory request),
+// "limit" (its limit), or a percentage of the limit such as "90%".
+type MemoryPolicy string
+
+// PageCacheProfile is the page-cache policy of members.
+type PageCacheProfile struct {
+	// Reclaimable allows protection levels to reclaim members' page cache
+	// when a pool is under memory pressure. Pool 0 usually says false.
+	Reclaimable bool `json:"reclaimable,omitempty"`
+}
+
+// ClassificationConfig chooses a pool for a new container. In order: the
+// pool annotation, namespace rules, the Kubernetes QoS class, the default.
+type ClassificationConfig struct {
+	// Annotation is the pod annotation naming a pool, e.g. strata.io/pool.
+	Annotation string          `json:"annotation"`
+	Namespaces []NamespaceRule `json:"namespaces,omitempty"`
+	// QoS maps Kubernetes QoS classes to pools; empty entries fall through.
+	QoS QoSRules `json:"qos,omitempty"`
+	// Default pool when nothing else matched.
+	Default string `json:"default"`
+	// OnDisallowed: what happens when the annotation names a pool whose
+	// allow-list does not admit the pod: "refuse" (default) refuses the
+	// container, or the name of a fallback pool to place it in.
+	OnDisallowed string `json:"onDisallowed,omitempty"`
+}
+
+// NamespaceRule sends pods of a namespace to a pool. Namespace may be a
+// shell pattern (path.Match), e.g. "batch-*".
+type NamespaceRule struct {
+	Namespace string `json:"namespace"`
+	Pool      string `json:"pool"`
+}
+
+// QoSRules map Kubernetes QoS classes to pool names.
+type QoSRules struct {
+	Guaranteed string `json:"guaranteed,omitempty"`
+	Burstable  string `json:"burstable,omitempty"`
+	BestEffort string `json:"bestEffort,omitempty"`
+}
+
+// ResizeConfig limits how fast pools change, so they do not flap.
+type ResizeConfig struct {
+	// A pool grows by at most max(MaxGrowCores, MaxGrowPercent % of its
+	// shared CPUs) per period (katalyst: 10 cores).
+	MaxGrowCores   int     `json:"maxGrowCores"`
+	MaxGrowPercent float64 `json:"maxGrowPercent"`
+	// A pool shrinks by at most MaxShrinkCores per step (katalyst: 2) ...
+	MaxShrinkCores int `json:"maxShrinkCores"`
+	// ... and only when ShrinkInterval has passed since its last resize of
+	// either direction (katalyst: 30 s between ramp-downs).
+	ShrinkInterval Duration `json:"shrinkInterval"`
+}
+
+// PredictorConfig configures the peak predictor: a decaying histogram of
+// each pool's usage whose Percentile is the predicted peak.
+type PredictorConfig struct {
+	Disabled   bool     `json:"disabled,omitempty"`
+	HalfLife   Duration `json:"halfLife"`
+	Percentile float64  `json:"percentile"`
+}
+
+// ProtectionConfig holds the protection levels, lowest first.
+type ProtectionConfig struct {
+	Levels []ProtectionLevel `json:"levels"`
+	// Cooldown: a pool leaves a level only after its thresholds have not
+	// been met for this long.
+	Cooldown Duration `json:"cooldown"`
+	// ReclaimInterval: at most one page-cache reclaim per container per
+	// interval. EvictInterval: at most one eviction per node per interval,
+	// so each eviction's effect is seen before the next.
+	ReclaimInterval Duration `json:"reclaimInterval"`
+	EvictInterval   Duration `json:"evictInterval"`
+}
+
+// ProtectionLevel is reached when any of its thresholds is met; it takes
+// its own actions and those of every lower level.
+type ProtectionLevel struct {
+	Name    string     `json:"name"`
+	When    Thresholds `json:"when"`
+	Actions []ActionKind `json:"actions"`
+}
+
+// Thresholds; a zero threshold is not checked.
+type Thresholds struct {
+	// CPULoad: pool usage ÷ pool CPUs, fraction (e.g. 0.8).
+	CPULoad float64 `json:"cpuLoad,omitempty"`
+	// MemoryUsage: node memory in use ÷ node memory, fraction.
+	MemoryUsage float64 `json:"memoryUsage,omitempty"`
+	// PSI avg10 values in percent (0..100), of the pool when observed,
+	// else of the node. CPU PSI is ignored for a pool whose members are
+	// throttled (it would measure their quota, not interference).
+	CPUSome    float64 `json:"cpuPSISome,omitempty"`
+	MemorySome float64 `json:"memoryPSISome,omitempty"`
+	MemoryFull float64 `json:"memoryPSIFull,omitempty"`
+}
+
+// BatchConfig configures the batch capacity view.
+type BatchConfig struct {
+	// Watermark is the safety margin kept off the batch capacity, as a
+	// percentage of the node's pool CPUs ("10%") or cores ("8").
+	Watermark Quantity `json:"watermark"`
+	// Schedule overrides Watermark during times of day.
+	Schedule []WatermarkWindow `json:"schedule,omitempty"`
+	// TimeZone of the schedule (IANA name); default UTC.
+	TimeZone string `json:"timeZone,omitempty"`
+}
+
+// WatermarkWindow applies Watermark from From (inclusive) to To (exclusive),
+// "HH:MM" each; a window may wrap midnight ("22:00" → "06:00").
+type WatermarkWindow struct {
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Watermark Quantity `json:"watermark"`
+}
+
+// Quantity is a CPU amount: "10%" of the node's pool CPUs or "8"/"2.5" cores.
+type Quantity string
+
+// ColocationConfig is the node switch.
+type ColocationConfig struct {
+	// Disabled turns colocation off: the batch pool gets nothing.
+	Disabled bool `json:"disabled,omitempty"`
+	// WhenDisabled: "suspend" (default) or "evict" batch members.
+	WhenDisabled string `json:"whenDisabled,omitempty"`
+}
+
+// Duration is a time.Duration written as "1s", "500ms", "1h30m" in YAML.
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads "1s"-style strings.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"1s\" or \"500ms\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: want a Go duration such as \"1s\", \"500ms\", \"1h30m\"", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Default pool names of DefaultConfig.
+const (
+	PoolLatencyCritical = "latency-critical"
+	PoolOnline          = "online"
+	PoolBatch           = "batch"
+)
+
+// DefaultConfig returns LAR's layout: three pools with bands 30–50 %,
+// 45–60 % and 50–80 %; katalyst's step limits; koordinator-like protection
+// thresholds; a 10 % batch watermark (5 % at night).
+func DefaultConfig() *Config {
+	return &Config{
+		Period: Duration{time.Second},
+		Pools: []PoolConfig{
+			{
+				Name: PoolLatencyCritical, Priority: 0,
+				Band:           Band{Low: 0.30, High: 0.50},
+				RCF:            RCFBounds{Min: 0.2, Max: 1.0},
+				ExclusiveCores: true,
+				Profile: Profile{
+					CPU:    CPUProfile{Quota: QuotaKeep},
+					Memory: MemoryProfile{Min: "request"},
+				},
+			},
+			{
+				Name: PoolOnline, Priority: 1,
+				Band: Band{Low: 0.45, High: 0.60},
+				RCF:  RCFBounds{Min: 0.1, Max: 1.0},
+				Profile: Profile{
+					CPU:       CPUProfile{Quota: QuotaKeep},
+					Memory:    MemoryProfile{Low: "request", SoftLimit: "request"},
+					PageCache: PageCacheProfile{Reclaimable: true},
+				},
+			},
+			{
+				Name: PoolBatch, Priority: 2,
+				Band:    Band{Low: 0.50, High: 0.80},
+				RCF:     RCFBounds{Min: 0.1, Max: 1.0},
+				MinCPUs: 1,
+				Profile: Profile{
+					CPU:         CPUProfile{Shares: 2, Quota: QuotaKeep, Idle: true},
+					OOMScoreAdj: ptr(1000),
+					Memory:      MemoryProfile{High: "90%"},
+					PageCache:   PageCacheProfile{Reclaimable: true},
+				},
+			},
+		},
+		Classification: ClassificationConfig{
+			Annotation: "strata.io/pool",
+			QoS: QoSRules{
+				Guaranteed: PoolOnline,
+				Burstable:  PoolOnline,
+				BestEffort: PoolBatch,
+			},
+			Default:      PoolOnline,
+			OnDisallowed: OnDisallowedRefuse,
+		},
+		Resize: ResizeConfig{
+			MaxGrowCores: 10, MaxGrowPercent: 100,
+			MaxShrinkCores: 2, ShrinkInterval: Duration{30 * time.Second},
+		},
+		Predictor: PredictorConfig{HalfLife: Duration{time.Hour}, Percentile: 0.95},
+		Protection: ProtectionConfig{
+			Cooldown:        Duration{10 * time.Second},
+			ReclaimInterval: Duration{10 * time.Second},
+			EvictInterval:   Duration{30 * time.Second},
+			Levels: []ProtectionLevel{
+				{Name: "elevated", When: Thresholds{CPULoad: 0.8, MemoryUsage: 0.80}, Actions: []ActionKind{ActionRelease, ActionPreempt}},
+				{Name: "high", When: Thresholds{CPULoad: 0.95, MemoryUsage: 0.88, MemoryFull: 10}, Actions: []ActionKind{ActionCPUDowngrade, ActionReclaimPageCache}},
+				{Name: "critical", When: Thresholds{MemoryUsage: 0.95, MemoryFull: 40}, Actions: []ActionKind{ActionEvict}},
+			},
+		},
+		Batch: BatchConfig{
+			Watermark: "10%",
+			Schedule:  []WatermarkWindow{{From: "22:00", To: "06:00", Watermark: "5%"}},
+			TimeZone:  "UTC",
+		},
+		Colocation: ColocationConfig{WhenDisabled: WhenDisabledSuspend},
+	}
+}
+
+// OnDisallowedRefuse is ClassificationConfig.OnDisallowed's refusing value.
+const OnDisallowedRefuse = "refuse"
+
+// ColocationConfig.WhenDisabled values.
+const (
+	WhenDisabledSuspend = "suspend"
+	WhenDisabledEvict   = "evict"
+)
+
+// LoadConfig reads and validates a YAML configuration file. Fields left out
+// keep DefaultConfig's values, except Pools, which replaces the default
+// pools as a whole when given.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("isolation config: %w", err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("isolation config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses YAML over DefaultConfig, rejects unknown fields and
+// validates the result.
+func ParseConfig(data []byte) (*Config, error) {
+	cfg := DefaultConfig()
+	// A listed protection.levels or pools replaces the defaults rather than
+	// merging element by element, which JSON decoding into a non-empty
+	// slice would do.
+	var probe struct {
+		Pools      json.RawMessage `json:"pools"`
+		Protection struct {
+			Levels json.RawMessage `json:"levels"`
+		} `json:"protection"`
+		Batch struct {
+			Schedule json.RawMessage `json:"schedule"`
+		} `json:"batch"`
+	}
+	if err := yaml.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if probe.Pools != nil {
+		cfg.Pools = nil
+	}
+	if probe.Protection.Levels != nil {
+		cfg.Protection.Levels = nil
+	}
+	if probe.Batch.Schedule != nil {
+		cfg.Batch.Schedule = nil
+	}
+	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

@@ -1,0 +1,572 @@
+package isolation
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"k8s.io/utils/cpuset"
+
+	strcpuset "github.com/strata-nri/strata/cpuset"
+)
+
+// State is the controller's memory: pools (cpusets, RCF inputs, history)
+// and containers (pool, requests, exclusive CPUs, applied settings). It is
+// changed only by Admit, Restore, Remove and Commit; Decide reads it. State
+// is not safe for concurrent use: the plugin serialises calls.
+type State struct {
+	cfg      *Config
+	topo     *strcpuset.Topology
+	alloc    *strcpuset.Allocator
+	reserved cpuset.CPUSet
+	usable   cpuset.CPUSet // online − reserved (− isolated): what pools share out
+	loc      *time.Location
+	schedule []window
+	water    quantity
+
+	pools      []*poolState // by priority, highest first
+	containers []*containerState
+	byID       map[string]int
+
+	onlinePred *PeakPredictor
+	lastEvict  time.Time
+	version    uint64
+}
+
+type window struct {
+	from, to int // minutes after midnight
+	q        quantity
+	index    int
+}
+
+type poolState struct {
+	cfg       *PoolConfig
+	rank      int
+	shared    cpuset.CPUSet
+	exclusive cpuset.CPUSet
+	all       cpuset.CPUSet
+	mems      cpuset.CPUSet
+	gen       uint64 // incremented whenever shared changes
+	pred      *PeakPredictor
+
+	sharedMembers int
+	exclMembers   int
+	requestMilli  int64 // CPU requests of shared members
+
+	lastResize time.Time
+	level      int
+	levelMetAt time.Time
+	resizes    int
+}
+
+type containerState struct {
+	req       ContainerRequest
+	pool      int
+	exclusive cpuset.CPUSet
+	base      Settings // from the pool profile
+	applied   Settings
+	cpusGen   uint64 // pool generation last applied; 0: unknown
+	appliedC  cpuset.CPUSet
+	downgrade bool
+	suspended bool
+	evicting  bool
+	reclaimAt time.Time
+}
+
+// NewState creates the state of a node with no containers: every usable
+// CPU is in the lowest pool. cfg must be valid (it is validated again).
+func NewState(topo *strcpuset.Topology, cfg *Config) (*State, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	reserved, _ := cpuset.Parse(cfg.ReservedCPUs)
+	alloc, err := strcpuset.NewAllocator(topo, strcpuset.AllocatorOptions{Reserved: reserved})
+	if err != nil {
+		return nil, fmt.Errorf("isolation: reservedCPUs %q: %w", cfg.ReservedCPUs, err)
+	}
+	loc, _ := time.LoadLocation(cfg.Batch.TimeZone)
+	water, _ := cfg.Batch.Watermark.parse()
+	s := &State{
+		cfg: cfg, topo: topo, alloc: alloc, reserved: reserved,
+		usable: alloc.Usable(), loc: loc, water: water,
+		byID:       map[string]int{},
+		onlinePred: NewPeakPredictor(cfg.Predictor.HalfLife.Duration),
+	}
+	for i, w := range cfg.Batch.Schedule {
+		from, _ := parseClock(w.From)
+		to, _ := parseClock(w.To)
+		q, _ := w.Watermark.parse()
+		s.schedule = append(s.schedule, window{from: from, to: to, q: q, index: i})
+	}
+	order := make([]int, len(cfg.Pools))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return cfg.Pools[order[a]].Priority < cfg.Pools[order[b]].Priority })
+	for rank, i := range order {
+		s.pools = append(s.pools, &poolState{
+			cfg: &cfg.Pools[i], rank: rank, level: -1, gen: 1,
+			pred: NewPeakPredictor(cfg.Predictor.HalfLife.Duration),
+		})
+	}
+	low := s.pools[len(s.pools)-1]
+	low.shared = s.usable
+	for _, p := range s.pools {
+		s.refresh(p)
+	}
+	return s, nil
+}
+
+// Config returns the configuration the state runs with.
+func (s *State) Config() *Config { return s.cfg }
+
+func (s *State) lowest() *poolState { return s.pools[len(s.pools)-1] }
+
+func (s *State) poolByName(name string) *poolState {
+	for _, p := range s.pools {
+		if p.cfg.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// refresh recomputes a pool's derived sets after shared or exclusive changed.
+func (s *State) refresh(p *poolState) {
+	p.all = p.shared.Union(p.exclusive)
+	p.mems = s.topo.MemsFor(p.all)
+}
+
+// Admission is the answer to Admit and Restore.
+type Admission struct {
+	ID    string
+	Pool  string
+	Route string // why this pool, see Classification.Route
+	// CPUs the container runs on: its exclusive CPUs, or its pool's shared
+	// CPUs. Mems: the NUMA nodes of those CPUs.
+	CPUs      cpuset.CPUSet
+	Mems      cpuset.CPUSet
+	Exclusive bool
+	Settings  Settings
+	// Updates: other containers whose CPUs changed because this one took
+	// CPUs from their pools. The plugin applies them with the creation
+	// (the state already records them as applied).
+	Updates []ContainerChange
+}
+
+// Admit places a new container: it classifies it (annotation, allow-lists,
+// rules), gives it exclusive CPUs when its pool pins and its request is a
+// whole number of CPUs, grows its pool's shared CPUs by RCF × its request,
+// and returns its settings. Refusals are *AdmissionError wrapping
+// ErrNotAllowed, ErrUnknownPool or ErrNoExclusiveCPUs; on refusal nothing
+// changes.
+func (s *State) Admit(req ContainerRequest) (Admission, error) {
+	if _, dup := s.byID[req.ID]; dup {
+		return Admission{}, fmt.Errorf("isolation: container %s of pod %s is already admitted", req.ID, req.pod())
+	}
+	cl, err := s.cfg.Classify(&req)
+	if err != nil {
+		return Admission{}, err
+	}
+	p := s.poolByName(cl.Pool)
+	var excl cpuset.CPUSet
+	if n := wholeCPUs(&req); p.cfg.ExclusiveCores && n > 0 {
+		excl, err = s.takeExclusive(p, n, cpuset.CPUSet{})
+		if err != nil {
+			ann := ""
+			if v, ok := req.Annotations[s.cfg.Classification.Annotation]; ok {
+				ann = s.cfg.Classification.Annotation + "=" + v
+			}
+			return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: p.cfg.Name, Annotation: ann,
+				Err: ErrNoExclusiveCPUs, Detail: err.Error()}
+		}
+	}
+	return s.place(req, p, excl, cl.Route), nil
+}
+
+// Restore re-admits a container found running after a restart, in the pool
+// recorded for it (the plugin reads it back from its annotations) and with
+// the exclusive CPUs it had. It does not classify again: a pool chosen once
+// stays. Restore fails when the pool is unknown or the exclusive CPUs are
+// taken or reserved.
+func (s *State) Restore(req ContainerRequest, pool string, exclusive cpuset.CPUSet) (Admission, error) {
+	if _, dup := s.byID[req.ID]; dup {
+		return Admission{}, fmt.Errorf("isolation: container %s of pod %s is already admitted", req.ID, req.pod())
+	}
+	p := s.poolByName(pool)
+	if p == nil {
+		return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: pool, Err: ErrUnknownPool,
+			Allowed: s.cfg.allowedPools(&req), Detail: "recorded pool does not exist in the configuration"}
+	}
+	var excl cpuset.CPUSet
+	if exclusive.Size() > 0 {
+		if !exclusive.IsSubsetOf(s.usable) {
+			return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: pool, Err: ErrNoExclusiveCPUs,
+				Detail: fmt.Sprintf("recorded exclusive CPUs %s are not all usable (usable: %s)", exclusive, s.usable)}
+		}
+		var err error
+		excl, err = s.takeExclusive(p, exclusive.Size(), exclusive)
+		if err != nil {
+			return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: pool, Err: ErrNoExclusiveCPUs,
+				Detail: fmt.Sprintf("recorded exclusive CPUs %s: %v", exclusive, err)}
+		}
+	}
+	return s.place(req, p, excl, routeRestored), nil
+}
+
+const routeRestored = "restored"
+
+// wholeCPUs returns the CPU request in whole CPUs, or 0 when it is not whole.
+func wholeCPUs(r *ContainerRequest) int {
+	m := r.CPURequest()
+	if m <= 0 || m%1000 != 0 {
+		return 0
+	}
+	return int(m / 1000)
+}
+
+// takeExclusive takes n CPUs for an exclusive member of p: from the lowest
+// pool's shared CPUs first (above its floor), then from the next pool up,
+// never from p or a higher pool. When exact is not empty it must be taken
+// as is (restore).
+func (s *State) takeExclusive(p *poolState, n int, exact cpuset.CPUSet) (cpuset.CPUSet, error) {
+	// Work out how many each lower pool can give.
+	var within cpuset.CPUSet
+	if exact.Size() > 0 {
+		within = exact
+	} else {
+		// Candidates: the CPUs each pool can give above its floor, lowest
+		// pool first; a pool further up is only added when the ones below
+		// cannot cover n. Which CPUs a pool gives is the topology's
+		// choice (Shrink keeps the pool compact).
+		avail := 0
+		for j := len(s.pools) - 1; j >= p.rank && avail < n; j-- {
+			q := s.pools[j]
+			give := q.shared.Size() - s.hardFloor(q)
+			if give <= 0 {
+				continue
+			}
+			if give < q.shared.Size() {
+				cand, err := s.topo.Shrink(q.shared, cpuset.CPUSet{}, give)
+				if err != nil {
+					return cpuset.CPUSet{}, fmt.Errorf("choosing CPUs pool %q can give: %w", q.cfg.Name, err)
+				}
+				within = within.Union(cand)
+			} else {
+				within = within.Union(q.shared)
+			}
+			avail += give
+		}
+		if avail < n {
+			return cpuset.CPUSet{}, fmt.Errorf("%d CPUs wanted, %d can be taken from this and lower pools above their floors", n, avail)
+		}
+	}
+	got, err := s.alloc.TakeExclusive(n, strcpuset.TakeOptions{Within: within})
+	if err != nil {
+		return cpuset.CPUSet{}, err
+	}
+	if exact.Size() > 0 && !got.Equals(exact) {
+		_ = s.alloc.Release(got)
+		return cpuset.CPUSet{}, fmt.Errorf("allocator returned %s for %s", got, exact)
+	}
+	for _, q := range s.pools {
+		if q.shared.Intersection(got).Size() > 0 {
+			q.shared = q.shared.Difference(got)
+			q.gen++
+			s.refresh(q)
+		}
+	}
+	return got, nil
+}
+
+// hardFloor is the fewest shared CPUs a pool keeps: its minCPUs (at least
+// 1) while it has shared members; the lowest pool keeps minCPUs while it
+// has any member and colocation is on.
+func (s *State) hardFloor(p *poolState) int {
+	if p.rank == len(s.pools)-1 {
+		if s.cfg.Colocation.Disabled || p.sharedMembers == 0 {
+			return 0
+		}
+		return max(p.cfg.MinCPUs, 1)
+	}
+	if p.sharedMembers == 0 {
+		return 0
+	}
+	return max(p.cfg.MinCPUs, 1)
+}
+
+func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, route string) Admission {
+	c := &containerState{req: req, pool: p.rank, exclusive: excl}
+	c.req.Annotations = maps(req.Annotations)
+	c.req.Labels = maps(req.Labels)
+	c.base = s.baseSettings(p, &c.req)
+	c.applied = c.base
+	var changed []*poolState
+	if excl.Size() > 0 {
+		p.exclusive = p.exclusive.Union(excl)
+		p.exclMembers++
+		s.refresh(p)
+		for _, q := range s.pools {
+			if q != p {
+				changed = append(changed, q)
+			}
+		}
+	} else {
+		// Grow the shared CPUs by RCF × request, so the pool's RCF does not
+		// drop because a member arrived. An empty pool starts at RCF max.
+		rcf := p.cfg.RCF.Max
+		if p.requestMilli > 0 && p.rank < len(s.pools)-1 {
+			rcf = math.Min(math.Max(float64(p.shared.Size())*1000/float64(p.requestMilli), p.cfg.RCF.Min), p.cfg.RCF.Max)
+		}
+		p.sharedMembers++
+		p.requestMilli += req.CPURequest()
+		if p.rank < len(s.pools)-1 {
+			want := int(math.Ceil(rcf * float64(req.CPURequest()) / 1000))
+			want = max(want, s.hardFloor(p)-p.shared.Size())
+			if want > 0 {
+				changed = s.growFromLower(p, want)
+			}
+		}
+	}
+	s.containers = append(s.containers, c)
+	s.byID[req.ID] = len(s.containers) - 1
+	s.version++
+
+	a := Admission{ID: req.ID, Pool: p.cfg.Name, Route: route, Exclusive: excl.Size() > 0, Settings: c.base}
+	if a.Exclusive {
+		a.CPUs = excl
+	} else {
+		a.CPUs = p.shared
+		c.cpusGen = p.gen
+	}
+	a.Mems = s.topo.MemsFor(a.CPUs)
+	c.appliedC = a.CPUs
+	if a.Exclusive {
+		c.cpusGen = math.MaxUint64
+	}
+	if route == routeRestored {
+		// What a running container really has is unknown: let the next
+		// Decide reconcile its CPUs and settings.
+		c.cpusGen = 0
+		c.applied = Settings{}
+	}
+	a.Updates = s.updatesFor(changed, c, "cpus taken for "+req.ID)
+	return a
+}
+
+// growFromLower moves up to k CPUs into p's shared set: from the lowest
+// pool above its floor first, then the next pool up. Returns the pools
+// that changed.
+func (s *State) growFromLower(p *poolState, k int) []*poolState {
+	var changed []*poolState
+	for j := len(s.pools) - 1; j > p.rank && k > 0; j-- {
+		q := s.pools[j]
+		give := min(k, q.shared.Size()-s.hardFloor(q))
+		if give <= 0 {
+			continue
+		}
+		add, err := s.topo.Grow(p.all, q.shared, give)
+		if err != nil || add.Size() == 0 {
+			continue
+		}
+		q.shared = q.shared.Difference(add)
+		q.gen++
+		s.refresh(q)
+		p.shared = p.shared.Union(add)
+		k -= add.Size()
+		changed = append(changed, q)
+	}
+	if len(changed) > 0 {
+		p.gen++
+		s.refresh(p)
+		changed = append(changed, p)
+	}
+	return changed
+}
+
+// updatesFor returns CPU changes for the shared members of the given pools
+// (except skip) and records them as applied.
+func (s *State) updatesFor(pools []*poolState, skip *containerState, reason string) []ContainerChange {
+	var out []ContainerChange
+	for _, c := range s.containers {
+		if c == skip || c.exclusive.Size() > 0 {
+			continue
+		}
+		p := s.pools[c.pool]
+		if !slices.Contains(pools, p) || c.cpusGen == p.gen {
+			continue
+		}
+		c.cpusGen = p.gen
+		c.appliedC = p.shared
+		out = append(out, ContainerChange{ID: c.req.ID, Pool: p.cfg.Name, CPUs: p.shared, Mems: p.mems,
+			Settings: c.applied, Fields: FieldCPUs | FieldMems, Reason: reason})
+	}
+	return out
+}
+
+func maps(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Remove forgets a container. Its exclusive CPUs return to the lowest pool;
+// the returned changes give them to that pool's members. A shared pool
+// keeps its size until the next Decide shrinks it by load. Removing an
+// unknown container is not an error (the runtime may report it twice).
+func (s *State) Remove(id string) []ContainerChange {
+	i, ok := s.byID[id]
+	if !ok {
+		return nil
+	}
+	c := s.containers[i]
+	p := s.pools[c.pool]
+	last := len(s.containers) - 1
+	s.containers[i] = s.containers[last]
+	s.byID[s.containers[i].req.ID] = i
+	s.containers = s.containers[:last]
+	delete(s.byID, id)
+	s.version++
+	if c.exclusive.Size() > 0 {
+		_ = s.alloc.Release(c.exclusive)
+		p.exclusive = p.exclusive.Difference(c.exclusive)
+		p.exclMembers--
+		s.refresh(p)
+		low := s.lowest()
+		low.shared = low.shared.Union(c.exclusive)
+		low.gen++
+		s.refresh(low)
+		return s.updatesFor([]*poolState{low}, nil, "exclusive CPUs of "+id+" returned")
+	}
+	p.sharedMembers--
+	p.requestMilli -= c.req.CPURequest()
+	return nil
+}
+
+// baseSettings derives a member's settings from its request and its pool's
+// profile.
+func (s *State) baseSettings(p *poolState, r *ContainerRequest) Settings {
+	prof := &p.cfg.Profile
+	st := Settings{
+		CPUShares:       r.CPUShares,
+		CPUQuota:        r.CPUQuota,
+		CPUPeriod:       r.CPUPeriod,
+		CPUIdle:         prof.CPU.Idle,
+		MemoryLimit:     r.MemoryLimit,
+		MemoryHigh:      -1,
+		MemorySoftLimit: -1,
+		OOMScoreAdj:     r.OOMScoreAdj,
+	}
+	if st.CPUShares == 0 {
+		st.CPUShares = uint64(max(r.CPURequest()*1024/1000, 2))
+	}
+	if prof.CPU.Shares != 0 {
+		st.CPUShares = prof.CPU.Shares
+	}
+	if st.CPUQuota <= 0 || prof.CPU.Quota == QuotaUnlimited {
+		st.CPUQuota = -1
+	}
+	if st.CPUPeriod == 0 {
+		st.CPUPeriod = 100000
+	}
+	if st.MemoryLimit <= 0 {
+		st.MemoryLimit = -1
+	}
+	if prof.OOMScoreAdj != nil {
+		st.OOMScoreAdj = *prof.OOMScoreAdj
+	}
+	st.MemoryMin = memValue(prof.Memory.Min, r, 0)
+	st.MemoryLow = memValue(prof.Memory.Low, r, 0)
+	st.MemoryHigh = memValue(prof.Memory.High, r, -1)
+	st.MemorySoftLimit = memValue(prof.Memory.SoftLimit, r, -1)
+	return st
+}
+
+func memValue(m MemoryPolicy, r *ContainerRequest, none int64) int64 {
+	kind, frac, _ := m.parse()
+	switch kind {
+	case memRequest:
+		if r.MemoryRequest > 0 {
+			return r.MemoryRequest
+		}
+	case memLimit, memPercent:
+		if r.MemoryLimit > 0 {
+			return int64(frac * float64(r.MemoryLimit))
+		}
+	}
+	return none
+}
+
+// ContainerInfo is a read-only view of a container.
+type ContainerInfo struct {
+	ID, Pod   string
+	Pool      string
+	Exclusive cpuset.CPUSet
+	CPUs      cpuset.CPUSet // as last applied
+	Request   int64         // CPU request, millicores
+	Settings  Settings      // as last applied
+	// Downgraded, Suspended, Evicting: protection state.
+	Downgraded, Suspended, Evicting bool
+}
+
+// Containers lists the containers, sorted by ID.
+func (s *State) Containers() []ContainerInfo {
+	out := make([]ContainerInfo, 0, len(s.containers))
+	for _, c := range s.containers {
+		out = append(out, ContainerInfo{ID: c.req.ID, Pod: c.req.pod(), Pool: s.pools[c.pool].cfg.Name,
+			Exclusive: c.exclusive, CPUs: c.appliedC, Request: c.req.CPURequest(), Settings: c.applied,
+			Downgraded: c.downgrade, Suspended: c.suspended, Evicting: c.evicting})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// PoolInfo is a read-only view of a pool.
+type PoolInfo struct {
+	Name      string
+	Priority  int
+	Shared    cpuset.CPUSet
+	Exclusive cpuset.CPUSet
+	CPUs      cpuset.CPUSet
+	Mems      cpuset.CPUSet
+	Members   int
+	Request   int64   // CPU requests of shared members, millicores
+	RCF       float64 // len(Shared) / requests (0 without requests)
+	Level     int     // protection level, -1: none
+	Resizes   int     // resizes committed so far
+	// Predicted peak usage of shared members (cores).
+	Predicted float64
+}
+
+// Pools lists the pools by priority, highest first.
+func (s *State) Pools() []PoolInfo {
+	out := make([]PoolInfo, 0, len(s.pools))
+	for _, p := range s.pools {
+		info := PoolInfo{Name: p.cfg.Name, Priority: p.cfg.Priority, Shared: p.shared, Exclusive: p.exclusive,
+			CPUs: p.all, Mems: p.mems, Members: p.sharedMembers + p.exclMembers, Request: p.requestMilli,
+			Level: p.level, Resizes: p.resizes}
+		if p.requestMilli > 0 {
+			info.RCF = float64(p.shared.Size()) * 1000 / float64(p.requestMilli)
+		}
+		if !s.cfg.Predictor.Disabled {
+			info.Predicted = p.pred.Percentile(s.cfg.Predictor.Percentile)
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// Reserved returns the CPUs kept for the system.
+func (s *State) Reserved() cpuset.CPUSet { return s.reserved }
+
+// ErrStalePlan: Commit was given a plan made before the state last changed
+// (Admit, Restore, Remove or another Commit came in between). Decide again.
+var ErrStalePlan = errors.New("isolation: plan is stale: the state changed after Decide; decide again")

@@ -1,0 +1,356 @@
+package isolation
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/utils/cpuset"
+)
+
+// ConfigError is one invalid field: Field is its path in the YAML document
+// ("pools[1].band.low"), Value what was found, Reason what is allowed.
+type ConfigError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s: %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// Validate checks every field and returns all problems at once, joined;
+// each is a *ConfigError naming its field and the allowed values.
+func (c *Config) Validate() error {
+	v := &validator{}
+	c.validate(v)
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(field string, value any, format string, args ...any) {
+	v.errs = append(v.errs, &ConfigError{Field: field, Value: value, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validate(v *validator) {
+	if c.Period.Duration <= 0 {
+		v.add("period", c.Period.Duration, "must be a positive duration such as \"1s\"")
+	}
+	if _, err := cpuset.Parse(c.ReservedCPUs); err != nil {
+		v.add("reservedCPUs", strconv.Quote(c.ReservedCPUs), "must be a Linux CPU list such as \"0-1,64\": %v", err)
+	}
+
+	names := map[string]bool{}
+	if len(c.Pools) < 2 {
+		v.add("pools", len(c.Pools), "need at least 2 pools (one or more online pools and the lowest, batch pool)")
+	}
+	prios := map[int]string{}
+	lowest := -1
+	for i, p := range c.Pools {
+		f := fmt.Sprintf("pools[%d]", i)
+		if p.Name == "" || strings.ContainsAny(p.Name, " \t/,") {
+			v.add(f+".name", strconv.Quote(p.Name), "must be a non-empty name without spaces, '/' or ','")
+		} else if names[p.Name] {
+			v.add(f+".name", strconv.Quote(p.Name), "duplicate pool name")
+		} else if p.Name == OnDisallowedRefuse {
+			v.add(f+".name", strconv.Quote(p.Name), "%q is reserved for classification.onDisallowed", OnDisallowedRefuse)
+		}
+		names[p.Name] = true
+		if p.Priority < 0 {
+			v.add(f+".priority", p.Priority, "must be ≥ 0 (0 is the highest priority)")
+		}
+		if other, dup := prios[p.Priority]; dup {
+			v.add(f+".priority", p.Priority, "already used by pool %q; priorities must be unique", other)
+		}
+		prios[p.Priority] = p.Name
+		if lowest < 0 || p.Priority > c.Pools[lowest].Priority {
+			lowest = i
+		}
+		if !(p.Band.Low > 0 && p.Band.Low <= 1) {
+			v.add(f+".band.low", p.Band.Low, "must be in (0, 1], a fraction of the pool's CPUs")
+		}
+		if !(p.Band.High > 0 && p.Band.High <= 1) {
+			v.add(f+".band.high", p.Band.High, "must be in (0, 1], a fraction of the pool's CPUs")
+		}
+		if p.Band.Low >= p.Band.High {
+			v.add(f+".band", fmt.Sprintf("%g–%g", p.Band.Low, p.Band.High), "band.low must be below band.high")
+		}
+		if !(p.RCF.Min > 0 && p.RCF.Min <= 1) {
+			v.add(f+".rcf.min", p.RCF.Min, "must be in (0, 1]")
+		}
+		if !(p.RCF.Max > 0 && p.RCF.Max <= 1) {
+			v.add(f+".rcf.max", p.RCF.Max, "must be in (0, 1]")
+		}
+		if p.RCF.Min > p.RCF.Max {
+			v.add(f+".rcf", fmt.Sprintf("%g–%g", p.RCF.Min, p.RCF.Max), "rcf.min must not exceed rcf.max")
+		}
+		if p.MinCPUs < 0 {
+			v.add(f+".minCPUs", p.MinCPUs, "must be ≥ 0")
+		}
+		for j, ns := range p.Allow.Namespaces {
+			if _, err := path.Match(ns, ""); err != nil || ns == "" {
+				v.add(fmt.Sprintf("%s.allow.namespaces[%d]", f, j), strconv.Quote(ns), "must be a namespace or a shell pattern such as \"team-*\"")
+			}
+		}
+		p.Profile.validate(v, f+".profile")
+	}
+	if lowest >= 0 && c.Pools[lowest].ExclusiveCores {
+		v.add(fmt.Sprintf("pools[%d].exclusiveCores", lowest), true, "the lowest pool %q holds the idle CPUs and cannot pin exclusive cores", c.Pools[lowest].Name)
+	}
+
+	allowed := poolList(c.Pools)
+	poolRef := func(field, name string, optional bool) {
+		if name == "" && optional {
+			return
+		}
+		if !names[name] {
+			v.add(field, strconv.Quote(name), "unknown pool; allowed: %s", allowed)
+		}
+	}
+	cl := c.Classification
+	if cl.Annotation == "" {
+		v.add("classification.annotation", `""`, "must name the pod annotation that selects a pool, e.g. strata.io/pool")
+	}
+	for i, r := range cl.Namespaces {
+		f := fmt.Sprintf("classification.namespaces[%d]", i)
+		if _, err := path.Match(r.Namespace, ""); err != nil || r.Namespace == "" {
+			v.add(f+".namespace", strconv.Quote(r.Namespace), "must be a namespace or a shell pattern such as \"batch-*\"")
+		}
+		poolRef(f+".pool", r.Pool, false)
+	}
+	poolRef("classification.qos.guaranteed", cl.QoS.Guaranteed, true)
+	poolRef("classification.qos.burstable", cl.QoS.Burstable, true)
+	poolRef("classification.qos.bestEffort", cl.QoS.BestEffort, true)
+	poolRef("classification.default", cl.Default, false)
+	if cl.OnDisallowed != "" && cl.OnDisallowed != OnDisallowedRefuse {
+		if !names[cl.OnDisallowed] {
+			v.add("classification.onDisallowed", strconv.Quote(cl.OnDisallowed), "must be %q or a pool name: %s", OnDisallowedRefuse, allowed)
+		} else if p := c.pool(cl.OnDisallowed); p != nil && !p.Allow.Empty() {
+			v.add("classification.onDisallowed", strconv.Quote(cl.OnDisallowed), "the fallback pool must have an empty allow-list, or the fallback could refuse too")
+		}
+	}
+
+	r := c.Resize
+	if r.MaxGrowCores < 1 {
+		v.add("resize.maxGrowCores", r.MaxGrowCores, "must be ≥ 1")
+	}
+	if r.MaxGrowPercent < 0 {
+		v.add("resize.maxGrowPercent", r.MaxGrowPercent, "must be ≥ 0 (0: only maxGrowCores applies)")
+	}
+	if r.MaxShrinkCores < 1 {
+		v.add("resize.maxShrinkCores", r.MaxShrinkCores, "must be ≥ 1")
+	}
+	if r.ShrinkInterval.Duration < 0 {
+		v.add("resize.shrinkInterval", r.ShrinkInterval.Duration, "must be ≥ 0")
+	}
+
+	if !c.Predictor.Disabled {
+		if c.Predictor.HalfLife.Duration <= 0 {
+			v.add("predictor.halfLife", c.Predictor.HalfLife.Duration, "must be a positive duration such as \"1h\"")
+		}
+		if !(c.Predictor.Percentile > 0 && c.Predictor.Percentile <= 1) {
+			v.add("predictor.percentile", c.Predictor.Percentile, "must be in (0, 1], e.g. 0.95")
+		}
+	}
+
+	pr := c.Protection
+	for _, d := range []struct {
+		name string
+		d    Duration
+	}{{"cooldown", pr.Cooldown}, {"reclaimInterval", pr.ReclaimInterval}, {"evictInterval", pr.EvictInterval}} {
+		if d.d.Duration < 0 {
+			v.add("protection."+d.name, d.d.Duration, "must be ≥ 0")
+		}
+	}
+	last := -1
+	levelNames := map[string]bool{}
+	for i, l := range pr.Levels {
+		f := fmt.Sprintf("protection.levels[%d]", i)
+		if l.Name == "" || levelNames[l.Name] {
+			v.add(f+".name", strconv.Quote(l.Name), "must be a unique, non-empty level name")
+		}
+		levelNames[l.Name] = true
+		l.When.validate(v, f+".when")
+		if len(l.Actions) == 0 {
+			v.add(f+".actions", "[]", "need at least one action of %s", actionList())
+		}
+		for j, a := range l.Actions {
+			rank := a.rank()
+			af := fmt.Sprintf("%s.actions[%d]", f, j)
+			switch {
+			case rank < 0:
+				v.add(af, strconv.Quote(string(a)), "unknown action; allowed: %s", actionList())
+			case rank <= last:
+				v.add(af, strconv.Quote(string(a)), "actions must escalate in the order %s, each once", actionList())
+			default:
+				last = rank
+			}
+		}
+	}
+
+	b := c.Batch
+	if _, err := b.Watermark.parse(); err != nil {
+		v.add("batch.watermark", strconv.Quote(string(b.Watermark)), "%v", err)
+	}
+	if _, err := time.LoadLocation(b.TimeZone); err != nil {
+		v.add("batch.timeZone", strconv.Quote(b.TimeZone), "must be an IANA time zone such as \"UTC\" or \"Asia/Shanghai\": %v", err)
+	}
+	for i, w := range b.Schedule {
+		f := fmt.Sprintf("batch.schedule[%d]", i)
+		from, err1 := parseClock(w.From)
+		if err1 != nil {
+			v.add(f+".from", strconv.Quote(w.From), "%v", err1)
+		}
+		to, err2 := parseClock(w.To)
+		if err2 != nil {
+			v.add(f+".to", strconv.Quote(w.To), "%v", err2)
+		}
+		if err1 == nil && err2 == nil && from == to {
+			v.add(f, w.From+"–"+w.To, "from and to must differ")
+		}
+		if _, err := w.Watermark.parse(); err != nil {
+			v.add(f+".watermark", strconv.Quote(string(w.Watermark)), "%v", err)
+		}
+	}
+
+	switch c.Colocation.WhenDisabled {
+	case "", WhenDisabledSuspend, WhenDisabledEvict:
+	default:
+		v.add("colocation.whenDisabled", strconv.Quote(c.Colocation.WhenDisabled), "allowed: %q, %q", WhenDisabledSuspend, WhenDisabledEvict)
+	}
+}
+
+func (p Profile) validate(v *validator, f string) {
+	if s := p.CPU.Shares; s != 0 && (s < 2 || s > 262144) {
+		v.add(f+".cpu.shares", s, "must be 0 (keep the kubelet's) or 2..262144")
+	}
+	switch p.CPU.Quota {
+	case "", QuotaKeep, QuotaUnlimited:
+	default:
+		v.add(f+".cpu.quota", strconv.Quote(string(p.CPU.Quota)), "allowed: %q, %q", QuotaKeep, QuotaUnlimited)
+	}
+	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
+		v.add(f+".oomScoreAdj", *p.OOMScoreAdj, "must be in -1000..1000")
+	}
+	for _, m := range []struct {
+		name string
+		m    MemoryPolicy
+	}{{"min", p.Memory.Min}, {"low", p.Memory.Low}, {"high", p.Memory.High}, {"softLimit", p.Memory.SoftLimit}} {
+		if _, _, err := m.m.parse(); err != nil {
+			v.add(f+".memory."+m.name, strconv.Quote(string(m.m)), "%v", err)
+		}
+	}
+}
+
+func (t Thresholds) validate(v *validator, f string) {
+	if t.CPULoad < 0 || t.CPULoad > 1.5 {
+		v.add(f+".cpuLoad", t.CPULoad, "must be a fraction in [0, 1.5] (0: not checked)")
+	}
+	if t.MemoryUsage < 0 || t.MemoryUsage > 1 {
+		v.add(f+".memoryUsage", t.MemoryUsage, "must be a fraction in [0, 1] (0: not checked)")
+	}
+	for _, x := range []struct {
+		name string
+		v    float64
+	}{{"cpuPSISome", t.CPUSome}, {"memoryPSISome", t.MemorySome}, {"memoryPSIFull", t.MemoryFull}} {
+		if x.v < 0 || x.v > 100 {
+			v.add(f+"."+x.name, x.v, "must be a PSI avg10 percentage in [0, 100] (0: not checked)")
+		}
+	}
+	if t == (Thresholds{}) {
+		v.add(f, "{}", "need at least one threshold: cpuLoad, memoryUsage, cpuPSISome, memoryPSISome, memoryPSIFull")
+	}
+}
+
+func poolList(pools []PoolConfig) string {
+	var b strings.Builder
+	for i, p := range pools {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(p.Name))
+	}
+	return b.String()
+}
+
+func (c *Config) pool(name string) *PoolConfig {
+	for i := range c.Pools {
+		if c.Pools[i].Name == name {
+			return &c.Pools[i]
+		}
+	}
+	return nil
+}
+
+// quantity is a parsed Quantity: either a fraction of the node or cores.
+type quantity struct {
+	fraction float64
+	cores    float64
+}
+
+func (q quantity) of(total float64) float64 {
+	if q.fraction > 0 {
+		return q.fraction * total
+	}
+	return q.cores
+}
+
+func (q Quantity) parse() (quantity, error) {
+	s := strings.TrimSpace(string(q))
+	if s == "" {
+		return quantity{}, nil
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f < 0 || f > 100 {
+			return quantity{}, fmt.Errorf("want a percentage in 0%%..100%% such as \"10%%\", or cores such as \"8\"")
+		}
+		return quantity{fraction: f / 100}, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return quantity{}, fmt.Errorf("want a percentage in 0%%..100%% such as \"10%%\", or cores such as \"8\"")
+	}
+	return quantity{cores: f}, nil
+}
+
+// parseClock parses "HH:MM" into minutes after midnight.
+func parseClock(s string) (int, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, fmt.Errorf("want a time of day \"HH:MM\" from 00:00 to 23:59")
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// memory policy kinds
+const (
+	memNone = iota
+	memRequest
+	memLimit
+	memPercent
+)
+
+func (m MemoryPolicy) parse() (kind int, fraction float64, err error) {
+	switch s := string(m); s {
+	case "", "none":
+		return memNone, 0, nil
+	case "request":
+		return memRequest, 0, nil
+	case "limit":
+		return memLimit, 1, nil
+	default:
+		if p, ok := strings.CutSuffix(s, "%"); ok {
+			f, err := strconv.ParseFloat(p, 64)
+			if err == nil && f > 0 && f <= 100 {
+				return memPercent, f / 100, nil
+			}
+		}
+		return 0, 0, fmt.Errorf(`allowed: "none", "request", "limit", or a percentage of the limit in (0%%, 100%%] such as "90%%"`)
+	}
+}
