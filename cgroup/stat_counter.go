@@ -1,0 +1,227 @@
+package cgroup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+)
+
+// Counter is a numeric cgroup value that a sampler re-reads many times a
+// second. CounterSources says where each lives, so the sampler can keep the
+// files open and re-read them into one buffer without allocating; the
+// values come out in one canonical unit per kind (nanoseconds, bytes,
+// periods) whatever the version.
+type Counter int
+
+// Counters a sampler can ask for.
+const (
+	// CounterCPUUsage is cumulative CPU time in ns (v1 cpuacct.usage, v2
+	// cpu.stat usage_usec).
+	CounterCPUUsage Counter = iota
+	// CounterCPUPeriods is the number of CFS bandwidth periods with
+	// runnable tasks (cpu.stat nr_periods).
+	CounterCPUPeriods
+	// CounterCPUThrottledPeriods is the number of periods in which the
+	// group was throttled (cpu.stat nr_throttled).
+	CounterCPUThrottledPeriods
+	// CounterCPUThrottledTime is the cumulative time throttled in ns
+	// (v1 cpu.stat throttled_time, v2 throttled_usec).
+	CounterCPUThrottledTime
+	// CounterMemoryAnon .. CounterMemoryInactiveFile are the memory.stat
+	// values of MemoryStat, in bytes (gauges, not cumulative).
+	CounterMemoryAnon
+	CounterMemoryFile
+	CounterMemoryActiveFile
+	CounterMemoryInactiveFile
+
+	// NumCounters is the number of Counter values, for arrays indexed by
+	// Counter.
+	NumCounters
+)
+
+var counterNames = [NumCounters]string{
+	"cpu usage", "cpu periods", "cpu throttled periods", "cpu throttled time",
+	"memory anon", "memory file", "memory active file", "memory inactive file",
+}
+
+func (k Counter) String() string {
+	if k < 0 || k >= NumCounters {
+		return fmt.Sprintf("Counter(%d)", int(k))
+	}
+	return counterNames[k]
+}
+
+// CounterSource is one file holding counters, and how to find each in it.
+type CounterSource struct {
+	// Path is the absolute path of the file.
+	Path string
+	// Fields say which counters the file carries.
+	Fields []CounterField
+}
+
+// CounterField locates one counter in a file: the whole content when Key is
+// empty (v1 cpuacct.usage), else the value on the line "Key value" (flat
+// keyed files such as cpu.stat and memory.stat). The file's value times
+// Scale is the counter in its canonical unit.
+type CounterField struct {
+	Counter Counter
+	Key     string
+	Scale   uint64
+}
+
+type counterLoc struct {
+	ctl   string
+	file  string
+	key   string
+	scale uint64
+}
+
+func counterLocation(m Mode, k Counter) (counterLoc, bool) {
+	const usec = 1000
+	if m == V2 {
+		switch k {
+		case CounterCPUUsage:
+			return counterLoc{CPU, "cpu.stat", "usage_usec", usec}, true
+		case CounterCPUPeriods:
+			return counterLoc{CPU, "cpu.stat", "nr_periods", 1}, true
+		case CounterCPUThrottledPeriods:
+			return counterLoc{CPU, "cpu.stat", "nr_throttled", 1}, true
+		case CounterCPUThrottledTime:
+			return counterLoc{CPU, "cpu.stat", "throttled_usec", usec}, true
+		case CounterMemoryAnon:
+			return counterLoc{Memory, "memory.stat", "anon", 1}, true
+		case CounterMemoryFile:
+			return counterLoc{Memory, "memory.stat", "file", 1}, true
+		case CounterMemoryActiveFile:
+			return counterLoc{Memory, "memory.stat", "active_file", 1}, true
+		case CounterMemoryInactiveFile:
+			return counterLoc{Memory, "memory.stat", "inactive_file", 1}, true
+		}
+		return counterLoc{}, false
+	}
+	switch k {
+	case CounterCPUUsage:
+		return counterLoc{CPUAcct, "cpuacct.usage", "", 1}, true
+	case CounterCPUPeriods:
+		return counterLoc{CPU, "cpu.stat", "nr_periods", 1}, true
+	case CounterCPUThrottledPeriods:
+		return counterLoc{CPU, "cpu.stat", "nr_throttled", 1}, true
+	case CounterCPUThrottledTime:
+		return counterLoc{CPU, "cpu.stat", "throttled_time", 1}, true
+	case CounterMemoryAnon:
+		return counterLoc{Memory, "memory.stat", "total_rss", 1}, true
+	case CounterMemoryFile:
+		return counterLoc{Memory, "memory.stat", "total_cache", 1}, true
+	case CounterMemoryActiveFile:
+		return counterLoc{Memory, "memory.stat", "total_active_file", 1}, true
+	case CounterMemoryInactiveFile:
+		return counterLoc{Memory, "memory.stat", "total_inactive_file", 1}, true
+	}
+	return counterLoc{}, false
+}
+
+// CounterSources groups the requested counters by the file that holds them,
+// in the order first requested. A counter whose controller is not mounted
+// gives ErrNoController; nothing is opened here.
+func (c *Cgroup) CounterSources(counters ...Counter) ([]CounterSource, error) {
+	var out []CounterSource
+	index := map[string]int{}
+	for _, k := range counters {
+		loc, ok := counterLocation(c.h.mode, k)
+		if !ok {
+			return nil, fmt.Errorf("cgroup %s: unknown counter %v", c.path, k)
+		}
+		dir, err := c.Dir(loc.ctl)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %v: %w", c.path, k, err)
+		}
+		path := filepath.Join(dir, loc.file)
+		i, seen := index[path]
+		if !seen {
+			i = len(out)
+			index[path] = i
+			out = append(out, CounterSource{Path: path})
+		}
+		out[i].Fields = append(out[i].Fields, CounterField{Counter: k, Key: loc.key, Scale: loc.scale})
+	}
+	return out, nil
+}
+
+// ErrMissingKey reports a counter file that lacks a line the layer expects.
+var ErrMissingKey = errors.New("key missing")
+
+// Parse extracts the source's counters from the file content b into out,
+// indexed by Counter. It allocates nothing unless it fails; then the error is
+// a *FileError naming the file and the line.
+func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
+	if len(s.Fields) == 1 && s.Fields[0].Key == "" {
+		f := s.Fields[0]
+		line := bytes.TrimRight(b, "\n")
+		v, ok := parseUint(line)
+		if !ok {
+			return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: errors.New("line 1: want one unsigned integer")}
+		}
+		out[f.Counter] = v * f.Scale
+		return nil
+	}
+	var seen uint64 // bit i: Fields[i] found
+	all := uint64(1)<<len(s.Fields) - 1
+	lineNo := 0
+	for len(b) > 0 && seen != all {
+		lineNo++
+		var line []byte
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			line, b = b, nil
+		}
+		sp := bytes.IndexByte(line, ' ')
+		if sp <= 0 {
+			return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: fmt.Errorf("line %d: want \"key value\"", lineNo)}
+		}
+		key := line[:sp]
+		for i, f := range s.Fields {
+			if string(key) != f.Key {
+				continue
+			}
+			v, ok := parseUint(line[sp+1:])
+			if !ok {
+				return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: fmt.Errorf("line %d: %s: want an unsigned integer", lineNo, f.Key)}
+			}
+			out[f.Counter] = v * f.Scale
+			seen |= 1 << i
+			break
+		}
+	}
+	if seen != all {
+		var missing []string
+		for i, f := range s.Fields {
+			if seen&(1<<i) == 0 {
+				missing = append(missing, f.Key)
+			}
+		}
+		return &FileError{Op: "parse", Path: s.Path, Err: fmt.Errorf("%w: %v", ErrMissingKey, missing)}
+	}
+	return nil
+}
+
+// parseUint parses a decimal unsigned integer without allocating. It
+// rejects empty input, any non-digit and overflow.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
