@@ -91,8 +91,8 @@ type Profile struct {
 	CPU CPUProfile `json:"cpu"`
 	// OOMScoreAdj, when set, overrides the container's oom_score_adj
 	// (-1000..1000).
-	OOMScoreAdj *int          `json:"oomScoreAdj,omitempty"`
-	Memory      MemoryProfile `json:"memory"`
+	OOMScoreAdj *int             `json:"oomScoreAdj,omitempty"`
+	Memory      MemoryProfile    `json:"memory"`
 	PageCache   PageCacheProfile `json:"pageCache"`
 }
 
@@ -209,8 +209,8 @@ type ProtectionConfig struct {
 // ProtectionLevel is reached when any of its thresholds is met; it takes
 // its own actions and those of every lower level.
 type ProtectionLevel struct {
-	Name    string     `json:"name"`
-	When    Thresholds `json:"when"`
+	Name    string       `json:"name"`
+	When    Thresholds   `json:"when"`
 	Actions []ActionKind `json:"actions"`
 }
 
