@@ -1,0 +1,346 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-nri/strata/test/e2e/image"
+)
+
+// buildTags leave out snapshotters that need C libraries or kernel modules
+// this machine does not have; overlayfs is all the tests use.
+const buildTags = "no_btrfs no_devmapper no_zfs"
+
+// Binaries are the paths of one containerd version's programs.
+type Binaries struct {
+	Version    string // e.g. "2.4.2"
+	Containerd string
+	Shim       string // containerd-shim-runc-v2; its directory goes on containerd's PATH
+	Ctr        string
+}
+
+// BuildOptions say what to build and where.
+type BuildOptions struct {
+	// Version is a containerd version with a tool module under
+	// test/e2e/containerd/v<Version>, e.g. "2.4.2".
+	Version string
+	// CacheDir holds the binaries, <CacheDir>/<version>/bin. Default
+	// DefaultCacheDir().
+	CacheDir string
+	// Logf reports progress (build start and duration); nil is quiet.
+	Logf func(format string, args ...any)
+}
+
+// DefaultCacheDir is $STRATA_E2E_CACHE or /var/cache/strata-e2e.
+func DefaultCacheDir() string {
+	if d := os.Getenv("STRATA_E2E_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/strata-e2e"
+}
+
+// SourceDir is the test/e2e directory of the Strata checkout: from
+// $STRATA_E2E_SRC, else from where this file was compiled, else found by
+// walking up from the working directory.
+func SourceDir() (string, error) {
+	if d := os.Getenv("STRATA_E2E_SRC"); d != "" {
+		return d, nil
+	}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		d := filepath.Dir(filepath.Dir(file))
+		if _, err := os.Stat(filepath.Join(d, "containerd")); err == nil {
+			return d, nil
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("harness: find test/e2e: %w", err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		cand := filepath.Join(d, "test", "e2e")
+		if _, err := os.Stat(filepath.Join(cand, "containerd")); err == nil {
+			return cand, nil
+		}
+		if d == filepath.Dir(d) {
+			return "", fmt.Errorf("harness: no test/e2e/containerd above %s; set STRATA_E2E_SRC", wd)
+		}
+	}
+}
+
+// Versions lists the containerd versions that have a tool module, newest
+// first (e.g. ["2.4.2", "2.1.4"]).
+func Versions() ([]string, error) {
+	src, err := SourceDir()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(filepath.Join(src, "containerd"))
+	if err != nil {
+		return nil, fmt.Errorf("harness: list tool modules: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "v") {
+			out = append(out, strings.TrimPrefix(e.Name(), "v"))
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(out)))
+	return out, nil
+}
+
+// BuildContainerd builds containerd, containerd-shim-runc-v2 and ctr of one
+// version into the cache, in one `go build` so they share compiled
+// packages. It does nothing when the binaries exist and were built from the
+// same tool module (go.mod, go.sum, main packages), Go version and tags. A
+// file lock serialises concurrent builds of the same version.
+func BuildContainerd(ctx context.Context, opts BuildOptions) (Binaries, error) {
+	version := strings.TrimPrefix(opts.Version, "v")
+	src, err := SourceDir()
+	if err != nil {
+		return Binaries{}, err
+	}
+	modDir := filepath.Join(src, "containerd", "v"+version)
+	if _, err := os.Stat(filepath.Join(modDir, "go.mod")); err != nil {
+		have, _ := Versions()
+		return Binaries{}, fmt.Errorf("harness: containerd version %q has no tool module %s (have %v): %w", opts.Version, modDir, have, err)
+	}
+	cache := opts.CacheDir
+	if cache == "" {
+		cache = DefaultCacheDir()
+	}
+	dir := filepath.Join(cache, version)
+	bin := filepath.Join(dir, "bin")
+	bins := Binaries{
+		Version:    version,
+		Containerd: filepath.Join(bin, "containerd"),
+		Shim:       filepath.Join(bin, "containerd-shim-runc-v2"),
+		Ctr:        filepath.Join(bin, "ctr"),
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Binaries{}, fmt.Errorf("harness: cache dir: %w", err)
+	}
+	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return Binaries{}, err
+	}
+	defer unlock()
+
+	hash, err := hashTree(modDir, runtime.Version(), buildTags)
+	if err != nil {
+		return Binaries{}, err
+	}
+	stamp := filepath.Join(dir, "source.sha256")
+	if old, err := os.ReadFile(stamp); err == nil && strings.TrimSpace(string(old)) == hash && allExist(bins.Containerd, bins.Shim, bins.Ctr) {
+		return bins, nil
+	}
+
+	logf(opts.Logf, "building containerd v%s from %s into %s (cold build takes ~2 min)", version, modDir, bin)
+	start := time.Now()
+	tmp := bin + ".tmp"
+	_ = os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", buildTags, "-o", tmp+"/", "./cmd/...")
+	cmd.Dir = modDir
+	// -mod=mod lets go resolve from the committed go.mod/go.sum; they are
+	// complete, so a build changes nothing in the tree.
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return Binaries{}, fmt.Errorf("harness: build containerd v%s in %s: %w\n%s", version, modDir, err, out.String())
+	}
+	_ = os.RemoveAll(bin)
+	if err := os.Rename(tmp, bin); err != nil {
+		return Binaries{}, fmt.Errorf("harness: install containerd v%s: %w", version, err)
+	}
+	if err := os.WriteFile(stamp, []byte(hash+"\n"), 0o644); err != nil {
+		return Binaries{}, fmt.Errorf("harness: write %s: %w", stamp, err)
+	}
+	logf(opts.Logf, "built containerd v%s in %s", version, time.Since(start).Round(time.Second))
+	return bins, nil
+}
+
+// ImageRef is the reference of the test image: a static pause program at
+// /pause (its default command, and the pinned sandbox image) and
+// busybox-static at /bin/busybox with a symlink per applet in /bin.
+const ImageRef = "strata.local/e2e/base:1"
+
+// BuildImage builds the pause program (statically, CGO_ENABLED=0) and packs
+// it with the host's busybox-static into an image tarball in
+// <cacheDir>/image, returning the tarball's path. The tarball is named by
+// its content hash, so it is rebuilt only when pause or busybox change.
+func BuildImage(ctx context.Context, cacheDir string, logFn func(string, ...any)) (string, error) {
+	src, err := SourceDir()
+	if err != nil {
+		return "", err
+	}
+	if cacheDir == "" {
+		cacheDir = DefaultCacheDir()
+	}
+	dir := filepath.Join(cacheDir, "image")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("harness: image cache: %w", err)
+	}
+	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	busybox, err := findBusybox()
+	if err != nil {
+		return "", err
+	}
+	pause := filepath.Join(dir, "pause")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", pause, "./pause")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("harness: build pause in %s: %w\n%s", src, err, out)
+	}
+	applets, err := exec.CommandContext(ctx, busybox, "--list").Output()
+	if err != nil {
+		return "", fmt.Errorf("harness: %s --list: %w", busybox, err)
+	}
+	files := []image.File{
+		{Path: "/pause", Source: pause},
+		{Path: "/bin/busybox", Source: busybox},
+		{Path: "/tmp", Dir: true, Mode: 0o1777},
+		{Path: "/etc", Dir: true},
+		{Path: "/proc", Dir: true},
+		{Path: "/sys", Dir: true},
+		{Path: "/dev", Dir: true},
+	}
+	for _, a := range strings.Fields(string(applets)) {
+		if a != "busybox" {
+			files = append(files, image.File{Path: "/bin/" + a, Linkname: "busybox"})
+		}
+	}
+	opts := image.Options{Ref: ImageRef, Files: files, Cmd: []string{"/pause"}, Env: []string{"PATH=/bin"}}
+	hash, err := image.ContentHash(opts)
+	if err != nil {
+		return "", err
+	}
+	tarball := filepath.Join(dir, "base-"+hash[:16]+".tar")
+	if _, err := os.Stat(tarball); err == nil {
+		return tarball, nil
+	}
+	f, err := os.CreateTemp(dir, "base-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("harness: image tarball: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := image.WriteArchive(f, opts); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("harness: write %s: %w", f.Name(), err)
+	}
+	if err := os.Rename(f.Name(), tarball); err != nil {
+		return "", fmt.Errorf("harness: install %s: %w", tarball, err)
+	}
+	logf(logFn, "packed test image %s into %s", ImageRef, tarball)
+	return tarball, nil
+}
+
+func findBusybox() (string, error) {
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("harness: busybox not found in /bin or /usr/bin: install the apt package busybox-static (see test/e2e/apt-packages.txt)")
+}
+
+// hashTree hashes every regular file under dir (path and content) plus the
+// extra strings.
+func hashTree(dir string, extra ...string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("harness: hash %s: %w", dir, err)
+	}
+	for _, e := range extra {
+		fmt.Fprintf(h, "%s\x00", e)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func allExist(paths ...string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// lockFile takes an exclusive flock on path; parallel test binaries (go test
+// runs packages in parallel) then build each thing once.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("harness: lock %s: %w", path, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("harness: lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func logf(f func(string, ...any), format string, args ...any) {
+	if f != nil {
+		f(format, args...)
+	}
+}
+
+// GoBuild builds a main package of the Strata module (pkg relative to the
+// module root, e.g. "./test/e2e/noopplugin" or "./nri-plugin/cmd/strata")
+// into outDir and returns the binary's path. Plugins are built this way so
+// tests always run the plugin of the working tree.
+func GoBuild(ctx context.Context, pkg, outDir string) (string, error) {
+	src, err := SourceDir()
+	if err != nil {
+		return "", err
+	}
+	root := filepath.Dir(filepath.Dir(src))
+	out := filepath.Join(outDir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("harness: go build %s in %s: %w\n%s", pkg, root, err, b)
+	}
+	return out, nil
+}

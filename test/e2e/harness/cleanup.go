@@ -1,0 +1,286 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/sys/mountinfo"
+
+	"github.com/strata-nri/strata/cgroup"
+)
+
+// Close tears the environment down, step by step, carrying on past
+// failures so that one stuck step does not leave the rest behind:
+//
+//  1. stop and remove every pod through CRI (containerd unmounts rootfs and
+//     shm, the shims exit, runc removes the containers' cgroups);
+//  2. stop the plugins and containerd;
+//  3. kill what is left: shims serving this run's socket, processes in this
+//     run's cgroups;
+//  4. unmount everything under the run directory, deepest first;
+//  5. remove the run's cgroup tree in every hierarchy and the run directory.
+//
+// Close is idempotent and returns every error it met.
+func (e *Env) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	client := e.client
+	plugins := append([]*proc(nil), e.plugins...)
+	e.mu.Unlock()
+	defer unregisterLive(e)
+
+	var errs []error
+	if client != nil && e.containerd.alive() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		if pods, err := client.ListPods(ctx); err != nil {
+			errs = append(errs, err)
+		} else {
+			for _, p := range pods {
+				if err := client.StopPod(ctx, p.Id); err != nil {
+					errs = append(errs, err)
+				}
+				if err := client.RemovePod(ctx, p.Id); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		cancel()
+		_ = client.Close()
+	}
+	for i, p := range plugins {
+		if err := p.stop(5 * time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("plugin %d: %w", i, err))
+		}
+	}
+	if err := e.containerd.stop(10 * time.Second); err != nil {
+		errs = append(errs, fmt.Errorf("containerd: %w", err))
+	}
+	if n := killShims(e.st.Socket); n > 0 {
+		logf(e.opts.Logf, "killed %d shim(s) left over for %s", n, e.st.Socket)
+	}
+	if err := e.removeCgroups(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unmountUnder(e.st.Dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(e.st.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("harness: remove %s: %w", e.st.Dir, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("harness: close run %s: %w", e.st.RunID, err)
+	}
+	return nil
+}
+
+// killShims SIGKILLs containerd-shim processes started for socket (their
+// command line carries "-address <socket>") and returns how many there were.
+func killShims(socket string) int {
+	entries, _ := os.ReadDir("/proc")
+	n := 0
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
+		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
+			continue
+		}
+		for j := 0; j+1 < len(args); j++ {
+			if args[j] == "-address" && args[j+1] == socket {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// removeCgroups kills every process left in the run's cgroup tree and
+// removes the tree, deepest first, in every hierarchy (runc creates a
+// container's cgroup in each v1 controller).
+func (e *Env) removeCgroups() error {
+	root, err := e.hier.Open(e.st.CgroupRoot)
+	if err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	rels := map[string]bool{}
+	ctls := append(e.hier.Controllers(), "")
+	for _, ctl := range ctls {
+		var dir string
+		if ctl == "" {
+			dir, err = root.UnifiedDir()
+		} else {
+			dir, err = root.Dir(ctl)
+		}
+		if err != nil {
+			continue
+		}
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				rel, _ := filepath.Rel(dir, p)
+				rels[rel] = true
+			}
+			return nil
+		})
+	}
+	paths := make([]string, 0, len(rels))
+	for rel := range rels {
+		paths = append(paths, rel)
+	}
+	// Deepest first: children before their parents.
+	sort.Slice(paths, func(i, j int) bool {
+		di, dj := strings.Count(paths[i], "/"), strings.Count(paths[j], "/")
+		if paths[i] == "." {
+			di = -1
+		}
+		if paths[j] == "." {
+			dj = -1
+		}
+		return di > dj || (di == dj && paths[i] < paths[j])
+	})
+	var errs []error
+	for _, rel := range paths {
+		cg, err := e.hier.Open(filepath.Join(e.st.CgroupRoot, rel))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := killAndRemove(cg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Named v1 hierarchies (name=systemd) are not controllers, so package
+	// cgroup does not list them, but runc creates the container's cgroup
+	// there too: remove what is left in every cgroup v1 mount.
+	if mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup")); err == nil {
+		for _, m := range mounts {
+			if err := removeTree(filepath.Join(m.Mountpoint, e.st.CgroupRoot)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeTree rmdirs dir and every directory below it, deepest first. Only
+// rmdir: cgroup directories cannot be unlinked file by file.
+func removeTree(dir string) error {
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	var errs []error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("harness: remove cgroup %s: %w", dirs[i], err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func killAndRemove(cg *cgroup.Cgroup) error {
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for {
+		if pids, perr := cg.Procs(); perr == nil {
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		if err = cg.Remove(); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("harness: %w", err)
+		}
+		// Killed tasks leave the cgroup asynchronously.
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// unmountUnder lazily unmounts every mount below dir, deepest first:
+// overlay rootfs, sandbox shm and anything a shim left behind.
+func unmountUnder(dir string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return fmt.Errorf("harness: read mountinfo: %w", err)
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	var errs []error
+	for _, m := range mounts {
+		if err := syscall.Unmount(m.Mountpoint, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("harness: unmount %s: %w", m.Mountpoint, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// live holds the environments of this process that are not detached, so a
+// SIGINT or SIGTERM (Ctrl-C on `go test`, or go test's -timeout) can tear
+// them down before the process dies; t.Cleanup does not run then. It is the
+// one piece of package state, and only the signal handler reads it.
+var live struct {
+	sync.Mutex
+	envs map[*Env]bool
+	once sync.Once
+}
+
+func registerLive(e *Env) {
+	live.Lock()
+	if live.envs == nil {
+		live.envs = map[*Env]bool{}
+	}
+	live.envs[e] = true
+	live.Unlock()
+	live.once.Do(func() {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			sig := <-sigs
+			fmt.Fprintf(os.Stderr, "strata-e2e: %v: tearing down test environments\n", sig)
+			live.Lock()
+			envs := make([]*Env, 0, len(live.envs))
+			for env := range live.envs {
+				envs = append(envs, env)
+			}
+			live.Unlock()
+			for _, env := range envs {
+				if err := env.Close(); err != nil {
+					fmt.Fprintln(os.Stderr, "strata-e2e:", err)
+				}
+			}
+			os.Exit(2)
+		}()
+	})
+}
+
+func unregisterLive(e *Env) {
+	live.Lock()
+	delete(live.envs, e)
+	live.Unlock()
+}

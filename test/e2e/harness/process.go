@@ -1,0 +1,372 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-nri/strata/test/e2e/cri"
+)
+
+// proc is a process the harness started (cmd set) or found again by PID
+// after Attach (cmd nil).
+type proc struct {
+	pid  int
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd.Wait returns
+	// marker must appear in /proc/<pid>/cmdline or environ for an attached
+	// proc, so a recycled PID is never signalled.
+	marker string
+}
+
+func startProc(cmd *exec.Cmd) (*proc, error) {
+	// A session of its own: a terminal's Ctrl-C reaches only the test
+	// binary, which then tears down in order (plugins, pods, containerd).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{pid: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func attachProc(pid int, marker string) *proc { return &proc{pid: pid, marker: marker} }
+
+func (p *proc) alive() bool {
+	if p == nil || p.pid <= 0 {
+		return false
+	}
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+			return false
+		default:
+			return true
+		}
+	}
+	if !pidAlive(p.pid) {
+		return false
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
+	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid))
+	return bytes.Contains(cmdline, []byte(p.marker)) || bytes.Contains(environ, []byte(p.marker))
+}
+
+// stop sends SIGTERM, waits up to grace, then SIGKILLs and waits again.
+func (p *proc) stop(grace time.Duration) error {
+	if !p.alive() {
+		return nil
+	}
+	_ = syscall.Kill(p.pid, syscall.SIGTERM)
+	if p.wait(grace) {
+		return nil
+	}
+	_ = syscall.Kill(p.pid, syscall.SIGKILL)
+	if p.wait(5 * time.Second) {
+		return nil
+	}
+	return fmt.Errorf("harness: process %d survived SIGKILL", p.pid)
+}
+
+func (p *proc) wait(d time.Duration) bool {
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+			return true
+		case <-time.After(d):
+			return false
+		}
+	}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !p.alive() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return !p.alive()
+}
+
+func pidAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	// A zombie has exited; only its parent has not reaped it yet.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("harness: open log: %w", err)
+	}
+	return f, nil
+}
+
+// startContainerd starts containerd and waits until CRI answers. The log is
+// appended to, so one file tells the story across restarts.
+func (e *Env) startContainerd(ctx context.Context) error {
+	logFile, err := openLog(e.st.ContainerdLog)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	fmt.Fprintf(logFile, "=== strata-e2e: starting containerd v%s at %s ===\n", e.st.Binaries.Version, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(e.st.Binaries.Containerd, "--config", filepath.Join(e.st.Dir, "config.toml"))
+	cmd.Dir = e.st.Dir
+	// The shim must be on containerd's PATH; runc and the host tools
+	// (mount, ...) are found through the rest of it.
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(e.st.Binaries.Shim)+":"+os.Getenv("PATH")+":/usr/sbin:/sbin")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	p, err := startProc(cmd)
+	if err != nil {
+		return fmt.Errorf("harness: start containerd: %w", err)
+	}
+	p.marker = e.st.Dir
+	e.mu.Lock()
+	e.containerd = p
+	e.st.ContainerdPID = p.pid
+	err = e.saveState()
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if !p.alive() {
+			return fmt.Errorf("harness: containerd exited during start-up")
+		}
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := cri.Dial(dctx, e.st.Socket)
+		cancel()
+		if err == nil {
+			e.mu.Lock()
+			if e.client != nil {
+				_ = e.client.Close()
+			}
+			e.client = c
+			e.mu.Unlock()
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("harness: containerd's CRI at %s not ready after 60s: %w", e.st.Socket, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// importImage imports the test image into the k8s.io namespace, where CRI
+// looks for images.
+func (e *Env) importImage(ctx context.Context, tarball string) error {
+	cmd := exec.CommandContext(ctx, e.st.Binaries.Ctr, "--address", e.st.Socket, "--namespace", "k8s.io",
+		"images", "import", "--snapshotter", "overlayfs", tarball)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("harness: ctr images import %s: %w\n%s", tarball, err, out)
+	}
+	return nil
+}
+
+// StopContainerd stops containerd (SIGTERM, then SIGKILL after 10 s). Pods
+// and containers keep running under their shims.
+func (e *Env) StopContainerd() error {
+	e.mu.Lock()
+	p, c := e.containerd, e.client
+	e.client = nil
+	e.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+	return p.stop(10 * time.Second)
+}
+
+// StartContainerd starts containerd again after StopContainerd.
+func (e *Env) StartContainerd(ctx context.Context) error {
+	if e.containerd.alive() {
+		return fmt.Errorf("harness: containerd (pid %d) is already running", e.containerd.pid)
+	}
+	return e.startContainerd(ctx)
+}
+
+// RestartContainerd stops and starts containerd, as an upgrade or crash
+// recovery would. Plugins are not touched: a plugin must reconnect on its
+// own; check with WaitPluginRegistered.
+func (e *Env) RestartContainerd(ctx context.Context) error {
+	if err := e.StopContainerd(); err != nil {
+		return err
+	}
+	return e.startContainerd(ctx)
+}
+
+// startPlugin starts plugin i and, unless NoWait, waits until containerd
+// logs it as connected and synchronized.
+func (e *Env) startPlugin(ctx context.Context, i int) error {
+	e.mu.Lock()
+	pl, logPath := e.st.Plugins[i], e.st.PluginLogs[i]
+	e.mu.Unlock()
+	offset := fileSize(e.st.ContainerdLog)
+	logFile, err := openLog(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	fmt.Fprintf(logFile, "=== strata-e2e: starting plugin %s-%s at %s ===\n", pl.Index, pl.Name, time.Now().Format(time.RFC3339Nano))
+	expand := func(k string) string {
+		switch k {
+		case NRISocketEnv:
+			return e.st.NRISocket
+		case "STRATA_E2E_DIR":
+			return e.st.Dir
+		}
+		return "${" + k + "}"
+	}
+	args := make([]string, len(pl.Args))
+	for j, a := range pl.Args {
+		args[j] = os.Expand(a, expand)
+	}
+	cmd := exec.Command(pl.Path, args...)
+	cmd.Dir = e.st.Dir
+	cmd.Env = append(os.Environ(),
+		"NRI_PLUGIN_NAME="+pl.Name, "NRI_PLUGIN_IDX="+pl.Index,
+		NRISocketEnv+"="+e.st.NRISocket, "STRATA_E2E_DIR="+e.st.Dir)
+	cmd.Env = append(cmd.Env, pl.Env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	p, err := startProc(cmd)
+	if err != nil {
+		return fmt.Errorf("harness: start plugin %d (%s): %w", i, pl.Path, err)
+	}
+	p.marker = e.st.Dir
+	e.mu.Lock()
+	e.plugins[i] = p
+	e.st.PluginPIDs[i] = p.pid
+	err = e.saveState()
+	e.mu.Unlock()
+	if err != nil || pl.NoWait {
+		return err
+	}
+	return e.waitPluginRegistered(ctx, i, offset, 30*time.Second)
+}
+
+// StopPlugin stops plugin i (SIGTERM, then SIGKILL after 5 s).
+func (e *Env) StopPlugin(i int) error {
+	e.mu.Lock()
+	if i < 0 || i >= len(e.plugins) {
+		e.mu.Unlock()
+		return fmt.Errorf("harness: no plugin %d (have %d)", i, len(e.plugins))
+	}
+	p := e.plugins[i]
+	e.mu.Unlock()
+	return p.stop(5 * time.Second)
+}
+
+// RestartPlugin stops plugin i and starts it again, waiting (unless NoWait)
+// until containerd reports it connected and synchronized.
+func (e *Env) RestartPlugin(ctx context.Context, i int) error {
+	if err := e.StopPlugin(i); err != nil {
+		return err
+	}
+	return e.startPlugin(ctx, i)
+}
+
+// PluginRunning reports whether plugin i's process is alive.
+func (e *Env) PluginRunning(i int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return i >= 0 && i < len(e.plugins) && e.plugins[i].alive()
+}
+
+// WaitPluginRegistered waits until containerd's log, from now on or from
+// since (a byte offset from ContainerdLogSize; pass -1 for "now"), shows
+// plugin i connected and synchronized.
+func (e *Env) WaitPluginRegistered(ctx context.Context, i int, since int64, timeout time.Duration) error {
+	if since < 0 {
+		since = fileSize(e.st.ContainerdLog)
+	}
+	return e.waitPluginRegistered(ctx, i, since, timeout)
+}
+
+// ContainerdLogSize is the current size of containerd's log, an offset for
+// WaitPluginRegistered and WaitLog.
+func (e *Env) ContainerdLogSize() int64 { return fileSize(e.st.ContainerdLog) }
+
+func (e *Env) waitPluginRegistered(ctx context.Context, i int, since int64, timeout time.Duration) error {
+	e.mu.Lock()
+	if i < 0 || i >= len(e.st.Plugins) {
+		e.mu.Unlock()
+		return fmt.Errorf("harness: no plugin %d", i)
+	}
+	pl, p := e.st.Plugins[i], e.plugins[i]
+	e.mu.Unlock()
+	// NRI v0.8 to v0.12 all log: plugin "<idx>-<name>" connected and synchronized
+	want := strconv.Quote(pl.Index + "-" + pl.Name)
+	want = strings.ReplaceAll(want, `"`, `\"`) // logrus quotes the message
+	err := e.WaitLog(ctx, since, timeout, func(line string) bool {
+		return strings.Contains(line, "connected and synchronized") && strings.Contains(line, want)
+	}, func() error {
+		if !p.alive() {
+			return fmt.Errorf("plugin process %d exited", p.pid)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("harness: plugin %d (%s-%s) did not register: %w%s", i, pl.Index, pl.Name, err, e.logTail(e.st.PluginLogs[i], 20))
+	}
+	return nil
+}
+
+// WaitLog polls containerd's log from byte offset since until a line
+// matches, the timeout passes, or check (optional) returns an error.
+func (e *Env) WaitLog(ctx context.Context, since int64, timeout time.Duration, match func(line string) bool, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if b, err := os.ReadFile(e.st.ContainerdLog); err == nil && int64(len(b)) > since {
+			for _, line := range strings.Split(string(b[since:]), "\n") {
+				if match(line) {
+					return nil
+				}
+			}
+		}
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no matching line in %s after %s", e.st.ContainerdLog, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
