@@ -1,0 +1,573 @@
+package cpuset
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"k8s.io/utils/cpuset"
+)
+
+// Hybrid core kinds, as the kernel names their PMUs: /sys/devices/cpu_core
+// lists the performance cores and /sys/devices/cpu_atom the efficiency
+// cores of an Intel hybrid part. On every other machine Kind is "".
+const (
+	KindPerformance = "performance"
+	KindEfficiency  = "efficiency"
+)
+
+// CPUInfo describes one online logical CPU.
+type CPUInfo struct {
+	ID int
+	// Core is topology/core_id: unique within a package and die, not across
+	// packages. Siblings is the set that identifies the physical core.
+	Core     int
+	Package  int // topology/physical_package_id
+	Die      int // topology/die_id, 0 where the kernel has none
+	NUMANode int
+	// L3 and L2 number the cache groups (distinct shared_cpu_list sets) in
+	// order of their lowest CPU, from 0; -1 where the kernel shows no such
+	// cache (some VMs).
+	L3, L2 int
+	// Siblings are the online hardware threads of this CPU's core,
+	// including the CPU itself (topology/thread_siblings_list).
+	Siblings cpuset.CPUSet
+	// Kind is KindPerformance or KindEfficiency on hybrid machines, else "".
+	Kind string
+	// Isolated is true for CPUs in the isolated or nohz_full lists.
+	Isolated bool
+}
+
+// NUMANode describes one online NUMA node.
+type NUMANode struct {
+	ID          int
+	CPUs        cpuset.CPUSet // online CPUs of the node; empty for memory-only nodes
+	MemoryBytes uint64        // MemTotal from nodeN/meminfo
+	// Distances holds this node's row of the SLIT distance matrix, indexed
+	// by node id (10 = local).
+	Distances []int
+}
+
+// Topology is an immutable snapshot of a machine's CPU topology. It is
+// safe for concurrent use.
+type Topology struct {
+	root  string
+	maxID int // highest CPU id seen in any list; sizes masks
+
+	cpus []CPUInfo // online CPUs, ascending id
+	idx  []int32   // CPU id -> index in cpus, -1 when not online
+
+	online, offline, possible, present, isolated, nohzFull cpuset.CPUSet
+	onlineMask, isolatedMask, perfMask                     mask
+	hybrid                                                 bool
+
+	nodes   []NUMANode
+	nodeIdx map[int]int // node id -> index in nodes
+	dist    [][]int     // by node index
+
+	l2Sets, l3Sets []cpuset.CPUSet
+
+	tree tree
+}
+
+// Root returns the sysfs root the topology was read from.
+func (t *Topology) Root() string { return t.root }
+
+// Online returns the online CPUs.
+func (t *Topology) Online() cpuset.CPUSet { return t.online }
+
+// Offline returns the CPUs the kernel lists as offline.
+func (t *Topology) Offline() cpuset.CPUSet { return t.offline }
+
+// Possible returns the CPUs the kernel could ever bring online.
+func (t *Topology) Possible() cpuset.CPUSet { return t.possible }
+
+// Present returns the CPUs physically present.
+func (t *Topology) Present() cpuset.CPUSet { return t.present }
+
+// Isolated returns the online CPUs kept from general scheduling: the union
+// of the isolated list (isolcpus=) and the nohz_full list.
+func (t *Topology) Isolated() cpuset.CPUSet { return t.isolated }
+
+// NoHZFull returns the CPUs in nohz_full mode (a subset of Isolated).
+func (t *Topology) NoHZFull() cpuset.CPUSet { return t.nohzFull }
+
+// Hybrid reports whether the machine has cores of different kinds.
+func (t *Topology) Hybrid() bool { return t.hybrid }
+
+// CPU returns the description of an online CPU.
+func (t *Topology) CPU(id int) (CPUInfo, bool) {
+	if id < 0 || id >= len(t.idx) || t.idx[id] < 0 {
+		return CPUInfo{}, false
+	}
+	return t.cpus[t.idx[id]], true
+}
+
+// CPUs returns all online CPUs in ascending id order.
+func (t *Topology) CPUs() []CPUInfo { return append([]CPUInfo(nil), t.cpus...) }
+
+// NUMANodes returns the online NUMA nodes in ascending id order.
+func (t *Topology) NUMANodes() []NUMANode { return append([]NUMANode(nil), t.nodes...) }
+
+// Distance returns the SLIT distance between two nodes, or -1 if either is
+// unknown.
+func (t *Topology) Distance(from, to int) int {
+	i, ok1 := t.nodeIdx[from]
+	j, ok2 := t.nodeIdx[to]
+	if !ok1 || !ok2 || j >= len(t.dist[i]) {
+		return -1
+	}
+	return t.dist[i][j]
+}
+
+// L3Groups returns the CPU sets sharing an L3 cache, indexed by
+// CPUInfo.L3.
+func (t *Topology) L3Groups() []cpuset.CPUSet { return append([]cpuset.CPUSet(nil), t.l3Sets...) }
+
+// L2Groups returns the CPU sets sharing an L2 cache, indexed by
+// CPUInfo.L2.
+func (t *Topology) L2Groups() []cpuset.CPUSet { return append([]cpuset.CPUSet(nil), t.l2Sets...) }
+
+// MemsFor returns the NUMA nodes of the given CPUs: the value to write to
+// cpuset.mems next to cpuset.cpus so memory stays local. CPUs that are not
+// online are ignored.
+func (t *Topology) MemsFor(cpus cpuset.CPUSet) cpuset.CPUSet {
+	var nodes []int
+	for _, id := range cpus.UnsortedList() {
+		if info, ok := t.CPU(id); ok {
+			nodes = append(nodes, info.NUMANode)
+		}
+	}
+	return cpuset.New(nodes...)
+}
+
+// Discover reads the CPU topology below sysfsRoot (normally "/sys").
+// A missing or malformed required file yields an error naming it. Optional
+// files (offline, isolated, nohz_full, die_id, caches, NUMA nodes on
+// kernels without NUMA, hybrid PMU lists) default to "absent".
+func Discover(sysfsRoot string) (*Topology, error) {
+	d := discoverer{root: sysfsRoot, cpuDir: filepath.Join(sysfsRoot, "devices", "system", "cpu")}
+	return d.run()
+}
+
+type discoverer struct {
+	root, cpuDir string
+	buf          []byte
+	t            *Topology
+}
+
+// readList reads a kernel list file into ids; a missing optional file
+// yields ok=false and no error.
+func (d *discoverer) readList(path string, optional bool) (ids []int, ok bool, err error) {
+	data, err := d.read(path)
+	if err != nil {
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	if err := parseList(data, func(lo, hi int) {
+		for i := lo; i <= hi; i++ {
+			ids = append(ids, i)
+		}
+	}); err != nil {
+		return nil, false, fmt.Errorf("cpuset: malformed CPU list in %s: %q: %w", path, strings.TrimSpace(string(data)), err)
+	}
+	return ids, true, nil
+}
+
+// read returns the content of a sysfs attribute in a buffer reused across
+// calls. It goes straight to open/read/close: discovery reads a few
+// thousand small files on large machines, and os.Open's extra fstat and
+// allocations were a third of the time.
+func (d *discoverer) read(path string) ([]byte, error) {
+	if d.buf == nil {
+		d.buf = make([]byte, 64<<10)
+	}
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cpuset: read %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
+	}
+	defer syscall.Close(fd)
+	n := 0
+	for n < len(d.buf) {
+		m, err := syscall.Read(fd, d.buf[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cpuset: read %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: err})
+		}
+		if m == 0 {
+			return d.buf[:n], nil
+		}
+		n += m
+	}
+	// Rare: an attribute larger than the buffer (a huge distance row).
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuset: read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+func (d *discoverer) readInt(path string, optional bool, def int) (int, error) {
+	data, err := d.read(path)
+	if err != nil {
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return def, nil
+		}
+		return 0, err
+	}
+	s := strings.TrimSpace(string(data))
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("cpuset: malformed integer in %s: %q", path, s)
+	}
+	return v, nil
+}
+
+func (d *discoverer) run() (*Topology, error) {
+	t := &Topology{root: d.root}
+	d.t = t
+	online, _, err := d.readList(filepath.Join(d.cpuDir, "online"), false)
+	if err != nil {
+		return nil, err
+	}
+	if len(online) == 0 {
+		return nil, fmt.Errorf("cpuset: %s lists no online CPU", filepath.Join(d.cpuDir, "online"))
+	}
+	offline, _, err := d.readList(filepath.Join(d.cpuDir, "offline"), true)
+	if err != nil {
+		return nil, err
+	}
+	possible, ok, err := d.readList(filepath.Join(d.cpuDir, "possible"), true)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		possible = online
+	}
+	present, ok, err := d.readList(filepath.Join(d.cpuDir, "present"), true)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		present = online
+	}
+	isolated, _, err := d.readList(filepath.Join(d.cpuDir, "isolated"), true)
+	if err != nil {
+		return nil, err
+	}
+	nohz, _, err := d.readList(filepath.Join(d.cpuDir, "nohz_full"), true)
+	if err != nil {
+		return nil, err
+	}
+	perf, _, err := d.readList(filepath.Join(d.root, "devices", "cpu_core", "cpus"), true)
+	if err != nil {
+		return nil, err
+	}
+	eff, _, err := d.readList(filepath.Join(d.root, "devices", "cpu_atom", "cpus"), true)
+	if err != nil {
+		return nil, err
+	}
+
+	t.online = cpuset.New(online...)
+	t.offline = cpuset.New(offline...)
+	t.possible = cpuset.New(possible...)
+	t.present = cpuset.New(present...)
+	t.nohzFull = cpuset.New(nohz...).Intersection(t.online)
+	t.isolated = cpuset.New(isolated...).Union(t.nohzFull).Intersection(t.online)
+	for _, l := range [][]int{online, offline, possible, present} {
+		if len(l) > 0 && l[len(l)-1] > t.maxID {
+			t.maxID = l[len(l)-1]
+		}
+	}
+	t.onlineMask = newMask(t.maxID)
+	t.isolatedMask = newMask(t.maxID)
+	t.perfMask = newMask(t.maxID)
+	for _, id := range online {
+		t.onlineMask.set(id)
+	}
+	for _, id := range t.isolated.UnsortedList() {
+		t.isolatedMask.set(id)
+	}
+
+	t.idx = make([]int32, t.maxID+1)
+	for i := range t.idx {
+		t.idx[i] = -1
+	}
+	t.cpus = make([]CPUInfo, len(online))
+	for i, id := range online {
+		t.idx[id] = int32(i)
+		t.cpus[i] = CPUInfo{ID: id, NUMANode: -1, L2: -1, L3: -1, Isolated: t.isolatedMask.has(id)}
+	}
+	kindOf := func(ids []int, kind string) {
+		for _, id := range ids {
+			if id <= t.maxID && t.idx[id] >= 0 {
+				t.cpus[t.idx[id]].Kind = kind
+				t.hybrid = true
+				if kind == KindPerformance {
+					t.perfMask.set(id)
+				}
+			}
+		}
+	}
+	if len(perf) > 0 && len(eff) > 0 {
+		kindOf(perf, KindPerformance)
+		kindOf(eff, KindEfficiency)
+	}
+
+	if err := d.readCores(); err != nil {
+		return nil, err
+	}
+	if err := d.readCaches(); err != nil {
+		return nil, err
+	}
+	if err := d.readNodes(); err != nil {
+		return nil, err
+	}
+	t.tree = buildTree(t)
+	return t, nil
+}
+
+// readCores fills package, die, core and siblings. Siblings share all
+// three, so each physical core's files are read once, through its first
+// thread; this halves discovery time on SMT machines.
+func (d *discoverer) readCores() error {
+	t := d.t
+	done := newMask(t.maxID)
+	for i := range t.cpus {
+		c := &t.cpus[i]
+		if done.has(c.ID) {
+			continue
+		}
+		dir := filepath.Join(d.cpuDir, "cpu"+strconv.Itoa(c.ID), "topology")
+		var err error
+		if c.Package, err = d.readInt(filepath.Join(dir, "physical_package_id"), false, 0); err != nil {
+			return err
+		}
+		if c.Die, err = d.readInt(filepath.Join(dir, "die_id"), true, 0); err != nil {
+			return err
+		}
+		if c.Core, err = d.readInt(filepath.Join(dir, "core_id"), false, 0); err != nil {
+			return err
+		}
+		sibPath := filepath.Join(dir, "thread_siblings_list")
+		sibs, _, err := d.readList(sibPath, false)
+		if err != nil {
+			return err
+		}
+		var online []int
+		self := false
+		for _, s := range sibs {
+			if s == c.ID {
+				self = true
+			}
+			if s <= t.maxID && t.idx[s] >= 0 {
+				online = append(online, s)
+			}
+		}
+		if !self {
+			return fmt.Errorf("cpuset: %s does not contain CPU %d itself", sibPath, c.ID)
+		}
+		set := cpuset.New(online...)
+		for _, s := range online {
+			o := &t.cpus[t.idx[s]]
+			if s != c.ID && done.has(s) {
+				return fmt.Errorf("cpuset: %s lists CPU %d, which belongs to another core", sibPath, s)
+			}
+			o.Package, o.Die, o.Core, o.Siblings = c.Package, c.Die, c.Core, set
+			done.set(s)
+		}
+	}
+	return nil
+}
+
+// readCaches assigns L2 and L3 groups from cache/index*/shared_cpu_list.
+// A CPU already covered by both groups of an earlier CPU is skipped.
+func (d *discoverer) readCaches() error {
+	t := d.t
+	seen := map[[2]int]int{} // (level, lowest CPU of the shared list) -> group index
+	for i := range t.cpus {
+		c := &t.cpus[i]
+		if c.L2 >= 0 && c.L3 >= 0 {
+			continue
+		}
+		cacheDir := filepath.Join(d.cpuDir, "cpu"+strconv.Itoa(c.ID), "cache")
+		entries, err := os.ReadDir(cacheDir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // VMs may expose no cache information
+			}
+			return fmt.Errorf("cpuset: read %s: %w", cacheDir, err)
+		}
+		// Walk the index directories from the highest: L3 and L2 are the
+		// last ones on every x86 and arm64 kernel, so the L1 entries are
+		// rarely read at all.
+		for j := len(entries) - 1; j >= 0 && (c.L2 < 0 || c.L3 < 0); j-- {
+			name := entries[j].Name()
+			if !strings.HasPrefix(name, "index") {
+				continue
+			}
+			dir := filepath.Join(cacheDir, name)
+			level, err := d.readInt(filepath.Join(dir, "level"), false, 0)
+			if err != nil {
+				return err
+			}
+			if (level != 2 || c.L2 >= 0) && (level != 3 || c.L3 >= 0) {
+				continue
+			}
+			path := filepath.Join(dir, "shared_cpu_list")
+			shared, _, err := d.readList(path, false)
+			if err != nil {
+				return err
+			}
+			var members []int
+			self := false
+			for _, s := range shared {
+				self = self || s == c.ID
+				if s <= t.maxID && t.idx[s] >= 0 {
+					members = append(members, s)
+				}
+			}
+			if !self {
+				return fmt.Errorf("cpuset: %s does not contain CPU %d itself", path, c.ID)
+			}
+			key := [2]int{level, members[0]}
+			g, ok := seen[key]
+			if !ok {
+				sets := &t.l2Sets
+				if level == 3 {
+					sets = &t.l3Sets
+				}
+				g = len(*sets)
+				*sets = append(*sets, cpuset.New(members...))
+				seen[key] = g
+			}
+			for _, s := range members {
+				o := &t.cpus[t.idx[s]]
+				if level == 2 {
+					o.L2 = g
+				} else {
+					o.L3 = g
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// readNodes reads NUMA nodes. Kernels built without NUMA have no node
+// directory: the machine is then one node 0 holding every online CPU.
+func (d *discoverer) readNodes() error {
+	t := d.t
+	nodeDir := filepath.Join(d.root, "devices", "system", "node")
+	ids, ok, err := d.readList(filepath.Join(nodeDir, "online"), true)
+	if err != nil {
+		return err
+	}
+	t.nodeIdx = map[int]int{}
+	if !ok {
+		t.nodes = []NUMANode{{ID: 0, CPUs: t.online, Distances: []int{10}}}
+		t.nodeIdx[0] = 0
+		t.dist = [][]int{{10}}
+		for i := range t.cpus {
+			t.cpus[i].NUMANode = 0
+		}
+		return nil
+	}
+	for _, id := range ids {
+		dir := filepath.Join(nodeDir, "node"+strconv.Itoa(id))
+		cpus, _, err := d.readList(filepath.Join(dir, "cpulist"), false)
+		if err != nil {
+			return err
+		}
+		var members []int
+		for _, c := range cpus {
+			if c <= t.maxID && t.idx[c] >= 0 {
+				o := &t.cpus[t.idx[c]]
+				if o.NUMANode >= 0 {
+					return fmt.Errorf("cpuset: %s lists CPU %d, already in node %d", filepath.Join(dir, "cpulist"), c, o.NUMANode)
+				}
+				o.NUMANode = id
+				members = append(members, c)
+			}
+		}
+		distPath := filepath.Join(dir, "distance")
+		data, err := d.read(distPath)
+		if err != nil {
+			return err
+		}
+		fields := strings.Fields(string(data))
+		if len(fields) != len(ids) {
+			return fmt.Errorf("cpuset: %s has %d distances, want one per online node (%d)", distPath, len(fields), len(ids))
+		}
+		// The row is indexed by node id in the kernel's output order, which
+		// is the online list order; store it by id.
+		row := make([]int, ids[len(ids)-1]+1)
+		for j, f := range fields {
+			v, err := strconv.Atoi(f)
+			if err != nil || v <= 0 {
+				return fmt.Errorf("cpuset: malformed distance %q in %s", f, distPath)
+			}
+			row[ids[j]] = v
+		}
+		memPath := filepath.Join(dir, "meminfo")
+		mem, err := d.read(memPath)
+		if err != nil {
+			return err
+		}
+		total, err := memTotal(mem)
+		if err != nil {
+			return fmt.Errorf("cpuset: %s: %w", memPath, err)
+		}
+		t.nodeIdx[id] = len(t.nodes)
+		t.nodes = append(t.nodes, NUMANode{ID: id, CPUs: cpuset.New(members...), MemoryBytes: total, Distances: row})
+		t.dist = append(t.dist, row)
+	}
+	// Re-index rows by node index for internal use.
+	for i, row := range t.dist {
+		byIdx := make([]int, len(t.nodes))
+		for j, n := range t.nodes {
+			byIdx[j] = row[n.ID]
+		}
+		t.dist[i] = byIdx
+	}
+	for _, c := range t.cpus {
+		if c.NUMANode < 0 {
+			return fmt.Errorf("cpuset: online CPU %d is in no node's cpulist under %s", c.ID, nodeDir)
+		}
+	}
+	return nil
+}
+
+// memTotal extracts "Node N MemTotal: X kB" from a node meminfo file.
+func memTotal(data []byte) (uint64, error) {
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[2] == "MemTotal:" {
+			v, err := strconv.ParseUint(f[3], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("malformed MemTotal %q", f[3])
+			}
+			if len(f) >= 5 && f[4] != "kB" {
+				return 0, fmt.Errorf("MemTotal unit %q, want kB", f[4])
+			}
+			return v * 1024, nil
+		}
+	}
+	return 0, errors.New("no MemTotal line")
+}
