@@ -216,7 +216,8 @@ type ProtectionLevel struct {
 
 // Thresholds; a zero threshold is not checked.
 type Thresholds struct {
-	// CPULoad: pool usage ÷ pool CPUs, fraction (e.g. 0.8).
+	// CPULoad: pool usage ÷ pool CPUs, fraction (e.g. 0.8). Not checked
+	// for the lowest pool, whose members are meant to fill its CPUs.
 	CPULoad float64 `json:"cpuLoad,omitempty"`
 	// MemoryUsage: node memory in use ÷ node memory, fraction.
 	MemoryUsage float64 `json:"memoryUsage,omitempty"`

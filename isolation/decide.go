@@ -157,7 +157,8 @@ type trigger struct {
 func (d *decider) met(l *ProtectionLevel, k int) (trigger, bool) {
 	pp, node := &d.p.Pools[k], &d.obs.Node
 	w := &l.When
-	if w.CPULoad > 0 && pp.PrevSize > 0 && pp.Load >= w.CPULoad {
+	// The lowest pool is meant to fill its CPUs: its CPU load is no alarm.
+	if w.CPULoad > 0 && pp.PrevSize > 0 && k < len(d.p.Pools)-1 && pp.Load >= w.CPULoad {
 		return trigger{"cpu load", pp.Load, w.CPULoad}, true
 	}
 	if w.MemoryUsage > 0 && node.MemoryTotal > 0 {
@@ -213,7 +214,8 @@ func (d *decider) levels() {
 				}
 			}
 		}
-		if lvl > ps.level && raw == lvl {
+		// Mode actions act on lower pools: the lowest pool has none.
+		if lvl > ps.level && raw == lvl && k < len(p.Pools)-1 {
 			for i := ps.level + 1; i <= lvl; i++ {
 				for _, a := range levels[i].Actions {
 					if a == ActionReclaimPageCache || a == ActionEvict {

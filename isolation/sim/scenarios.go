@@ -1,0 +1,96 @@
+package sim
+
+import (
+	"time"
+
+	strcpuset "github.com/strata-nri/strata/cpuset"
+	"github.com/strata-nri/strata/isolation"
+)
+
+// The scenarios of docs/simulation.md. Each takes the topology (any
+// machine; the numbers below suit the 80-CPU Intel2S20C2T fixture and up)
+// and returns a Scenario with LAR's default configuration except where
+// noted, reserved CPUs 0 and the sibling of 0.
+
+// Day0 is the simulated start: midnight UTC.
+var Day0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+const gib = 1 << 30
+
+func baseConfig() *isolation.Config {
+	cfg := isolation.DefaultConfig()
+	cfg.ReservedCPUs = "0"
+	return cfg
+}
+
+// DiurnalScenario: 24 hours of one-second periods. Pool 0 runs 6 latency-critical
+// services (3.5 CPUs requested each) peaking at 14:00, plus one pinned
+// service with 2 whole CPUs; pool 1 runs 10 online services (4 CPUs each)
+// peaking at 20:00; batch runs 6 greedy jobs. Demands swing 4:1 over the
+// day with ±5 % noise per period.
+func DiurnalScenario(topo *strcpuset.Topology) Scenario {
+	return Scenario{
+		Name: "diurnal", Config: baseConfig(), Topology: topo,
+		Start: Day0, Duration: 24 * time.Hour, WarmUp: time.Hour, Seed: 1,
+		Workloads: []Workload{
+			{Name: "lc", Namespace: "shop", Pool: isolation.PoolLatencyCritical, Replicas: 6, CPURequestMilli: 3500,
+				MemoryRequest: 2 * gib, MemoryLimit: 4 * gib,
+				CPU: Diurnal(0.33, 1.3, 14*time.Hour), Noise: 0.05},
+			{Name: "lc-pinned", Namespace: "shop", Pool: isolation.PoolLatencyCritical, Replicas: 1, CPURequestMilli: 2000,
+				CPULimitMilli: 2000, MemoryRequest: 2 * gib, MemoryLimit: 2 * gib,
+				CPU: Diurnal(0.4, 1.6, 14*time.Hour), Noise: 0.05},
+			{Name: "web", Namespace: "web", Pool: isolation.PoolOnline, Replicas: 10, CPURequestMilli: 4000,
+				MemoryRequest: 2 * gib, MemoryLimit: 4 * gib,
+				CPU: Diurnal(0.5, 2.0, 20*time.Hour), Noise: 0.05},
+			{Name: "batch", Namespace: "jobs", Pool: isolation.PoolBatch, Replicas: 6},
+		},
+	}
+}
+
+// SpikeScenario: steady loads for 20 minutes, then pool 0's demand triples in one
+// period and stays for 10 minutes.
+func SpikeScenario(topo *strcpuset.Topology) Scenario {
+	s := SteadyScenario(topo)
+	s.Name = "spike"
+	s.Duration = 40 * time.Minute
+	s.Workloads[0].CPU = Step(Constant(0.5), 3, SpikeAt, 10*time.Minute)
+	return s
+}
+
+// SpikeAt is when Spike's step happens.
+const SpikeAt = 20 * time.Minute
+
+// SteadyScenario: constant demands with ±5 % noise for 2 hours.
+func SteadyScenario(topo *strcpuset.Topology) Scenario {
+	return Scenario{
+		Name: "steady", Config: baseConfig(), Topology: topo,
+		Start: Day0.Add(10 * time.Hour), Duration: 2 * time.Hour, WarmUp: 30 * time.Minute, Seed: 2,
+		Workloads: []Workload{
+			{Name: "lc", Namespace: "shop", Pool: isolation.PoolLatencyCritical, Replicas: 6, CPURequestMilli: 3500,
+				CPU: Constant(0.5), Noise: 0.05},
+			{Name: "web", Namespace: "web", Pool: isolation.PoolOnline, Replicas: 10, CPURequestMilli: 4000,
+				CPU: Constant(1.2), Noise: 0.05},
+			{Name: "batch", Namespace: "jobs", Pool: isolation.PoolBatch, Replicas: 6},
+		},
+	}
+}
+
+// MemoryPressureScenario: node memory of 64 GiB; batch jobs' anonymous memory grows
+// from 2 to 9 GiB each over 30 minutes, pushing node usage through the
+// protection levels' thresholds (80 %, 88 %, 95 %).
+func MemoryPressureScenario(topo *strcpuset.Topology) Scenario {
+	s := SteadyScenario(topo)
+	s.Name = "memory-pressure"
+	s.Duration = 40 * time.Minute
+	s.WarmUp = 0
+	s.NodeMemory = 64 * gib
+	s.SystemMemory = 4 * gib
+	for i := range s.Workloads {
+		s.Workloads[i].Memory = Constant(1 * gib)
+		s.Workloads[i].File = Constant(0.5 * gib)
+	}
+	b := &s.Workloads[2]
+	b.Memory = Ramp(2*gib, 9*gib, 5*time.Minute, 30*time.Minute)
+	b.File = Ramp(0.5*gib, 1*gib, 5*time.Minute, 30*time.Minute)
+	return s
+}
