@@ -115,7 +115,7 @@ var (
 	// one thread per core, one shared L3, no cluster information.
 	VM2 = Shape{Name: "vm2", Packages: 1, CoresPerL3: 2, ThreadsPerCore: 1,
 		L1dSize: "32K", L1iSize: "32K", L2Size: "1024K", L3Size: "32768K",
-		ClusterIDUnknown: true, NodeMemoryKiB: 3762380}
+		ClusterIDUnknown: true, NodeMemoryKiB: 6908108}
 
 	// Intel2S20C2T is a 2-socket Xeon (Ice Lake class): 2 × 20 cores × 2
 	// threads, one NUMA node and one L3 per socket. 80 CPUs.
