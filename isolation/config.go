@@ -46,9 +46,10 @@ type PoolConfig struct {
 	// CPUs have CPUs of their own (taken out of the shared set, never moved
 	// while the container runs).
 	ExclusiveCores bool `json:"exclusiveCores,omitempty"`
-	// MinCPUs is a floor for the pool's shared CPUs while it has members.
-	// For the lowest (batch) pool it is the batch minimum. 0 means 1 CPU
-	// while the pool has shared members.
+	// MinCPUs is a floor for the pool's shared CPUs while it has members;
+	// 0 means 1 CPU. For the lowest (batch) pool it is the batch minimum,
+	// kept while colocation is on, members or not (so the first batch
+	// member never finds an empty pool).
 	MinCPUs int `json:"minCPUs,omitempty"`
 	// Allow is the admission allow-list. Empty admits every pod.
 	Allow AllowList `json:"allow,omitempty"`
@@ -372,8 +373,10 @@ const (
 )
 
 // LoadConfig reads and validates a YAML configuration file. Fields left out
-// keep DefaultConfig's values, except Pools, which replaces the default
-// pools as a whole when given.
+// keep DefaultConfig's values, except lists (pools, protection levels, the
+// watermark schedule), which replace the defaults as a whole when given. A
+// file that lists pools must also give classification.default (and any QoS
+// rules), since the default ones name the default pools.
 func LoadConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -406,7 +409,11 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	if probe.Pools != nil {
+		// The default classification names the default pools: start from
+		// none, so a file with its own pools states its own rules.
 		cfg.Pools = nil
+		cfg.Classification.QoS = QoSRules{}
+		cfg.Classification.Default = ""
 	}
 	if probe.Protection.Levels != nil {
 		cfg.Protection.Levels = nil

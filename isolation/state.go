@@ -283,11 +283,13 @@ func (s *State) takeExclusive(p *poolState, n int, exact cpuset.CPUSet) (cpuset.
 }
 
 // hardFloor is the fewest shared CPUs a pool keeps: its minCPUs (at least
-// 1) while it has shared members; the lowest pool keeps minCPUs while it
-// has any member and colocation is on.
+// 1) while it has shared members; the lowest pool keeps minCPUs (at least
+// 1) while colocation is on.
 func (s *State) hardFloor(p *poolState) int {
 	if p.rank == len(s.pools)-1 {
-		if s.cfg.Colocation.Disabled || p.sharedMembers == 0 {
+		// Kept even before batch members arrive, so the first of them
+		// never finds an empty pool.
+		if s.cfg.Colocation.Disabled {
 			return 0
 		}
 		return max(p.cfg.MinCPUs, 1)

@@ -1,0 +1,178 @@
+package isolation_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-nri/strata/isolation"
+)
+
+func TestDefaultConfigIsLARs(t *testing.T) {
+	cfg := isolation.DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	want := []isolation.Band{{Low: 0.30, High: 0.50}, {Low: 0.45, High: 0.60}, {Low: 0.50, High: 0.80}}
+	if len(cfg.Pools) != 3 {
+		t.Fatalf("got %d pools, want 3", len(cfg.Pools))
+	}
+	for i, p := range cfg.Pools {
+		if p.Priority != i || p.Band != want[i] {
+			t.Errorf("pool %d: priority %d band %+v, want priority %d band %+v", i, p.Priority, p.Band, i, want[i])
+		}
+	}
+	if cfg.Resize.MaxGrowCores != 10 || cfg.Resize.MaxShrinkCores != 2 || cfg.Resize.ShrinkInterval.Duration != 30*time.Second {
+		t.Errorf("resize defaults %+v, want katalyst's 10 up / 2 down / 30s", cfg.Resize)
+	}
+}
+
+const exampleYAML = `
+period: 500ms
+reservedCPUs: "0-1"
+pools:
+- name: lc
+  priority: 0
+  band: {low: 0.3, high: 0.5}
+  rcf: {min: 0.2, max: 1}
+  exclusiveCores: true
+  allow:
+    namespaces: ["shop", "pay-*"]
+  profile:
+    memory: {min: request}
+- name: be
+  priority: 1
+  band: {low: 0.5, high: 0.8}
+  rcf: {min: 0.1, max: 1}
+  minCPUs: 2
+  profile:
+    cpu: {shares: 2, idle: true}
+    oomScoreAdj: 1000
+    memory: {high: "90%"}
+    pageCache: {reclaimable: true}
+classification:
+  annotation: example.com/pool
+  namespaces:
+  - {namespace: "batch-*", pool: be}
+  qos: {bestEffort: be}
+  default: be
+  onDisallowed: be
+protection:
+  levels:
+  - name: hot
+    when: {memoryUsage: 0.9}
+    actions: [release, reclaimPageCache, evict]
+batch:
+  watermark: "4"
+  schedule:
+  - {from: "23:00", to: "07:00", watermark: "2%"}
+  timeZone: Asia/Shanghai
+`
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := isolation.ParseConfig([]byte(exampleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Period.Duration != 500*time.Millisecond || cfg.ReservedCPUs != "0-1" {
+		t.Errorf("period %s reserved %q", cfg.Period.Duration, cfg.ReservedCPUs)
+	}
+	if len(cfg.Pools) != 2 || cfg.Pools[1].MinCPUs != 2 || *cfg.Pools[1].Profile.OOMScoreAdj != 1000 {
+		t.Errorf("pools not replaced as a whole: %+v", cfg.Pools)
+	}
+	if len(cfg.Protection.Levels) != 1 || len(cfg.Batch.Schedule) != 1 {
+		t.Errorf("levels %d schedule %d, want the file's 1 and 1", len(cfg.Protection.Levels), len(cfg.Batch.Schedule))
+	}
+	// Fields left out keep the defaults.
+	if cfg.Resize.MaxGrowCores != 10 || cfg.Predictor.Percentile != 0.95 {
+		t.Errorf("defaults lost: resize %+v predictor %+v", cfg.Resize, cfg.Predictor)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "strata.yaml")
+	if err := os.WriteFile(path, []byte(exampleYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := isolation.LoadConfig(path); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("period: 0s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := isolation.LoadConfig(bad)
+	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "period") {
+		t.Errorf("error %v should name the file and the field", err)
+	}
+	if _, err := isolation.LoadConfig(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want ErrNotExist", err)
+	}
+}
+
+// Each invalid configuration must be rejected with a message that names
+// the offending field (and, for enumerations, the allowed values).
+func TestInvalidConfigs(t *testing.T) {
+	pools := func(extra string) string {
+		return `pools:
+- {name: a, priority: 0, band: {low: 0.3, high: 0.5}, rcf: {min: 0.2, max: 1}` + extra + `}
+- {name: b, priority: 1, band: {low: 0.5, high: 0.8}, rcf: {min: 0.1, max: 1}}
+classification: {annotation: strata.io/pool, default: b, qos: {guaranteed: "", burstable: "", bestEffort: ""}}
+`
+	}
+	cases := []struct {
+		name, yaml string
+		field      string // must appear in the error
+		allowed    string // must appear too, when not empty
+	}{
+		{"zero period", "period: 0s", "period", ""},
+		{"bad duration", "period: fast", "duration", "1s"},
+		{"reserved CPUs", `reservedCPUs: "0-x"`, "reservedCPUs", ""},
+		{"one pool", "pools:\n- {name: a, priority: 0, band: {low: 0.3, high: 0.5}, rcf: {min: 0.2, max: 1}}", "pools", "at least 2"},
+		{"band inverted", strings.Replace(pools(""), "band: {low: 0.3, high: 0.5}", "band: {low: 0.6, high: 0.5}", 1), "pools[0].band", ""},
+		{"band above 1", strings.Replace(pools(""), "high: 0.8", "high: 1.8", 1), "pools[1].band.high", "(0, 1]"},
+		{"rcf above 1", strings.Replace(pools(""), "max: 1}", "max: 1.5}", 1), "pools[0].rcf.max", "(0, 1]"},
+		{"rcf min > max", strings.Replace(pools(""), "min: 0.2, max: 1", "min: 0.9, max: 0.5", 1), "pools[0].rcf", "rcf.min"},
+		{"duplicate priority", strings.Replace(pools(""), "priority: 1", "priority: 0", 1), "pools[1].priority", "unique"},
+		{"duplicate name", strings.Replace(pools(""), "name: b", "name: a", 1), "pools[1].name", "duplicate"},
+		{"exclusive lowest", strings.Replace(pools(""), "max: 1}}\nclass", "max: 1}, exclusiveCores: true}\nclass", 1), "pools[1].exclusiveCores", ""},
+		{"unknown default pool", strings.Replace(pools(""), "default: b", "default: gold", 1), "classification.default", `"a", "b"`},
+		{"unknown onDisallowed", strings.Replace(pools(""), "default: b,", "default: b, onDisallowed: maybe,", 1), "classification.onDisallowed", `"refuse"`},
+		{"quota policy", pools(", profile: {cpu: {quota: half}}"), "pools[0].profile.cpu.quota", `"keep"`},
+		{"shares range", pools(", profile: {cpu: {shares: 1}}"), "pools[0].profile.cpu.shares", "2..262144"},
+		{"oom score", pools(", profile: {oomScoreAdj: 2000}"), "pools[0].profile.oomScoreAdj", "-1000..1000"},
+		{"memory policy", pools(", profile: {memory: {low: lots}}"), "pools[0].profile.memory.low", `"request"`},
+		{"unknown action", "protection: {levels: [{name: x, when: {memoryUsage: 0.9}, actions: [panic]}]}", "protection.levels[0].actions[0]", `"release"`},
+		{"actions out of order", "protection: {levels: [{name: x, when: {memoryUsage: 0.9}, actions: [evict]}, {name: y, when: {memoryUsage: 0.95}, actions: [release]}]}", "protection.levels[1].actions[0]", "escalate"},
+		{"level without threshold", "protection: {levels: [{name: x, when: {}, actions: [evict]}]}", "protection.levels[0].when", "cpuLoad"},
+		{"memory threshold", "protection: {levels: [{name: x, when: {memoryUsage: 80}, actions: [evict]}]}", "protection.levels[0].when.memoryUsage", "[0, 1]"},
+		{"watermark", `batch: {watermark: "120%"}`, "batch.watermark", "10%"},
+		{"schedule time", `batch: {schedule: [{from: "25:00", to: "06:00", watermark: "5%"}]}`, "batch.schedule[0].from", "HH:MM"},
+		{"time zone", `batch: {timeZone: Mars/Olympus}`, "batch.timeZone", "IANA"},
+		{"whenDisabled", `colocation: {whenDisabled: pause}`, "colocation.whenDisabled", `"suspend"`},
+		{"predictor percentile", `predictor: {percentile: 95}`, "predictor.percentile", "(0, 1]"},
+		{"resize", `resize: {maxShrinkCores: 0}`, "resize.maxShrinkCores", "≥ 1"},
+		{"unknown field", "poools: []", "poools", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := isolation.ParseConfig([]byte(c.yaml))
+			if err == nil {
+				t.Fatalf("accepted:\n%s", c.yaml)
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if !strings.Contains(msg, c.field) || !strings.Contains(msg, c.allowed) {
+				t.Errorf("error %q should name %q and %q", msg, c.field, c.allowed)
+			}
+			var ce *isolation.ConfigError
+			if errors.As(err, &ce) && !strings.Contains(ce.Field, strings.SplitN(c.field, "[", 2)[0]) {
+				t.Errorf("ConfigError.Field %q, want it to name %q", ce.Field, c.field)
+			}
+		})
+	}
+}

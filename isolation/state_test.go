@@ -1,0 +1,190 @@
+package isolation_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"k8s.io/utils/cpuset"
+
+	strcpuset "github.com/strata-nri/strata/cpuset"
+	"github.com/strata-nri/strata/cpuset/cpusettest"
+	"github.com/strata-nri/strata/isolation"
+)
+
+func newState(tb testing.TB, shape cpusettest.Shape, cfg *isolation.Config) *isolation.State {
+	tb.Helper()
+	topo, err := strcpuset.Discover(cpusettest.Root(tb, shape))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if cfg == nil {
+		cfg = isolation.DefaultConfig()
+		cfg.ReservedCPUs = "0"
+	}
+	st, err := isolation.NewState(topo, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+func req(id, pool string, milli int64) isolation.ContainerRequest {
+	return isolation.ContainerRequest{ID: id, PodName: "pod-" + id, Namespace: "ns", CPURequestMilli: milli,
+		Annotations: map[string]string{"strata.io/pool": pool}}
+}
+
+func admit(tb testing.TB, st *isolation.State, id, pool string, milli int64) isolation.Admission {
+	tb.Helper()
+	a, err := st.Admit(req(id, pool, milli))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
+func poolInfo(st *isolation.State, name string) isolation.PoolInfo {
+	for _, p := range st.Pools() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return isolation.PoolInfo{}
+}
+
+// checkPartition: pools' CPUs are disjoint, never reserved, and together
+// cover every usable CPU.
+func checkPartition(tb testing.TB, st *isolation.State, usable int) {
+	tb.Helper()
+	var all cpuset.CPUSet
+	n := 0
+	for _, p := range st.Pools() {
+		if p.CPUs.Intersection(st.Reserved()).Size() > 0 {
+			tb.Errorf("pool %s holds reserved CPUs %s", p.Name, p.CPUs.Intersection(st.Reserved()))
+		}
+		if p.CPUs.Intersection(all).Size() > 0 {
+			tb.Errorf("pool %s overlaps another pool on %s", p.Name, p.CPUs.Intersection(all))
+		}
+		all = all.Union(p.CPUs)
+		n += p.CPUs.Size()
+	}
+	if n != usable {
+		tb.Errorf("pools hold %d CPUs, want all %d usable", n, usable)
+	}
+}
+
+func TestAdmitExclusiveTakesFromBatch(t *testing.T) {
+	st := newState(t, cpusettest.Intel2S20C2T, nil)
+	checkPartition(t, st, 79)
+	admit(t, st, "b1", isolation.PoolBatch, 0)
+	batchBefore := poolInfo(st, isolation.PoolBatch).Shared
+
+	a := admit(t, st, "lc1", isolation.PoolLatencyCritical, 4000)
+	if !a.Exclusive || a.CPUs.Size() != 4 {
+		t.Fatalf("admission %+v, want 4 exclusive CPUs", a)
+	}
+	if !a.CPUs.IsSubsetOf(batchBefore) {
+		t.Errorf("exclusive CPUs %s did not come from batch %s", a.CPUs, batchBefore)
+	}
+	if len(a.Updates) != 1 || a.Updates[0].ID != "b1" || a.Updates[0].CPUs.Intersection(a.CPUs).Size() > 0 {
+		t.Errorf("updates %+v, want b1 moved off %s", a.Updates, a.CPUs)
+	}
+	lc := poolInfo(st, isolation.PoolLatencyCritical)
+	if !lc.Exclusive.Equals(a.CPUs) || lc.Shared.Size() != 0 {
+		t.Errorf("pool 0: exclusive %s shared %s, want exclusive %s and no shared CPUs", lc.Exclusive, lc.Shared, a.CPUs)
+	}
+	checkPartition(t, st, 79)
+
+	// A shared member (request not whole) grows the pool's shared CPUs by
+	// RCF max × request = 1 × 2.5 → 3 CPUs.
+	s := admit(t, st, "lc2", isolation.PoolLatencyCritical, 2500)
+	if s.Exclusive || s.CPUs.Size() != 3 {
+		t.Errorf("shared admission %+v, want 3 shared CPUs", s)
+	}
+	checkPartition(t, st, 79)
+
+	// Remove gives exclusive CPUs back to batch and tells its members.
+	ch := st.Remove("lc1")
+	if len(ch) != 1 || ch[0].ID != "b1" || !a.CPUs.IsSubsetOf(ch[0].CPUs) {
+		t.Errorf("remove changes %+v, want b1 to get %s back", ch, a.CPUs)
+	}
+	checkPartition(t, st, 79)
+}
+
+func TestAdmitNoExclusiveCPUsLeft(t *testing.T) {
+	st := newState(t, cpusettest.Hybrid, nil) // 24 CPUs, 23 usable
+	admit(t, st, "b1", isolation.PoolBatch, 0)
+	before := st.Pools()
+	r := req("big", isolation.PoolLatencyCritical, 23000) // batch must keep 1 CPU
+	r.PodName, r.Namespace = "greedy", "shop"
+	_, err := st.Admit(r)
+	if !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
+		t.Fatalf("got %v, want ErrNoExclusiveCPUs", err)
+	}
+	for _, want := range []string{"big", "shop/greedy", "latency-critical", "23 CPUs wanted, 22"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q should mention %q", err, want)
+		}
+	}
+	after := st.Pools()
+	for i := range before {
+		if !before[i].CPUs.Equals(after[i].CPUs) {
+			t.Errorf("refusal changed pool %s: %s → %s", before[i].Name, before[i].CPUs, after[i].CPUs)
+		}
+	}
+	if len(st.Containers()) != 1 {
+		t.Errorf("refused container was recorded")
+	}
+	// 22 fit.
+	if a := admit(t, st, "fits", isolation.PoolLatencyCritical, 22000); a.CPUs.Size() != 22 {
+		t.Errorf("got %s", a.CPUs)
+	}
+}
+
+func TestAdmitRefusesOutsideAllowList(t *testing.T) {
+	cfg := lcOnlyForShop()
+	cfg.ReservedCPUs = "0"
+	st := newState(t, cpusettest.Intel2S20C2T, cfg)
+	r := req("x", isolation.PoolLatencyCritical, 4000)
+	r.Namespace = "dev"
+	if _, err := st.Admit(r); !errors.Is(err, isolation.ErrNotAllowed) {
+		t.Fatalf("got %v, want ErrNotAllowed", err)
+	}
+	if len(st.Containers()) != 0 || poolInfo(st, isolation.PoolLatencyCritical).CPUs.Size() != 0 {
+		t.Errorf("refused pod left state behind")
+	}
+}
+
+// After a restart the plugin restores containers into their recorded pools
+// with their exclusive CPUs; classification is not redone.
+func TestRestore(t *testing.T) {
+	cfg := lcOnlyForShop()
+	cfg.ReservedCPUs = "0"
+	st := newState(t, cpusettest.Intel2S20C2T, cfg)
+	excl := cpuset.New(10, 11, 50, 51)
+	r := req("lc1", isolation.PoolLatencyCritical, 4000)
+	r.Namespace, r.Labels = "shop", map[string]string{"tier": "lc"}
+	a, err := st.Restore(r, isolation.PoolLatencyCritical, excl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.CPUs.Equals(excl) || !a.Exclusive || a.Pool != isolation.PoolLatencyCritical {
+		t.Errorf("restored %+v, want exclusive %s", a, excl)
+	}
+	// The recorded pool wins over the annotation: restored as online even
+	// though the annotation says latency-critical.
+	r2 := req("web1", isolation.PoolLatencyCritical, 1500)
+	if a, err := st.Restore(r2, isolation.PoolOnline, cpuset.New()); err != nil || a.Pool != isolation.PoolOnline {
+		t.Errorf("restore web1: %+v %v", a, err)
+	}
+	if _, err := st.Restore(req("y", "", 1000), "gold", cpuset.New()); !errors.Is(err, isolation.ErrUnknownPool) {
+		t.Errorf("unknown recorded pool: %v", err)
+	}
+	if _, err := st.Restore(req("z", "", 2000), isolation.PoolLatencyCritical, cpuset.New(10, 12)); !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
+		t.Errorf("CPUs already taken: %v", err)
+	}
+	if _, err := st.Restore(req("r", "", 1000), isolation.PoolLatencyCritical, cpuset.New(0)); !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
+		t.Errorf("reserved CPU restored: %v", err)
+	}
+	checkPartition(t, st, 79)
+}
