@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/test/e2e/cri"
 )
 
 // Close tears the environment down, step by step, carrying on past
@@ -31,47 +31,64 @@ import (
 //  4. unmount everything under the run directory, deepest first;
 //  5. remove the run's cgroup tree in every hierarchy and the run directory.
 //
-// Close is idempotent and returns every error it met.
+// Close is idempotent and returns every error it met. A Close that finds
+// another one under way (the SIGINT handler and a test's cleanup) waits for
+// it, so the process does not exit half-way through.
 func (e *Env) Close() error {
 	e.mu.Lock()
 	if e.closed {
+		done := e.closeDone
 		e.mu.Unlock()
+		<-done
 		return nil
 	}
 	e.closed = true
-	client := e.client
+	e.closeDone = make(chan struct{})
+	defer close(e.closeDone)
+	client, ctrd := e.client, e.containerd
 	plugins := append([]*proc(nil), e.plugins...)
 	e.mu.Unlock()
 	defer unregisterLive(e)
 
+	if client != nil {
+		_ = client.Close()
+	}
 	var errs []error
-	if client != nil && e.containerd.alive() {
+	if ctrd.alive() {
+		// A client of its own: the test may be closing the shared one
+		// (a restart interrupted by SIGINT) while this runs.
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		if pods, err := client.ListPods(ctx); err != nil {
+		if c, err := cri.Dial(ctx, e.st.Socket); err != nil {
 			errs = append(errs, err)
+		} else if pods, err := c.ListPods(ctx); err != nil {
+			errs = append(errs, err)
+			_ = c.Close()
 		} else {
 			for _, p := range pods {
-				if err := client.StopPod(ctx, p.Id); err != nil {
+				if err := c.StopPod(ctx, p.Id); err != nil {
 					errs = append(errs, err)
 				}
-				if err := client.RemovePod(ctx, p.Id); err != nil {
+				if err := c.RemovePod(ctx, p.Id); err != nil {
 					errs = append(errs, err)
 				}
 			}
+			_ = c.Close()
 		}
 		cancel()
-		_ = client.Close()
 	}
 	for i, p := range plugins {
 		if err := p.stop(5 * time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("plugin %d: %w", i, err))
 		}
 	}
-	if err := e.containerd.stop(10 * time.Second); err != nil {
+	if err := ctrd.stop(10 * time.Second); err != nil {
 		errs = append(errs, fmt.Errorf("containerd: %w", err))
 	}
-	if n := killShims(e.st.Socket); n > 0 {
-		logf(e.opts.Logf, "killed %d shim(s) left over for %s", n, e.st.Socket)
+	if n, err := killOwned(e.st.Dir); n > 0 || err != nil {
+		logf(e.opts.Logf, "killed %d left-over process(es) of %s (shims, strays)", n, e.st.Dir)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := e.removeCgroups(); err != nil {
 		errs = append(errs, err)
@@ -88,33 +105,30 @@ func (e *Env) Close() error {
 	return nil
 }
 
-// killShims SIGKILLs containerd-shim processes started for socket (their
-// command line carries "-address <socket>") and returns how many there were.
-func killShims(socket string) int {
+// killOwned SIGKILLs every process of the run in dir that is still there
+// (shims serving its socket, a containerd or plugin that escaped) and waits
+// up to 5 s for them to go; it returns how many it found.
+func killOwned(dir string) (int, error) {
 	entries, _ := os.ReadDir("/proc")
-	n := 0
+	var pids []int
 	for _, ent := range entries {
 		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
+		if err != nil || pid == os.Getpid() || !pidAlive(pid) || !ownedBy(pid, dir) {
 			continue
 		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
-		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
-			continue
-		}
-		for j := 0; j+1 < len(args); j++ {
-			if args[j] == "-address" && args[j+1] == socket {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				n++
-				break
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		pids = append(pids, pid)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for pidAlive(pid) {
+			if time.Now().After(deadline) {
+				return len(pids), fmt.Errorf("harness: process %d of %s survived SIGKILL", pid, dir)
 			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return n
+	return len(pids), nil
 }
 
 // removeCgroups kills every process left in the run's cgroup tree and

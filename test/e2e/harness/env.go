@@ -111,6 +111,7 @@ type Env struct {
 	client     *cri.Client
 	hier       *cgroup.Hierarchy
 	closed     bool
+	closeDone  chan struct{} // closed when the first Close returns
 }
 
 const stateFile = "state.json"
@@ -369,20 +370,31 @@ func (e *Env) saveState() error {
 	return nil
 }
 
-// Attach finds the environment whose run directory is dir (written by New
-// in this or another process), so that it can be inspected or Closed.
-// Processes of an attached Env are known only by PID.
+// Attach finds the environment whose run directory is dir (made by New in
+// this or another process), so that it can be inspected or Closed.
+// Processes of an attached Env are known only by PID. A run directory whose
+// state.json is missing (a Close that was cut short) is still attached,
+// with what its name implies, so that Close can finish the job.
 func Attach(dir string) (*Env, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if err != nil {
-		return nil, fmt.Errorf("harness: attach %s: %w", dir, err)
-	}
+	dir = filepath.Clean(dir)
 	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("harness: attach %s: decode %s: %w", dir, stateFile, err)
-	}
-	if st.RunID == "" || st.Dir != filepath.Clean(dir) {
-		return nil, fmt.Errorf("harness: attach %s: %s names run %q in %q", dir, stateFile, st.RunID, st.Dir)
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("harness: attach %s: decode %s: %w", dir, stateFile, err)
+		}
+		if st.RunID == "" || st.Dir != dir {
+			return nil, fmt.Errorf("harness: attach %s: %s names run %q in %q", dir, stateFile, st.RunID, st.Dir)
+		}
+	case os.IsNotExist(err):
+		runID, ok := runIDOf(dir)
+		if !ok {
+			return nil, fmt.Errorf("harness: attach %s: not a run directory (want strata-e2e-<8 hex digits>)", dir)
+		}
+		st = State{RunID: runID, Dir: dir, Socket: filepath.Join(dir, "c.sock"), CgroupRoot: "/strata-e2e-" + runID}
+	default:
+		return nil, fmt.Errorf("harness: attach %s: %w", dir, err)
 	}
 	hier, err := cgroup.Detect(cgroup.Options{})
 	if err != nil {
@@ -409,31 +421,61 @@ func Attach(dir string) (*Env, error) {
 	return e, nil
 }
 
+// runIDOf returns the run id of a run directory named strata-e2e-<8 hex>.
+func runIDOf(dir string) (string, bool) {
+	id, ok := strings.CutPrefix(filepath.Base(dir), "strata-e2e-")
+	if !ok || len(id) != 8 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(id); err != nil {
+		return "", false
+	}
+	return id, true
+}
+
 // List returns the run directories of all environments under baseDir
 // (default /tmp), live or stale.
 func List(baseDir string) ([]string, error) {
 	if baseDir == "" {
 		baseDir = "/tmp"
 	}
-	dirs, err := filepath.Glob(filepath.Join(baseDir, "strata-e2e-*", stateFile))
+	matches, err := filepath.Glob(filepath.Join(baseDir, "strata-e2e-*"))
 	if err != nil {
 		return nil, err
 	}
-	for i := range dirs {
-		dirs[i] = filepath.Dir(dirs[i])
+	var dirs []string
+	for _, m := range matches {
+		if fi, err := os.Lstat(m); err == nil && fi.IsDir() {
+			if _, ok := runIDOf(m); ok {
+				dirs = append(dirs, m)
+			}
+		}
 	}
 	return dirs, nil
 }
 
 // RemoveStale closes every environment under baseDir whose owner process
-// is gone (a test binary that was killed before its cleanup ran) and
-// returns how many it removed. Detached environments are left alone.
+// is gone (a test binary that was killed before its cleanup ran) or whose
+// Close was cut short, and returns how many it removed. Detached
+// environments are left alone.
 func RemoveStale(baseDir string, logf func(string, ...any)) int {
 	dirs, _ := List(baseDir)
 	n := 0
 	for _, dir := range dirs {
 		e, err := Attach(dir)
-		if err != nil || e.st.OwnerPID == 0 || pidAlive(e.st.OwnerPID) {
+		if err != nil {
+			continue
+		}
+		if e.st.OwnerPID == 0 {
+			// Detached (e2eenv up), or state.json is gone because a Close
+			// was cut short. Only the latter is stale; the age check
+			// spares a run that New is creating right now.
+			fi, err := os.Stat(dir)
+			_, serr := os.Stat(filepath.Join(dir, stateFile))
+			if err != nil || serr == nil || time.Since(fi.ModTime()) < time.Minute {
+				continue
+			}
+		} else if pidAlive(e.st.OwnerPID) {
 			continue
 		}
 		if err := e.Close(); err != nil && logf != nil {

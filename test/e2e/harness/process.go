@@ -22,10 +22,30 @@ type proc struct {
 	pid  int
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd.Wait returns
-	// marker must appear in /proc/<pid>/cmdline or environ for an attached
-	// proc, so a recycled PID is never signalled.
+	// marker is the run directory; an attached proc is signalled only
+	// while ownedBy(pid, marker) holds, so a recycled PID is never hit.
 	marker string
 }
+
+// runEnv marks every process the harness starts (containerd, plugins) with
+// its run directory, so Close and Attach can find them again by
+// /proc/<pid>/environ. It is not exported to the user's shell by e2eenv.
+const runEnv = "STRATA_E2E_RUN"
+
+// ownedBy reports whether pid belongs to the run in dir: it carries
+// STRATA_E2E_RUN=dir, or it is a containerd binary (daemon, shim) whose
+// command line names the run directory.
+func ownedBy(pid int, dir string) bool {
+	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if bytes.HasPrefix(environ, []byte(runEnv+"="+dir+"\x00")) || bytes.Contains(environ, []byte("\x00"+runEnv+"="+dir+"\x00")) {
+		return true
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
+	return len(args) > 0 && strings.HasPrefix(filepath.Base(args[0]), "containerd") && strings.Contains(string(cmdline), dir+"/")
+}
+
+var errClosed = errors.New("harness: environment is closed")
 
 func startProc(cmd *exec.Cmd) (*proc, error) {
 	// A session of its own: a terminal's Ctrl-C reaches only the test
@@ -56,12 +76,7 @@ func (p *proc) alive() bool {
 			return true
 		}
 	}
-	if !pidAlive(p.pid) {
-		return false
-	}
-	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
-	environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid))
-	return bytes.Contains(cmdline, []byte(p.marker)) || bytes.Contains(environ, []byte(p.marker))
+	return pidAlive(p.pid) && ownedBy(p.pid, p.marker)
 }
 
 // stop sends SIGTERM, waits up to grace, then SIGKILLs and waits again.
@@ -136,7 +151,8 @@ func (e *Env) startContainerd(ctx context.Context) error {
 	cmd.Dir = e.st.Dir
 	// The shim must be on containerd's PATH; runc and the host tools
 	// (mount, ...) are found through the rest of it.
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(e.st.Binaries.Shim)+":"+os.Getenv("PATH")+":/usr/sbin:/sbin")
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(e.st.Binaries.Shim)+":"+os.Getenv("PATH")+":/usr/sbin:/sbin",
+		runEnv+"="+e.st.Dir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p, err := startProc(cmd)
 	if err != nil {
@@ -144,6 +160,13 @@ func (e *Env) startContainerd(ctx context.Context) error {
 	}
 	p.marker = e.st.Dir
 	e.mu.Lock()
+	if e.closed {
+		// Close ran meanwhile (SIGINT during a restart): it did not see
+		// this process, so it must not outlive the call.
+		e.mu.Unlock()
+		_ = p.stop(0)
+		return errClosed
+	}
 	e.containerd = p
 	e.st.ContainerdPID = p.pid
 	err = e.saveState()
@@ -162,11 +185,15 @@ func (e *Env) startContainerd(ctx context.Context) error {
 		cancel()
 		if err == nil {
 			e.mu.Lock()
+			defer e.mu.Unlock()
+			if e.closed {
+				_ = c.Close()
+				return errClosed
+			}
 			if e.client != nil {
 				_ = e.client.Close()
 			}
 			e.client = c
-			e.mu.Unlock()
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -249,7 +276,7 @@ func (e *Env) startPlugin(ctx context.Context, i int) error {
 	cmd.Dir = e.st.Dir
 	cmd.Env = append(os.Environ(),
 		"NRI_PLUGIN_NAME="+pl.Name, "NRI_PLUGIN_IDX="+pl.Index,
-		NRISocketEnv+"="+e.st.NRISocket, "STRATA_E2E_DIR="+e.st.Dir)
+		NRISocketEnv+"="+e.st.NRISocket, "STRATA_E2E_DIR="+e.st.Dir, runEnv+"="+e.st.Dir)
 	cmd.Env = append(cmd.Env, pl.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p, err := startProc(cmd)
@@ -258,6 +285,11 @@ func (e *Env) startPlugin(ctx context.Context, i int) error {
 	}
 	p.marker = e.st.Dir
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		_ = p.stop(0)
+		return errClosed
+	}
 	e.plugins[i] = p
 	e.st.PluginPIDs[i] = p.pid
 	err = e.saveState()
