@@ -393,6 +393,14 @@ func (d *decider) reason(k int) string {
 		}
 		s = fmt.Sprintf("load %.3f %s band %.2f–%.2f (usage %.2f on %d CPUs, predicted %.2f, request %.2f): target %d, now %d",
 			pp.Load, where, b.Low, b.High, pp.Usage, pp.PrevSize, pp.Predicted, pp.Request, pp.Target, pp.Size)
+		if pp.Request > 0 {
+			switch rcf := ps.cfg.RCF; {
+			case pp.Target == max(floorEps(rcf.Max*pp.Request), sc.floor[k]) && pp.Target < ceilEps(pp.Usage/b.Mid()):
+				s += fmt.Sprintf(" (capped by rcf.max %.2f × request)", rcf.Max)
+			case pp.Target == max(ceilEps(rcf.Min*pp.Request), sc.floor[k]) && pp.Target > ceilEps(pp.Usage/b.Mid()):
+				s += fmt.Sprintf(" (held up by rcf.min %.2f × request)", rcf.Min)
+			}
+		}
 	}
 	for j := last; j > k; j-- {
 		if t := sc.taken[k][j]; t > 0 {

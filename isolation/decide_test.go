@@ -71,7 +71,7 @@ func (n *node) size(pool string) int { return poolInfo(n.st, pool).Shared.Size()
 func TestDecideIsPureAndDeterministic(t *testing.T) {
 	a, b := newNode(t, nil), newNode(t, nil)
 	for _, n := range []*node{a, b} {
-		n.use(isolation.PoolLatencyCritical, 6)
+		n.use(isolation.PoolLatencyCritical, 2) // 10 CPUs: load 0.2, below the band
 		n.use(isolation.PoolOnline, 4)
 	}
 	before := a.st.Pools()

@@ -326,8 +326,8 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 		p.sharedMembers++
 		p.requestMilli += req.CPURequest()
 		if p.rank < len(s.pools)-1 {
-			want := int(math.Ceil(rcf * float64(req.CPURequest()) / 1000))
-			want = max(want, s.hardFloor(p)-p.shared.Size())
+			target := ceilEps(rcf * float64(p.requestMilli) / 1000)
+			want := max(target, s.hardFloor(p)) - p.shared.Size()
 			if want > 0 {
 				changed = s.growFromLower(p, want)
 			}
