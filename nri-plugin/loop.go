@@ -1,0 +1,306 @@
+package nriplugin
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/isolation"
+	"github.com/strata-nri/strata/pressure"
+)
+
+// sampler owns the per-container and node samplers. Only the loop
+// goroutine uses it.
+type sampler struct {
+	cgroups *pressure.Sampler
+	node    *pressure.NodeSampler
+	gen     uint64 // membership generation last synced from the plugin
+	members map[string]*cgroup.Cgroup
+	obs     isolation.Observations
+}
+
+func newSampler(h *cgroup.Hierarchy, procRoot string) *sampler {
+	s := &sampler{
+		cgroups: pressure.NewSampler(h, pressure.SamplerOptions{PSI: true}),
+		members: map[string]*cgroup.Cgroup{},
+		obs:     isolation.Observations{Containers: map[string]isolation.ContainerUsage{}},
+	}
+	if n, err := pressure.NewNodeSampler(pressure.NodeSamplerOptions{ProcRoot: procRoot}); err == nil {
+		s.node = n
+	}
+	return s
+}
+
+// loop runs the feedback loop until ctx ends: every period it samples,
+// decides, commits and dispatches the plan.
+func (p *Plugin) loop(ctx context.Context) {
+	for {
+		p.mu.Lock()
+		period := p.cfg.Period.Duration
+		p.mu.Unlock()
+		if period <= 0 {
+			period = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(period):
+		}
+		p.step(ctx)
+	}
+}
+
+// step is one period of the loop.
+func (p *Plugin) step(ctx context.Context) {
+	start := time.Now()
+	p.syncSampler()
+	obs := p.observe()
+
+	caps := *p.caps.Load()
+	p.mu.Lock()
+	if !p.synced {
+		p.mu.Unlock()
+		return // pools are rebuilt at Synchronize; acting before would be on stale state
+	}
+	plan := isolation.Decide(*obs, p.state, p.opts.Now())
+	if err := p.state.Commit(&plan); err != nil {
+		p.mu.Unlock()
+		p.log.Warn("plan not committed", "err", err)
+		return
+	}
+	p.applyChangesLocked(plan.Changes)
+	// Snapshot what the direct writes and actions need, then let go of
+	// the lock before touching the runtime or the kernel.
+	var direct []member
+	for _, ch := range plan.Changes {
+		if m := p.ctrs[ch.ID]; m != nil && ch.Fields&(isolation.FieldCPUIdle|isolation.FieldOOMScoreAdj|directMemory(caps)) != 0 {
+			direct = append(direct, *m)
+		}
+	}
+	targets := map[string]member{}
+	for _, a := range plan.Actions {
+		if m := p.ctrs[a.Container]; m != nil {
+			targets[a.Container] = *m
+		}
+	}
+	p.mu.Unlock()
+
+	if batch := updatesFor(plan.Changes, "", caps); len(batch) > 0 {
+		select {
+		case p.updates <- batch:
+		default:
+			p.metrics.updates.WithLabelValues("dropped").Add(float64(len(batch)))
+			p.log.Warn("update queue full; the runtime is slow, dropping this period's updates", "count", len(batch))
+		}
+	}
+	fieldsByID := map[string]isolation.Fields{}
+	for _, ch := range plan.Changes {
+		fieldsByID[ch.ID] |= ch.Fields
+	}
+	for i := range direct {
+		p.applyDirect(&direct[i], fieldsByID[direct[i].id], caps)
+	}
+	for _, a := range plan.Actions {
+		p.act(ctx, a, targets[a.Container])
+	}
+	p.lastPlan.Store(&plan)
+	p.record(&plan)
+	p.metrics.loopDuration.Observe(time.Since(start).Seconds())
+}
+
+// directMemory: the memory fields written straight to cgroup files because
+// the runtime cannot carry them on this host (v1 has no unified map).
+func directMemory(caps runtimeCaps) isolation.Fields {
+	if caps.unified {
+		return 0
+	}
+	return isolation.FieldMemorySoftLimit
+}
+
+// syncSampler brings the sampler's membership up to date with the plugin's
+// container table when it changed.
+func (p *Plugin) syncSampler() {
+	p.mu.Lock()
+	if p.gen == p.sampler.gen {
+		p.mu.Unlock()
+		return
+	}
+	want := make(map[string]*cgroup.Cgroup, len(p.ctrs))
+	for id, m := range p.ctrs {
+		if m.cg != nil {
+			want[id] = m.cg
+		}
+	}
+	p.sampler.gen = p.gen
+	p.mu.Unlock()
+	s := p.sampler
+	for id := range s.members {
+		if _, ok := want[id]; !ok {
+			s.cgroups.Remove(id)
+			delete(s.members, id)
+		}
+	}
+	for id, cg := range want {
+		if s.members[id] == cg {
+			continue
+		}
+		if err := s.cgroups.Add(id, cg); err != nil {
+			if !errors.Is(err, cgroup.ErrVanished) {
+				p.log.Debug("cannot sample container yet", "container", id, "err", err)
+			}
+			p.mu.Lock()
+			p.gen++ // retry next period (the cgroup may not exist before start)
+			p.mu.Unlock()
+			continue
+		}
+		s.members[id] = cg
+	}
+}
+
+// observe samples every member and the node into observations.
+func (p *Plugin) observe() *isolation.Observations {
+	s := p.sampler
+	obs := &s.obs
+	clear(obs.Containers)
+	pass := s.cgroups.Sample()
+	for i := range pass.Samples {
+		cs := &pass.Samples[i]
+		if !cs.HasRates {
+			continue
+		}
+		obs.Containers[cs.ID] = isolation.ContainerUsage{
+			CPU:         cs.CPUCores,
+			Throttled:   cs.ThrottledFraction,
+			MemoryBytes: int64(cs.Anon + cs.File),
+			FileBytes:   int64(cs.File),
+		}
+	}
+	if n := len(pass.Vanished) + len(pass.Errors); n > 0 {
+		p.metrics.sampleSkipped.Add(float64(n))
+		for _, e := range pass.Errors {
+			p.log.Debug("sample skipped", "container", e.ID, "err", e.Err)
+		}
+	}
+	if s.node != nil {
+		if ns, err := s.node.Sample(); err == nil {
+			obs.Node = isolation.NodePressure{
+				CPU:         isolation.PSI{Some: ns.CPUPressure.Some.Avg10, Full: ns.CPUPressure.Full.Avg10},
+				Memory:      isolation.PSI{Some: ns.MemoryPressure.Some.Avg10, Full: ns.MemoryPressure.Full.Avg10},
+				MemoryTotal: int64(ns.MemTotal),
+				MemoryUsed:  int64(ns.MemTotal - ns.MemAvailable),
+			}
+		}
+	}
+	return obs
+}
+
+// applyDirect writes what the runtime cannot carry on this host straight to
+// the container's cgroup and processes. A container that vanished is
+// skipped and logged.
+func (p *Plugin) applyDirect(m *member, fields isolation.Fields, caps runtimeCaps) {
+	if m.cg == nil {
+		return
+	}
+	s := m.settings
+	var errs []error
+	// cpu.idle: v1 has no NRI field for it at all, and on v2 the unified
+	// map reaches only new containers, so running ones are written here.
+	if fields&isolation.FieldCPUIdle != 0 {
+		errs = append(errs, m.cg.SetCPUIdle(s.CPUIdle))
+	}
+	if fields&isolation.FieldMemorySoftLimit != 0 && !caps.unified {
+		errs = append(errs, m.cg.SetMemorySoftLimit(s.MemorySoftLimit))
+	}
+	if fields&isolation.FieldOOMScoreAdj != 0 && !caps.oomScoreAdj {
+		errs = append(errs, p.setOOMScoreAdj(m, s.OOMScoreAdj))
+	}
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, cgroup.ErrVanished):
+			p.log.Info("container vanished before its settings were written; skipped", "container", m.id)
+			return
+		default:
+			p.log.Warn("direct write failed", "container", m.id, "pool", m.pool, "err", err)
+		}
+	}
+}
+
+// setOOMScoreAdj writes oom_score_adj for every process of the container.
+func (p *Plugin) setOOMScoreAdj(m *member, v int) error {
+	return pressure.SetOOMScoreAdj(m.cg, v, p.opts.ProcRoot)
+}
+
+// act carries out one protection action outside any lock.
+func (p *Plugin) act(ctx context.Context, a isolation.Action, m member) {
+	p.metrics.actions.WithLabelValues(string(a.Kind), a.Pool).Inc()
+	log := p.log.With("action", string(a.Kind), "pool", a.Pool, "level", a.Level, "container", a.Container, "reason", a.Reason)
+	switch a.Kind {
+	case isolation.ActionReclaimPageCache:
+		if m.cg == nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		// The plan asks for bytes to reclaim; pressure takes the usage to
+		// reach.
+		usage, err := m.cg.MemoryUsage()
+		if err != nil {
+			log.Info("page-cache reclaim skipped", "err", err)
+			return
+		}
+		res, err := pressure.ReclaimPageCache(rctx, m.cg, max(usage-a.Bytes, 0), pressure.ReclaimOptions{})
+		if err != nil && !errors.Is(err, cgroup.ErrVanished) {
+			log.Warn("page-cache reclaim failed", "err", err)
+			return
+		}
+		log.Info("page cache reclaimed", "bytes", res.Reclaimed)
+	case isolation.ActionEvict:
+		if m.id == "" {
+			return
+		}
+		ectx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		err := p.opts.Evictor.Evict(ectx, Evictee{ContainerID: m.id, Container: m.name, Pod: m.pod, Namespace: m.namespace, Pool: m.pool, Reason: a.Reason})
+		if err != nil {
+			log.Warn("eviction failed", "err", err)
+			return
+		}
+		log.Warn("container evicted")
+	default:
+		// release, preempt, CPU downgrade and suspend are carried by the
+		// plan's pool and container changes.
+		log.Info("protection action")
+	}
+}
+
+// record exports a plan's figures as metrics.
+func (p *Plugin) record(plan *isolation.Plan) {
+	p.mu.Lock()
+	bands := map[string]isolation.Band{}
+	for _, pc := range p.cfg.Pools {
+		bands[pc.Name] = pc.Band
+	}
+	p.mu.Unlock()
+	for i := range plan.Pools {
+		pp := &plan.Pools[i]
+		p.metrics.poolCPUs.WithLabelValues(pp.Name, "shared").Set(float64(pp.Shared.Size()))
+		p.metrics.poolCPUs.WithLabelValues(pp.Name, "exclusive").Set(float64(pp.Exclusive.Size()))
+		p.metrics.poolLoad.WithLabelValues(pp.Name).Set(pp.Load)
+		p.metrics.poolRCF.WithLabelValues(pp.Name).Set(pp.RCF)
+		p.metrics.poolMembers.WithLabelValues(pp.Name).Set(float64(pp.Members))
+		p.metrics.poolLevel.WithLabelValues(pp.Name).Set(float64(pp.Level))
+		if pp.Resized {
+			p.metrics.resizes.WithLabelValues(pp.Name).Inc()
+		}
+		if b, ok := bands[pp.Name]; ok && pp.SharedMembers > 0 {
+			if pp.Load < b.Low {
+				p.metrics.bandViolations.WithLabelValues(pp.Name, "below").Inc()
+			} else if pp.Load > b.High {
+				p.metrics.bandViolations.WithLabelValues(pp.Name, "above").Inc()
+			}
+		}
+	}
+	p.metrics.batchCapacity.Set(plan.Batch.CPUs)
+}

@@ -1,0 +1,540 @@
+package nriplugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+
+	"github.com/strata-nri/strata/cgroup"
+	strcpuset "github.com/strata-nri/strata/cpuset"
+	"k8s.io/utils/cpuset"
+	"github.com/strata-nri/strata/isolation"
+)
+
+// Options configure a Plugin. Zero values pick production defaults.
+type Options struct {
+	// PluginName and PluginIdx register the plugin with the runtime
+	// ("strata", "50"). A pre-installed plugin gets them from its file
+	// name (/opt/nri/plugins/50-strata) through the environment, which the
+	// stub reads when these are empty.
+	PluginName string
+	PluginIdx  string
+	// SocketPath is the runtime's NRI socket (default
+	// /var/run/nri/nri.sock).
+	SocketPath string
+	// Config is the pool configuration. When nil, the configuration the
+	// runtime passes at Configure (from /etc/nri/conf.d) is used, or
+	// isolation.DefaultConfig().
+	Config *isolation.Config
+	// SysfsRoot and ProcRoot are the roots of sysfs and procfs ("/sys",
+	// "/proc"); Cgroups is the cgroup hierarchy (detected when nil).
+	SysfsRoot string
+	ProcRoot  string
+	Cgroups   *cgroup.Hierarchy
+	// Evictor carries out evictions (DryRunEvictor when nil).
+	Evictor Evictor
+	// Logger receives structured logs (slog.Default() when nil).
+	Logger *slog.Logger
+	// ReconnectDelay is the pause before reconnecting after the runtime
+	// went away (default 1 s).
+	ReconnectDelay time.Duration
+	// Now is the clock (time.Now when nil); tests substitute it.
+	Now func() time.Time
+}
+
+// Plugin is Strata's NRI plugin: it admits containers into pools when the
+// runtime creates them and keeps adjusting them on the feedback loop.
+//
+// Locking: mu guards the controller state and the container table. Event
+// handlers take it briefly. Nothing that talks to the runtime holds it: the
+// loop computes updates under mu, releases it, and hands them to the updater
+// goroutine, which calls UpdateContainers. The runtime serialises NRI
+// traffic, so an UpdateContainers call waiting behind an event handler that
+// waits on a lock the caller holds would deadlock (containerd#13733).
+type Plugin struct {
+	opts    Options
+	log     *slog.Logger
+	cg      *cgroup.Hierarchy
+	topo    *strcpuset.Topology
+	metrics *Metrics
+
+	mu    sync.Mutex
+	cfg   *isolation.Config
+	state *isolation.State
+	ctrs  map[string]*member
+	// synced is set once the runtime's Synchronize has been handled on the
+	// current connection.
+	synced bool
+
+	stub    atomic.Pointer[stubHolder]
+	caps    atomic.Pointer[runtimeCaps]
+	updates chan []*api.ContainerUpdate
+	// gen counts changes to ctrs, so the loop re-syncs its sampler only
+	// when membership changed. Guarded by mu.
+	gen uint64
+	// sampler is touched only by the loop goroutine.
+	sampler   *sampler
+	lastPlan  atomic.Pointer[isolation.Plan]
+	connected atomic.Bool
+}
+
+type stubHolder struct{ s stub.Stub }
+
+// member is what the plugin knows of one container besides the
+// controller's state.
+type member struct {
+	id, name, pod, namespace string
+	pool                     string
+	cgroupsPath              string
+	cg                       *cgroup.Cgroup // nil when the path could not be resolved
+	pid                      int
+	created                  time.Time
+	// As last sent to the runtime.
+	cpus, mems cpuset.CPUSet
+	settings   isolation.Settings
+	exclusive  bool
+}
+
+// New prepares a plugin: discovers the topology and cgroups and builds the
+// controller state. It does not connect to the runtime; Run does.
+func New(opts Options) (*Plugin, error) {
+	if opts.SysfsRoot == "" {
+		opts.SysfsRoot = "/sys"
+	}
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/proc"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReconnectDelay == 0 {
+		opts.ReconnectDelay = time.Second
+	}
+	if opts.Evictor == nil {
+		opts.Evictor = DryRunEvictor{Logger: opts.Logger}
+	}
+	if opts.PluginName == "" {
+		opts.PluginName = "strata"
+	}
+	if opts.PluginIdx == "" {
+		opts.PluginIdx = "50"
+	}
+	p := &Plugin{
+		opts:       opts,
+		log:        opts.Logger,
+		ctrs:       map[string]*member{},
+		updates: make(chan []*api.ContainerUpdate, 64),
+		metrics: NewMetrics(),
+	}
+	p.caps.Store(&runtimeCaps{})
+	var err error
+	if p.cg = opts.Cgroups; p.cg == nil {
+		if p.cg, err = cgroup.Detect(cgroup.Options{ProcRoot: opts.ProcRoot}); err != nil {
+			return nil, fmt.Errorf("strata: %w", err)
+		}
+	}
+	if p.topo, err = strcpuset.Discover(opts.SysfsRoot); err != nil {
+		return nil, fmt.Errorf("strata: CPU topology: %w", err)
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = isolation.DefaultConfig()
+	}
+	if err := p.reset(cfg); err != nil {
+		return nil, err
+	}
+	p.sampler = newSampler(p.cg, opts.ProcRoot)
+	return p, nil
+}
+
+// reset builds a fresh controller state for cfg. Members are re-admitted by
+// the next Synchronize.
+func (p *Plugin) reset(cfg *isolation.Config) error {
+	st, err := isolation.NewState(p.topo, cfg)
+	if err != nil {
+		return fmt.Errorf("strata: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg, p.state = cfg, st
+	return nil
+}
+
+// Run connects to the runtime and serves until ctx ends, reconnecting with
+// a fresh stub whenever the runtime goes away (a containerd restart ends the
+// stub), and runs the feedback loop and the updater meanwhile.
+func (p *Plugin) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.updater(ctx) }()
+	go func() { defer wg.Done(); p.loop(ctx) }()
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		closed := make(chan struct{})
+		var once sync.Once
+		opts := []stub.Option{
+			stub.WithPluginName(p.opts.PluginName),
+			stub.WithPluginIdx(p.opts.PluginIdx),
+			stub.WithOnClose(func() { once.Do(func() { close(closed) }) }),
+		}
+		if p.opts.SocketPath != "" {
+			opts = append(opts, stub.WithSocketPath(p.opts.SocketPath))
+		}
+		s, err := stub.New(p, opts...)
+		if err != nil {
+			return fmt.Errorf("strata: create NRI stub: %w", err)
+		}
+		p.mu.Lock()
+		p.synced = false
+		p.mu.Unlock()
+		// Stored before Start: Configure, called during Start, reads the
+		// runtime's NRI version from it. The updater sends nothing until
+		// connected is set.
+		p.stub.Store(&stubHolder{s})
+		if err := s.Start(ctx); err != nil {
+			p.log.Warn("cannot connect to the runtime; retrying", "socket", p.socketPath(), "err", err, "retry", p.opts.ReconnectDelay)
+			p.metrics.connects.WithLabelValues("failed").Inc()
+			select {
+			case <-ctx.Done():
+			case <-time.After(p.opts.ReconnectDelay):
+			}
+			continue
+		}
+		p.connected.Store(true)
+		p.metrics.connects.WithLabelValues("ok").Inc()
+		p.log.Info("connected to the runtime", "socket", p.socketPath(), "runtimeNRI", s.RuntimeNRIVersion())
+		select {
+		case <-closed:
+			p.log.Warn("runtime connection lost; reconnecting", "retry", p.opts.ReconnectDelay)
+		case <-ctx.Done():
+			s.Stop()
+		}
+		p.connected.Store(false)
+		p.stub.Store(nil)
+		select {
+		case <-ctx.Done():
+		case <-time.After(p.opts.ReconnectDelay):
+		}
+	}
+	return nil
+}
+
+func (p *Plugin) socketPath() string {
+	if p.opts.SocketPath == "" {
+		return "/var/run/nri/nri.sock"
+	}
+	return p.opts.SocketPath
+}
+
+// Configure is the runtime's first call. It passes the plugin's
+// configuration (from /etc/nri/conf.d for a pre-installed plugin) and the
+// runtime's identity; from the runtime's NRI version the plugin learns what
+// it may carry through adjustments.
+func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (stub.EventMask, error) {
+	defer p.timeHandler("Configure", time.Now())
+	caps := runtimeCaps{unified: p.cg.Mode() == cgroup.V2}
+	if h := p.stub.Load(); h != nil {
+		caps.oomScoreAdj = nriAtLeast(h.s.RuntimeNRIVersion(), 0, 7)
+	}
+	p.caps.Store(&caps)
+	p.log.Info("configured by the runtime", "runtime", runtime, "version", version, "oomScoreAdjViaNRI", caps.oomScoreAdj, "cgroup", p.cg.Mode().String())
+	if strings.TrimSpace(config) != "" && p.opts.Config == nil {
+		cfg, err := isolation.ParseConfig([]byte(config))
+		if err != nil {
+			return 0, fmt.Errorf("strata: configuration from the runtime: %w", err)
+		}
+		if err := p.reset(cfg); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil // 0: subscribe to the events our handlers implement
+}
+
+// nriAtLeast compares a runtime's NRI version ("v0.8.0", "unknown").
+// Runtimes before NRI v0.10 do not report it, so "unknown" is old.
+func nriAtLeast(v string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+func (p *Plugin) timeHandler(event string, start time.Time) {
+	p.metrics.handler.WithLabelValues(event).Observe(time.Since(start).Seconds())
+}
+
+// Synchronize adopts every existing container. Containers that carry
+// Strata's annotations get the pool they had (the plugin restarted);
+// containers created while the plugin was away are admitted now and brought
+// into line through the returned updates.
+func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+	defer p.timeHandler("Synchronize", time.Now())
+	podByID := make(map[string]*api.PodSandbox, len(pods))
+	for _, pod := range pods {
+		podByID[pod.GetId()] = pod
+	}
+	now := p.opts.Now()
+	caps := *p.caps.Load()
+	var updates []*api.ContainerUpdate
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Rebuild from scratch: the runtime's list is the truth.
+	st, err := isolation.NewState(p.topo, p.cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.state = st
+	old := p.ctrs
+	p.ctrs = map[string]*member{}
+	p.gen++
+	// Restore recorded members first, so that the exclusive CPUs they hold
+	// are taken before newcomers are admitted.
+	var fresh []*api.Container
+	for _, c := range ctrs {
+		if c.GetState() != api.ContainerState_CONTAINER_RUNNING && c.GetState() != api.ContainerState_CONTAINER_CREATED {
+			continue
+		}
+		pod := podByID[c.GetPodSandboxId()]
+		pool, excl, ok := recorded(c)
+		if !ok {
+			fresh = append(fresh, c)
+			continue
+		}
+		adm, err := p.state.Restore(request(pod, c), pool, excl)
+		if err != nil {
+			p.log.Warn("cannot restore container's recorded pool; re-admitting", "container", c.GetId(), "pool", pool, "err", err)
+			fresh = append(fresh, c)
+			continue
+		}
+		p.track(pod, c, adm, now, old)
+	}
+	adopted := 0
+	for _, c := range fresh {
+		pod := podByID[c.GetPodSandboxId()]
+		adm, err := p.state.Admit(request(pod, c))
+		if err != nil {
+			// It runs already; it cannot be refused. Leave it alone.
+			p.log.Warn("existing container not admitted; leaving it unmanaged", "container", c.GetId(), "pod", podName(pod), "err", err)
+			continue
+		}
+		p.track(pod, c, adm, now, old)
+		adopted++
+	}
+	// Admissions may have moved earlier members' CPUs; what each member
+	// holds now is in its record. Bring every one of them into line.
+	for _, m := range p.ctrs {
+		updates = append(updates, update(isolation.ContainerChange{
+			ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems, Settings: m.settings,
+			Fields: isolation.FieldCPUs | isolation.FieldMems | isolation.FieldCPUShares | isolation.FieldCPUQuota | isolation.FieldMemoryLimit,
+		}, caps))
+	}
+	p.synced = true
+	p.log.Info("synchronized with the runtime", "containers", len(p.ctrs), "adopted", adopted, "updates", len(updates))
+	return updates, nil
+}
+
+// track records an admitted container and applies the admission's side
+// effects on other members' records. Caller holds mu.
+func (p *Plugin) track(pod *api.PodSandbox, c *api.Container, adm isolation.Admission, now time.Time, old map[string]*member) {
+	m := &member{
+		id: c.GetId(), name: c.GetName(), pod: pod.GetName(), namespace: pod.GetNamespace(),
+		pool: adm.Pool, cgroupsPath: c.GetLinux().GetCgroupsPath(), pid: int(c.GetPid()), created: now,
+		cpus: adm.CPUs, mems: adm.Mems, settings: adm.Settings, exclusive: adm.Exclusive,
+	}
+	p.applyChangesLocked(adm.Updates)
+	if prev, ok := old[m.id]; ok {
+		m.created = prev.created
+	}
+	if m.cgroupsPath != "" {
+		if cg, err := p.cg.Open(m.cgroupsPath); err == nil {
+			m.cg = cg
+		} else {
+			p.log.Warn("container cgroups path not understood; it will not be sampled", "container", m.id, "path", m.cgroupsPath, "err", err)
+		}
+	}
+	p.ctrs[m.id] = m
+	p.gen++
+}
+
+// applyChangesLocked records planned changes on the members they concern.
+// Caller holds mu.
+func (p *Plugin) applyChangesLocked(changes []isolation.ContainerChange) {
+	for _, ch := range changes {
+		m := p.ctrs[ch.ID]
+		if m == nil {
+			continue
+		}
+		if ch.Fields&isolation.FieldCPUs != 0 {
+			m.cpus = ch.CPUs
+		}
+		if ch.Fields&isolation.FieldMems != 0 {
+			m.mems = ch.Mems
+		}
+		m.settings = ch.Settings
+	}
+}
+
+// updatesFor turns changes into NRI updates, skipping container skip and
+// changes NRI cannot carry.
+func updatesFor(changes []isolation.ContainerChange, skip string, caps runtimeCaps) []*api.ContainerUpdate {
+	var out []*api.ContainerUpdate
+	for _, ch := range changes {
+		if ch.ID != skip && nriCarries(ch, caps) {
+			out = append(out, update(ch, caps))
+		}
+	}
+	return out
+}
+
+func podName(pod *api.PodSandbox) string {
+	if pod.GetNamespace() == "" {
+		return pod.GetName()
+	}
+	return pod.GetNamespace() + "/" + pod.GetName()
+}
+
+// CreateContainer admits a new container into its pool and returns its
+// adjustment: cpuset, CPU and memory settings, the pool annotation. When
+// the admission changed other containers' CPUs (exclusive cores carved
+// out of a shared pool), their updates ride on the reply, which is the one
+// place the runtime accepts them synchronously.
+func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	defer p.timeHandler("CreateContainer", time.Now())
+	caps := *p.caps.Load()
+	now := p.opts.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	adm, err := p.state.Admit(request(pod, c))
+	if err != nil {
+		p.metrics.admissions.WithLabelValues("", "refused").Inc()
+		p.log.Warn("container refused", "container", c.GetName(), "pod", podName(pod), "err", err)
+		return nil, nil, fmt.Errorf("strata: container %s of pod %s: %w", c.GetName(), podName(pod), err)
+	}
+	p.metrics.admissions.WithLabelValues(adm.Pool, "admitted").Inc()
+	p.track(pod, c, adm, now, nil)
+	others := updatesFor(adm.Updates, c.GetId(), caps)
+	p.log.Info("container admitted", "container", c.GetName(), "id", c.GetId(), "pod", podName(pod), "pool", adm.Pool,
+		"cpus", adm.CPUs.String(), "exclusive", adm.Exclusive, "others", len(others))
+	return adjustment(adm, caps), others, nil
+}
+
+// StartContainer writes what NRI cannot carry at creation: cpu.idle on
+// cgroup v1 and oom_score_adj on runtimes older than NRI v0.7. The
+// container's cgroup and processes exist now.
+func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	defer p.timeHandler("StartContainer", time.Now())
+	p.mu.Lock()
+	m := p.ctrs[c.GetId()]
+	var snap member
+	if m != nil {
+		if c.GetPid() != 0 {
+			m.pid = int(c.GetPid())
+		}
+		snap = *m
+	}
+	p.mu.Unlock()
+	if m == nil {
+		return nil
+	}
+	p.applyDirect(&snap, isolation.FieldCPUIdle|isolation.FieldOOMScoreAdj, *p.caps.Load())
+	return nil
+}
+
+// UpdateContainer is called when something else (the kubelet) updates a
+// container's resources. Strata keeps its cpuset and pool settings: the
+// reply re-asserts them over the incoming values.
+func (p *Plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container, res *api.LinuxResources) ([]*api.ContainerUpdate, error) {
+	defer p.timeHandler("UpdateContainer", time.Now())
+	caps := *p.caps.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.ctrs[c.GetId()]
+	if m == nil {
+		return nil, nil
+	}
+	ch := isolation.ContainerChange{ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems, Settings: m.settings,
+		Fields: isolation.FieldCPUs | isolation.FieldMems | isolation.FieldCPUShares | isolation.FieldCPUQuota}
+	return []*api.ContainerUpdate{update(ch, caps)}, nil
+}
+
+// StopContainer frees the container's exclusive CPUs and lets pools
+// re-balance; the freed CPUs reach the other members with the reply.
+func (p *Plugin) StopContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) ([]*api.ContainerUpdate, error) {
+	defer p.timeHandler("StopContainer", time.Now())
+	caps := *p.caps.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return updatesFor(p.forgetLocked(c.GetId()), c.GetId(), caps), nil
+}
+
+// RemoveContainer forgets a container that was removed without stopping
+// (or after stopping).
+func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
+	defer p.timeHandler("RemoveContainer", time.Now())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.forgetLocked(c.GetId())
+	return nil
+}
+
+// forgetLocked drops a container; the returned changes hand its exclusive
+// CPUs to others. Caller holds mu.
+func (p *Plugin) forgetLocked(id string) []isolation.ContainerChange {
+	if _, ok := p.ctrs[id]; !ok {
+		return nil
+	}
+	delete(p.ctrs, id)
+	changes := p.state.Remove(id)
+	p.applyChangesLocked(changes)
+	p.gen++
+	return changes
+}
+
+// updater sends unsolicited updates to the runtime, one batch at a time,
+// holding no lock.
+func (p *Plugin) updater(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case batch := <-p.updates:
+			h := p.stub.Load()
+			if h == nil || !p.connected.Load() {
+				p.metrics.updates.WithLabelValues("disconnected").Add(float64(len(batch)))
+				continue // the next Synchronize reconciles everyone
+			}
+			start := time.Now()
+			failed, err := h.s.UpdateContainers(batch)
+			p.metrics.updateLatency.Observe(time.Since(start).Seconds())
+			if err != nil {
+				p.metrics.updates.WithLabelValues("error").Add(float64(len(batch)))
+				p.log.Warn("updating containers failed", "count", len(batch), "err", err)
+				continue
+			}
+			p.metrics.updates.WithLabelValues("ok").Add(float64(len(batch) - len(failed)))
+			for _, f := range failed {
+				// IgnoreFailure was set: a container that vanished
+				// mid-update is skipped and logged.
+				p.metrics.updates.WithLabelValues("failed").Inc()
+				p.log.Info("container update skipped (container gone?)", "container", f.GetContainerId())
+			}
+		}
+	}
+}
+
+// errNotConnected is returned by status calls while no runtime is
+// connected.
+var errNotConnected = errors.New("not connected to the runtime")

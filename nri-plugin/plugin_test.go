@@ -1,0 +1,433 @@
+package nriplugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nri "github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
+	"k8s.io/utils/cpuset"
+
+	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/cgroup/cgrouptest"
+	strcpuset "github.com/strata-nri/strata/cpuset"
+	"github.com/strata-nri/strata/cpuset/cpusettest"
+	"github.com/strata-nri/strata/isolation"
+)
+
+// fakeNode is a machine made of fixture trees: sysfs of a real topology
+// shape and a cgroup v1 tree, so the plugin runs unprivileged anywhere.
+type fakeNode struct {
+	sysfs string
+	tree  *cgrouptest.Tree
+	h     *cgroup.Hierarchy
+	topo  *strcpuset.Topology
+}
+
+func newFakeNode(t testing.TB, shape cpusettest.Shape) *fakeNode {
+	t.Helper()
+	n := &fakeNode{sysfs: cpusettest.Root(t, shape)}
+	topo, err := strcpuset.Discover(n.sysfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.topo = topo
+	if n.tree, err = cgrouptest.New(t.TempDir(), cgroup.V1, topo.Online().String(), "0"); err != nil {
+		t.Fatal(err)
+	}
+	if n.h, err = n.tree.Hierarchy(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func quietLogger() *slog.Logger {
+	if os.Getenv("STRATA_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// runtime is NRI's own runtime side (the code containerd embeds), serving
+// on a temporary socket; the plugin connects to it as to containerd.
+type runtime struct {
+	r       *nri.Adaptation
+	socket  string
+	mu      sync.Mutex
+	pods    []*api.PodSandbox
+	ctrs    []*api.Container
+	updated []*api.ContainerUpdate
+}
+
+func newRuntime(t testing.TB) *runtime {
+	t.Helper()
+	rt := &runtime{socket: filepath.Join(t.TempDir(), "nri.sock")}
+	sync := func(ctx context.Context, cb nri.SyncCB) error {
+		rt.mu.Lock()
+		pods, ctrs := rt.pods, rt.ctrs
+		rt.mu.Unlock()
+		_, err := cb(ctx, pods, ctrs)
+		return err
+	}
+	update := func(_ context.Context, u []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) {
+		rt.mu.Lock()
+		rt.updated = append(rt.updated, u...)
+		rt.mu.Unlock()
+		return nil, nil
+	}
+	r, err := nri.New("fake-runtime", "v0.0.0", sync, update,
+		nri.WithSocketPath(rt.socket), nri.WithPluginPath(t.TempDir()), nri.WithPluginConfigPath(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	rt.r = r
+	return rt
+}
+
+type harness struct {
+	node   *fakeNode
+	rt     *runtime
+	plugin *Plugin
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startPlugin(t testing.TB, node *fakeNode, rt *runtime, cfg *isolation.Config) *harness {
+	t.Helper()
+	p, err := New(Options{SocketPath: rt.socket, Config: cfg, SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
+		Cgroups: node.h, Logger: quietLogger(), ReconnectDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{node: node, rt: rt, plugin: p, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(h.done); _ = p.Run(ctx) }()
+	t.Cleanup(h.stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		synced := p.synced
+		p.mu.Unlock()
+		if synced {
+			return h
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("plugin did not register and synchronize within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+}
+
+var seq int
+
+func pod(ns, name string, annotations map[string]string) *api.PodSandbox {
+	seq++
+	return &api.PodSandbox{Id: fmt.Sprintf("pod-%d", seq), Name: name, Uid: fmt.Sprintf("uid-%d", seq), Namespace: ns, Annotations: annotations}
+}
+
+// container builds a container the way containerd reports one created by
+// the kubelet: shares from the CPU request, quota from the limit.
+func container(p *api.PodSandbox, name string, cpuMilli, limitMilli int64) *api.Container {
+	seq++
+	res := &api.LinuxResources{Cpu: &api.LinuxCPU{Shares: api.UInt64(uint64(cpuMilli * 1024 / 1000)), Period: api.UInt64(100000)}}
+	if limitMilli > 0 {
+		res.Cpu.Quota = api.Int64(limitMilli * 100)
+	}
+	return &api.Container{Id: fmt.Sprintf("ctr-%d", seq), PodSandboxId: p.Id, Name: name, State: api.ContainerState_CONTAINER_CREATED,
+		Linux: &api.LinuxContainer{Resources: res, CgroupsPath: "/kubepods/" + p.Uid + "/" + fmt.Sprintf("ctr-%d", seq)}}
+}
+
+func (rt *runtime) create(t testing.TB, p *api.PodSandbox, c *api.Container) (*api.CreateContainerResponse, error) {
+	t.Helper()
+	resp, err := rt.r.CreateContainer(context.Background(), &api.CreateContainerRequest{Pod: p, Container: c})
+	if err == nil {
+		// What the runtime would now report for this container.
+		applyAdjustment(c, resp.GetAdjust())
+		rt.mu.Lock()
+		rt.pods = append(rt.pods, p)
+		rt.ctrs = append(rt.ctrs, c)
+		rt.mu.Unlock()
+	}
+	return resp, err
+}
+
+func applyAdjustment(c *api.Container, a *api.ContainerAdjustment) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	for k, v := range a.GetAnnotations() {
+		c.Annotations[k] = v
+	}
+	if cpus := a.GetLinux().GetResources().GetCpu().GetCpus(); cpus != "" {
+		c.Linux.Resources.Cpu.Cpus = cpus
+	}
+	if mems := a.GetLinux().GetResources().GetCpu().GetMems(); mems != "" {
+		c.Linux.Resources.Cpu.Mems = mems
+	}
+}
+
+func TestCreateContainerPlacesPools(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	startPlugin(t, node, rt, isolation.DefaultConfig())
+
+	lcPod := pod("prod", "frontend", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
+	lc := container(lcPod, "server", 2000, 2000)
+	resp, err := rt.create(t, lcPod, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adj := resp.GetAdjust()
+	if got := adj.GetAnnotations()[AnnotationAssignedPool]; got != isolation.PoolLatencyCritical {
+		t.Fatalf("assigned pool annotation = %q", got)
+	}
+	cpus, err := cpuset.Parse(adj.GetLinux().GetResources().GetCpu().GetCpus())
+	if err != nil || cpus.Size() != 2 {
+		t.Fatalf("exclusive cpuset = %q (%v), want 2 CPUs", adj.GetLinux().GetResources().GetCpu().GetCpus(), err)
+	}
+	// On 2 sockets × 20 cores × 2 threads, 2 CPUs are one whole core: two
+	// SMT siblings in one NUMA node.
+	first, _ := node.topo.CPU(cpus.List()[0])
+	if !cpus.Equals(first.Siblings) {
+		t.Errorf("exclusive CPUs %s are not one whole core (siblings of %d: %s)", cpus, first.ID, first.Siblings)
+	}
+	if mems := node.topo.MemsFor(cpus); mems.Size() != 1 || adj.GetLinux().GetResources().GetCpu().GetMems() != mems.String() {
+		t.Errorf("mems = %q, want the one NUMA node %s", adj.GetLinux().GetResources().GetCpu().GetMems(), mems)
+	}
+	if adj.GetAnnotations()[AnnotationExclusiveCPUs] != cpus.String() {
+		t.Errorf("exclusive CPUs annotation = %q, want %s", adj.GetAnnotations()[AnnotationExclusiveCPUs], cpus)
+	}
+
+	batchPod := pod("jobs", "crunch", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	resp, err = rt.create(t, batchPod, container(batchPod, "worker", 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adj = resp.GetAdjust()
+	if adj.GetAnnotations()[AnnotationAssignedPool] != isolation.PoolBatch {
+		t.Errorf("batch pod assigned %q", adj.GetAnnotations()[AnnotationAssignedPool])
+	}
+	bcpus, _ := cpuset.Parse(adj.GetLinux().GetResources().GetCpu().GetCpus())
+	if bcpus.Size() == 0 || bcpus.Intersection(cpus).Size() != 0 {
+		t.Errorf("batch cpuset %s must be non-empty and exclude the exclusive CPUs %s", bcpus, cpus)
+	}
+	if shares := adj.GetLinux().GetResources().GetCpu().GetShares().GetValue(); shares != 2 {
+		t.Errorf("batch CPU shares = %d, want the batch profile's 2", shares)
+	}
+}
+
+func TestCreateContainerRefusesBadAnnotation(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	startPlugin(t, node, rt, isolation.DefaultConfig())
+	p := pod("prod", "web", map[string]string{"strata.io/pool": "turbo"})
+	_, err := rt.create(t, p, container(p, "c", 500, 0))
+	if err == nil {
+		t.Fatal("container with an unknown pool annotation was admitted")
+	}
+	for _, want := range []string{"strata.io/pool", "turbo", isolation.PoolLatencyCritical, isolation.PoolOnline, isolation.PoolBatch} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
+
+func TestCreateContainerAllowList(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	cfg := isolation.DefaultConfig()
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"prod"}}
+	startPlugin(t, node, rt, cfg)
+
+	p := pod("sandbox", "sneaky", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
+	_, err := rt.create(t, p, container(p, "c", 2000, 2000))
+	// The error crosses the NRI protocol as text: it must say why and whom.
+	if err == nil || !strings.Contains(err.Error(), isolation.ErrNotAllowed.Error()) || !strings.Contains(err.Error(), "sandbox/sneaky") {
+		t.Fatalf("pod outside pool 0's allow-list: err = %v, want a refusal naming the pod and saying %q", err, isolation.ErrNotAllowed)
+	}
+	ok := pod("prod", "trusted", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
+	resp, err := rt.create(t, ok, container(ok, "c", 2000, 2000))
+	if err != nil {
+		t.Fatalf("pod inside the allow-list refused: %v", err)
+	}
+	if resp.GetAdjust().GetAnnotations()[AnnotationAssignedPool] != isolation.PoolLatencyCritical {
+		t.Errorf("allowed pod assigned %q", resp.GetAdjust().GetAnnotations()[AnnotationAssignedPool])
+	}
+}
+
+// TestRestartKeepsPools kills the plugin and starts a new one: the
+// containers it had placed keep their pools and exclusive CPUs, rebuilt
+// from their annotations at Synchronize.
+func TestRestartKeepsPools(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	h := startPlugin(t, node, rt, isolation.DefaultConfig())
+	type placed struct{ pool, cpus string }
+	want := map[string]placed{}
+	for i, pool := range []string{isolation.PoolLatencyCritical, isolation.PoolOnline, isolation.PoolBatch, isolation.PoolLatencyCritical} {
+		p := pod("prod", fmt.Sprintf("p%d", i), map[string]string{"strata.io/pool": pool})
+		c := container(p, "c", 1000, 1000)
+		if _, err := rt.create(t, p, c); err != nil {
+			t.Fatal(err)
+		}
+		c.State = api.ContainerState_CONTAINER_RUNNING
+	}
+	h.plugin.mu.Lock()
+	for id, m := range h.plugin.ctrs {
+		if m.exclusive {
+			want[id] = placed{m.pool, m.cpus.String()}
+		} else {
+			want[id] = placed{m.pool, ""}
+		}
+	}
+	h.plugin.mu.Unlock()
+	h.stop()
+
+	h2 := startPlugin(t, node, rt, isolation.DefaultConfig())
+	h2.plugin.mu.Lock()
+	defer h2.plugin.mu.Unlock()
+	if len(h2.plugin.ctrs) != len(want) {
+		t.Fatalf("restarted plugin knows %d containers, want %d", len(h2.plugin.ctrs), len(want))
+	}
+	for id, w := range want {
+		m := h2.plugin.ctrs[id]
+		if m == nil || m.pool != w.pool {
+			t.Errorf("container %s: pool after restart %v, want %s", id, m, w.pool)
+			continue
+		}
+		if w.cpus != "" && m.cpus.String() != w.cpus {
+			t.Errorf("container %s: exclusive CPUs after restart %s, want %s", id, m.cpus, w.cpus)
+		}
+	}
+}
+
+// proxy stands between the plugin and the runtime's socket. Restart cuts
+// every connection, as a dying containerd does, and forwards new ones to
+// another runtime socket.
+type proxy struct {
+	path   string
+	mu     sync.Mutex
+	target string
+	conns  []net.Conn
+	l      net.Listener
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	px := &proxy{path: filepath.Join(t.TempDir(), "proxy.sock"), target: target}
+	l, err := net.Listen("unix", px.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.l = l
+	t.Cleanup(func() { l.Close(); px.cut() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			px.mu.Lock()
+			target := px.target
+			px.mu.Unlock()
+			up, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			px.mu.Lock()
+			px.conns = append(px.conns, c, up)
+			px.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return px
+}
+
+func (px *proxy) cut() {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	for _, c := range px.conns {
+		c.Close()
+	}
+	px.conns = nil
+}
+
+func (px *proxy) restart(target string) {
+	px.mu.Lock()
+	px.target = target
+	px.mu.Unlock()
+	px.cut()
+}
+
+// TestRuntimeRestartReconnects restarts the runtime under the plugin: the
+// connection drops, a new runtime with the same containers comes up, the
+// plugin reconnects with a fresh stub, re-synchronises, and no container
+// changes pool or exclusive CPUs.
+func TestRuntimeRestartReconnects(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	px := newProxy(t, rt.socket)
+	sock := rt.socket
+	rt.socket = px.path
+	h := startPlugin(t, node, rt, isolation.DefaultConfig())
+	rt.socket = sock
+	p := pod("prod", "api", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
+	c := container(p, "c", 2000, 2000)
+	if _, err := rt.create(t, p, c); err != nil {
+		t.Fatal(err)
+	}
+	c.State = api.ContainerState_CONTAINER_RUNNING
+	before := c.Annotations[AnnotationExclusiveCPUs]
+	if before == "" {
+		t.Fatal("no exclusive CPUs recorded")
+	}
+
+	rt2 := newRuntime(t)
+	rt2.pods, rt2.ctrs = rt.pods, rt.ctrs
+	h.plugin.mu.Lock()
+	h.plugin.synced = false
+	h.plugin.mu.Unlock()
+	px.restart(rt2.socket)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.plugin.mu.Lock()
+		synced, m := h.plugin.synced, h.plugin.ctrs[c.Id]
+		h.plugin.mu.Unlock()
+		if synced && m != nil {
+			if m.pool != isolation.PoolLatencyCritical || m.cpus.String() != before {
+				t.Fatalf("after runtime restart: pool %s cpus %s, want %s %s", m.pool, m.cpus, isolation.PoolLatencyCritical, before)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("plugin did not reconnect and re-synchronise within 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The new runtime relays creations to the reconnected plugin.
+	p2 := pod("prod", "next", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	resp, err := rt2.create(t, p2, container(p2, "c", 100, 0))
+	if err != nil || resp.GetAdjust().GetAnnotations()[AnnotationAssignedPool] != isolation.PoolBatch {
+		t.Fatalf("create after reconnect: %v, %v", resp.GetAdjust().GetAnnotations(), err)
+	}
+}

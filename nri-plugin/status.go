@@ -1,0 +1,153 @@
+package nriplugin
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Status is what /status reports and `strata status` prints.
+type Status struct {
+	Time       time.Time         `json:"time"`
+	Connected  bool              `json:"connected"`
+	Synced     bool              `json:"synced"`
+	Cgroup     string            `json:"cgroup"`
+	Reserved   string            `json:"reservedCPUs"`
+	Pools      []PoolStatus      `json:"pools"`
+	Batch      string            `json:"batchCapacity,omitempty"`
+	Actions    []string          `json:"actions,omitempty"`
+	Containers []ContainerStatus `json:"containers"`
+}
+
+// PoolStatus is one pool in Status.
+type PoolStatus struct {
+	Name      string  `json:"name"`
+	Priority  int     `json:"priority"`
+	CPUs      string  `json:"cpus"`
+	Shared    string  `json:"shared"`
+	Exclusive string  `json:"exclusive"`
+	Size      int     `json:"size"`
+	Load      float64 `json:"load"`
+	BandLow   float64 `json:"bandLow"`
+	BandHigh  float64 `json:"bandHigh"`
+	RCF       float64 `json:"rcf"`
+	Members   int     `json:"members"`
+	Level     string  `json:"level,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+}
+
+// ContainerStatus is one member in Status.
+type ContainerStatus struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Pod       string `json:"pod"`
+	Pool      string `json:"pool"`
+	CPUs      string `json:"cpus"`
+	Exclusive bool   `json:"exclusive"`
+}
+
+// Status reports the plugin's pools and members now.
+func (p *Plugin) Status() *Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := &Status{Time: p.opts.Now(), Connected: p.connected.Load(), Synced: p.synced, Cgroup: p.cg.Mode().String(),
+		Reserved: p.state.Reserved().String()}
+	plan := p.lastPlan.Load()
+	for _, pi := range p.state.Pools() {
+		ps := PoolStatus{Name: pi.Name, Priority: pi.Priority, CPUs: pi.CPUs.String(), Shared: pi.Shared.String(),
+			Exclusive: pi.Exclusive.String(), Size: pi.CPUs.Size(), RCF: pi.RCF, Members: pi.Members}
+		for _, pc := range p.cfg.Pools {
+			if pc.Name == pi.Name {
+				ps.BandLow, ps.BandHigh = pc.Band.Low, pc.Band.High
+			}
+		}
+		if plan != nil {
+			for _, pp := range plan.Pools {
+				if pp.Name == pi.Name {
+					ps.Load, ps.Level, ps.Reason = pp.Load, pp.LevelName, pp.Reason
+				}
+			}
+		}
+		st.Pools = append(st.Pools, ps)
+	}
+	if plan != nil {
+		st.Batch = plan.Batch.String()
+		for _, a := range plan.Actions {
+			st.Actions = append(st.Actions, fmt.Sprintf("%s %s: %s", a.Kind, a.Container, a.Reason))
+		}
+	}
+	for _, m := range p.ctrs {
+		st.Containers = append(st.Containers, ContainerStatus{ID: m.id, Name: m.name, Pod: joinPod(m.namespace, m.pod),
+			Pool: m.pool, CPUs: m.cpus.String(), Exclusive: m.exclusive})
+	}
+	sort.Slice(st.Containers, func(i, j int) bool {
+		a, b := st.Containers[i], st.Containers[j]
+		if a.Pool != b.Pool {
+			return a.Pool < b.Pool
+		}
+		return a.Pod+a.Name < b.Pod+b.Name
+	})
+	return st
+}
+
+func joinPod(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// Print writes a human-readable status.
+func (s *Status) Print(w io.Writer) {
+	state := "connected"
+	if !s.Connected {
+		state = "NOT connected to the runtime"
+	}
+	fmt.Fprintf(w, "strata: %s, cgroup %s, reserved CPUs %q, %s\n", state, s.Cgroup, s.Reserved, s.Time.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tPRIO\tCPUS\tSIZE\tEXCLUSIVE\tLOAD\tBAND\tRCF\tMEMBERS\tLEVEL")
+	for _, p := range s.Pools {
+		level := p.Level
+		if level == "" {
+			level = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%.0f%%\t%.0f–%.0f%%\t%.2f\t%d\t%s\n", p.Name, p.Priority, orDash(p.CPUs), p.Size,
+			orDash(p.Exclusive), p.Load*100, p.BandLow*100, p.BandHigh*100, p.RCF, p.Members, level)
+	}
+	tw.Flush()
+	if s.Batch != "" {
+		fmt.Fprintln(w, s.Batch)
+	}
+	for _, a := range s.Actions {
+		fmt.Fprintln(w, "action:", a)
+	}
+	if len(s.Containers) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONTAINER\tPOD\tPOOL\tCPUS\tEXCLUSIVE")
+		for _, c := range s.Containers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", shortID(c.ID, c.Name), c.Pod, c.Pool, orDash(c.CPUs), c.Exclusive)
+		}
+		tw.Flush()
+	}
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortID(id, name string) string {
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	if name != "" {
+		return name + " (" + id + ")"
+	}
+	return id
+}
