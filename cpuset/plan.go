@@ -32,7 +32,6 @@ type planner struct {
 	free  []int32 // per group: available CPUs (spread: available cores)
 	whole []int32 // per group: CPUs in fully available cores (spread: such cores)
 	best  []int32 // per group: best rank achievable inside the group for the current n
-	used  []bool  // per group: taken whole during a span
 	near  []int32 // node indices already holding chosen (or current) CPUs
 }
 
@@ -45,7 +44,6 @@ func newPlanner(t *Topology) *planner {
 		free:  make([]int32, ng),
 		whole: make([]int32, ng),
 		best:  make([]int32, ng),
-		used:  make([]bool, ng),
 		near:  make([]int32, 0, 16),
 	}
 }
@@ -181,14 +179,11 @@ func (p *planner) pick(g int32, n int) {
 // span spreads n CPUs over the fewest children of g (rule 3).
 func (p *planner) span(g int32, n int, wholeMode bool) {
 	children := p.t.tree.groups[g].children
-	for _, c := range children {
-		p.used[c] = false
-	}
 	rem := n
 	for rem > 0 {
 		fit := int32(-1)
 		for _, c := range children {
-			if p.used[c] || int(p.free[c]) < rem {
+			if int(p.free[c]) < rem {
 				continue
 			}
 			if wholeMode && !p.wholeFit(c, rem) {
@@ -205,9 +200,6 @@ func (p *planner) span(g int32, n int, wholeMode bool) {
 		}
 		largest := int32(-1)
 		for _, c := range children {
-			if p.used[c] {
-				continue
-			}
 			capC, capL := p.free[c], int32(0)
 			if wholeMode {
 				capC = p.whole[c]
@@ -232,8 +224,13 @@ func (p *planner) span(g int32, n int, wholeMode bool) {
 			}
 			panic("cpuset: planner ran out of CPUs; caller checked availability")
 		}
-		rem -= p.takeAll(largest, wholeMode)
-		p.used[largest] = true
+		// Keep the child's counts current instead of marking it used: after
+		// its whole cores are gone, its partial cores may still be needed
+		// once only partial cores remain anywhere.
+		taken := p.takeAll(largest, wholeMode)
+		rem -= taken
+		p.free[largest] -= int32(taken)
+		p.whole[largest] = 0
 		p.noteNode(largest)
 	}
 }
