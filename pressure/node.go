@@ -89,6 +89,9 @@ func (n *NodeSampler) Sample() (NodeSample, error) {
 	if err != nil {
 		return s, fmt.Errorf("pressure: %s: %w", filepath.Join(n.procRoot, "stat"), err)
 	}
+	if len(st.CPU) == 0 {
+		return s, fmt.Errorf("pressure: %s: no per-CPU \"cpuN\" lines", filepath.Join(n.procRoot, "stat"))
+	}
 	s.Time = n.clock()
 	s.CPUs = len(st.CPU)
 	c := st.CPUTotal
