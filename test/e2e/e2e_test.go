@@ -40,9 +40,7 @@ func TestE2EHarnessContainerd21(t *testing.T) {
 
 func checkWithNoopPlugin(t *testing.T, version string) {
 	ctx := context.Background()
-	if testing.Short() {
-		t.Skip("e2e: skipped under -short")
-	}
+	harness.Require(t)
 	bin, err := harness.GoBuild(ctx, "./test/e2e/noopplugin", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
