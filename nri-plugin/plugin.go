@@ -15,8 +15,8 @@ import (
 
 	"github.com/strata-nri/strata/cgroup"
 	strcpuset "github.com/strata-nri/strata/cpuset"
-	"k8s.io/utils/cpuset"
 	"github.com/strata-nri/strata/isolation"
+	"k8s.io/utils/cpuset"
 )
 
 // Options configure a Plugin. Zero values pick production defaults.
@@ -131,9 +131,9 @@ func New(opts Options) (*Plugin, error) {
 		opts.PluginIdx = "50"
 	}
 	p := &Plugin{
-		opts:       opts,
-		log:        opts.Logger,
-		ctrs:       map[string]*member{},
+		opts:    opts,
+		log:     opts.Logger,
+		ctrs:    map[string]*member{},
 		updates: make(chan []*api.ContainerUpdate, 64),
 		metrics: NewMetrics(),
 	}
