@@ -39,7 +39,12 @@ func TestTriggerValidate(t *testing.T) {
 func writePSI(t *testing.T, path string, someUs, fullUs string) {
 	t.Helper()
 	content := "some avg10=0.00 avg60=0.00 avg300=0.00 total=" + someUs + "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=" + fullUs + "\n"
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	// Write and rename, so the polling watch never reads a half-written
+	// file (the kernel's files are generated whole on each read).
+	if err := os.WriteFile(path+".tmp", []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
 		t.Fatal(err)
 	}
 }
