@@ -243,4 +243,3 @@ func TestOOMGroupFixture(t *testing.T) {
 		t.Errorf("SetOOMGroup on v1 = %v, want ErrNotSupported", err)
 	}
 }
-
