@@ -12,13 +12,15 @@ import (
 
 // bigNode admits 1000 containers on the 448-CPU fixture: 100 in pool 0
 // (20 of them with 2 exclusive CPUs), 600 in pool 1, 300 batch.
-func bigNode(tb testing.TB) (*isolation.State, isolation.Observations) {
+func bigNode(tb testing.TB, cfg *isolation.Config) (*isolation.State, isolation.Observations) {
 	tb.Helper()
 	topo, err := strcpuset.Discover(cpusettest.Root(tb, cpusettest.Big448))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := isolation.DefaultConfig()
+	if cfg == nil {
+		cfg = isolation.DefaultConfig()
+	}
 	cfg.ReservedCPUs = "0,224"
 	st, err := isolation.NewState(topo, cfg)
 	if err != nil {
@@ -53,7 +55,7 @@ func bigNode(tb testing.TB) (*isolation.State, isolation.Observations) {
 // BenchmarkDecide1000Containers448CPUs measures one steady period: Decide
 // and Commit with a reused Plan. Goal: ≤ 1 ms and ≤ 1 MiB per period.
 func BenchmarkDecide1000Containers448CPUs(b *testing.B) {
-	st, obs := bigNode(b)
+	st, obs := bigNode(b, nil)
 	var plan isolation.Plan
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	// Converge first, so the benchmark measures the steady loop.
@@ -72,5 +74,47 @@ func BenchmarkDecide1000Containers448CPUs(b *testing.B) {
 			b.Fatal(err)
 		}
 		now = now.Add(time.Second)
+	}
+}
+
+// BenchmarkDecideResizing1000Containers448CPUs is the worst case: without
+// step limits, pool 1's load swings across its band every period, so each
+// period resizes pools 1 and batch, moves CPUs through package cpuset and
+// sends new cpusets to 600 + 300 containers.
+func BenchmarkDecideResizing1000Containers448CPUs(b *testing.B) {
+	cfg := isolation.DefaultConfig()
+	cfg.Resize.ShrinkInterval.Duration = 0
+	cfg.Resize.MaxShrinkCores = 1000
+	cfg.Predictor.Disabled = true
+	st, obs := bigNode(b, cfg)
+	var plan isolation.Plan
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	low, high := obs, isolation.Observations{Containers: map[string]isolation.ContainerUsage{}, Node: obs.Node}
+	for id, u := range obs.Containers {
+		if u.CPU == 0.2 { // pool 1
+			u.CPU = 0.3
+		}
+		high.Containers[id] = u
+	}
+	b.ReportAllocs()
+	resized := 0
+	i := 0
+	for b.Loop() {
+		o := &low
+		if i%2 == 1 {
+			o = &high
+		}
+		i++
+		isolation.DecideInto(&plan, o, st, now)
+		if plan.Pools[1].Resized {
+			resized++
+		}
+		if err := st.Commit(&plan); err != nil {
+			b.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	if i > 10 && resized < i/2 {
+		b.Fatalf("only %d of %d periods resized", resized, i)
 	}
 }

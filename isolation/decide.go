@@ -33,6 +33,7 @@ type planScratch struct {
 	shared    []cpuset.CPUSet
 	taken     [][]int // taken[k][j]: CPUs pool k took from pool j
 	touched   []bool
+	reasons   []string
 	memory    []int64
 	file      []int64
 	throttled []float64
@@ -438,6 +439,17 @@ func (d *decider) containers() {
 			break
 		}
 	}
+	// One reason string per pool and period, shared by its members.
+	sc.reasons = resize(sc.reasons, len(p.Pools))
+	for k := range p.Pools {
+		if p.Pools[k].Resized {
+			sc.reasons[k] = "pool " + p.Pools[k].Name + " resized"
+		}
+	}
+	downgradeReason := ""
+	if downgradeBelow < len(p.Pools) {
+		downgradeReason = "cpuDowngrade: pool " + p.Pools[downgradeBelow].Name + " at level " + p.Pools[downgradeBelow].LevelName
+	}
 	off := st.cfg.Colocation.Disabled
 	suspend := off && st.cfg.Colocation.WhenDisabled != WhenDisabledEvict
 	for _, c := range st.containers {
@@ -468,7 +480,7 @@ func (d *decider) containers() {
 		} else if k > downgradeBelow {
 			flags |= flagDowngraded
 			want.CPUShares, want.CPUIdle = 2, true
-			reason = "cpuDowngrade: pool " + p.Pools[downgradeBelow].Name + " at level " + p.Pools[downgradeBelow].LevelName
+			reason = downgradeReason
 		}
 		f |= want.Diff(c.applied)
 		if f == 0 {
@@ -477,7 +489,7 @@ func (d *decider) containers() {
 		if reason == "" {
 			switch {
 			case f&FieldCPUs != 0 && pp.Resized:
-				reason = "pool " + pp.Name + " resized"
+				reason = sc.reasons[k]
 			case f&FieldCPUs != 0:
 				reason = "cpuset reconciled"
 			default:
@@ -562,6 +574,9 @@ func (d *decider) protect() {
 	}
 }
 
+// minReclaimBytes: smaller page caches are not worth a reclaim.
+const minReclaimBytes = 16 << 20
+
 // reclaim picks page-cache reclaim targets for pool k: members of
 // reclaimable pools at or below k, lowest pool first and most cache first,
 // until the node is back under the lowest memory threshold.
@@ -587,7 +602,7 @@ func (d *decider) reclaim(k int) {
 		if !c.reclaimAt.IsZero() && d.now.Sub(c.reclaimAt) < st.cfg.Protection.ReclaimInterval.Duration {
 			continue
 		}
-		if f := d.obs.Containers[c.req.ID].FileBytes; f >= 1<<20 {
+		if f := d.obs.Containers[c.req.ID].FileBytes; f >= minReclaimBytes {
 			sc.cand = append(sc.cand, candidate{idx: i, rank: c.pool, val: f})
 		}
 	}
