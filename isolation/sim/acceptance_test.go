@@ -30,7 +30,8 @@ func run(tb testing.TB, s sim.Scenario) *sim.Result {
 	tb.Logf("%s: %d periods in %s; utilisation %.3f, batch share %.3f, batch use of free CPUs %.3f, of all idle CPU %.3f",
 		r.Scenario, r.Periods, r.Elapsed, r.NodeUtilisation, r.BatchShare, r.BatchUseOfFree, r.BatchUseOfIdle)
 	for _, p := range r.Pools {
-		tb.Logf("  pool %-16s in band %.4f, %d resizes, mean size %.1f, mean load %.3f", p.Name, p.TimeInBand, p.Resizes, p.MeanSize, p.MeanLoad)
+		tb.Logf("  pool %-16s in band %.4f, %d resizes, mean size %.1f, mean load %.3f, %d excursions, reaction mean %.1f max %d periods",
+			p.Name, p.TimeInBand, p.Resizes, p.MeanSize, p.MeanLoad, p.Excursions, p.MeanReaction, p.MaxReaction)
 	}
 	return r
 }

@@ -53,6 +53,7 @@ func SpikeScenario(topo *strcpuset.Topology) Scenario {
 	s := SteadyScenario(topo)
 	s.Name = "spike"
 	s.Duration = 40 * time.Minute
+	s.WarmUp = 15 * time.Minute
 	s.Workloads[0].CPU = Step(Constant(0.5), 3, SpikeAt, 10*time.Minute)
 	return s
 }

@@ -148,6 +148,12 @@ type PoolStats struct {
 	MeanSize float64
 	MeanLoad float64
 	Band     isolation.Band
+	// Excursions: times the load left the band. Reaction: periods from
+	// leaving the band until the load was measured inside it again
+	// (mean and max over excursions that ended).
+	Excursions   int
+	MeanReaction float64
+	MaxReaction  int
 }
 
 // TimedAction is an action with the simulated time it was planned.
@@ -269,6 +275,14 @@ func Run(s Scenario) (*Result, error) {
 	sumSize := make([]float64, len(pools))
 	sumLoad := make([]float64, len(pools))
 	var sumNode, sumBatch, sumFree, sumIdle float64
+	outSince := make([]int, len(pools)) // period the load left the band, -1: inside
+	for k := range outSince {
+		outSince[k] = -1
+	}
+	excursions := make([]int, len(pools))
+	reactions := make([]int, len(pools))
+	ended := make([]int, len(pools))
+	maxReaction := make([]int, len(pools))
 	d := cfg.Period.Duration
 	suspended := map[string]bool{}
 	for i := 0; time.Duration(i)*d < s.Duration; i++ {
@@ -382,6 +396,16 @@ func Run(s Scenario) (*Result, error) {
 			if counted {
 				if pp.InBand(bands[k]) {
 					inBand[k]++
+					if outSince[k] >= 0 {
+						r := i - outSince[k]
+						reactions[k] += r
+						ended[k]++
+						maxReaction[k] = max(maxReaction[k], r)
+						outSince[k] = -1
+					}
+				} else if outSince[k] < 0 {
+					outSince[k] = i
+					excursions[k]++
 				}
 				if pp.Size != pp.PrevSize {
 					resizes[k]++
@@ -411,7 +435,10 @@ func Run(s Scenario) (*Result, error) {
 		}
 	}
 	for k, p := range pools {
-		ps := PoolStats{Name: p.Name, Band: bands[k], Resizes: resizes[k]}
+		ps := PoolStats{Name: p.Name, Band: bands[k], Resizes: resizes[k], Excursions: excursions[k], MaxReaction: maxReaction[k]}
+		if ended[k] > 0 {
+			ps.MeanReaction = float64(reactions[k]) / float64(ended[k])
+		}
 		if res.Periods > 0 {
 			ps.TimeInBand = float64(inBand[k]) / float64(res.Periods)
 			ps.MeanSize = sumSize[k] / float64(res.Periods)

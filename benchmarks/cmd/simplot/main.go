@@ -112,11 +112,12 @@ func run(o options) error {
 func printFigures(s sim.Scenario, r *sim.Result) {
 	fmt.Printf("scenario %s on %d usable CPUs: %d periods after %s warm-up, simulated in %s\n\n",
 		r.Scenario, r.UsableCPUs, r.Periods, s.WarmUp, r.Elapsed.Round(time.Millisecond))
-	fmt.Println("| pool | band | time in band | resizes | mean CPUs | mean load |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println("| pool | band | time in band | resizes | mean CPUs | mean load | band exits | reaction mean / max (periods) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, p := range r.Pools {
-		fmt.Printf("| %s | %.0f–%.0f %% | %.2f %% | %d | %.1f | %.1f %% |\n",
-			p.Name, 100*p.Band.Low, 100*p.Band.High, 100*p.TimeInBand, p.Resizes, p.MeanSize, 100*p.MeanLoad)
+		fmt.Printf("| %s | %.0f–%.0f %% | %.2f %% | %d | %.1f | %.1f %% | %d | %.1f / %d |\n",
+			p.Name, 100*p.Band.Low, 100*p.Band.High, 100*p.TimeInBand, p.Resizes, p.MeanSize, 100*p.MeanLoad,
+			p.Excursions, p.MeanReaction, p.MaxReaction)
 	}
 	fmt.Printf("\nnode utilisation %.1f %%, batch share %.1f %%, batch use of the CPUs left to it %.1f %%, of all idle CPU %.1f %%\n",
 		100*r.NodeUtilisation, 100*r.BatchShare, 100*r.BatchUseOfFree, 100*r.BatchUseOfIdle)
