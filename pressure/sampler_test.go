@@ -368,6 +368,29 @@ func TestSamplerHybridWithoutUnifiedDir(t *testing.T) {
 	}
 }
 
+func TestCPUInterference(t *testing.T) {
+	for _, tc := range []struct {
+		name                            string
+		stall, throttledRate, throttled float64
+		want                            float64
+	}{
+		{"no stall", 0, 0, 0, 0},
+		{"starved, no quota", 0.9, 0, 0, 0.9},
+		{"quota-bound every period", 0.8, 0.5, 1, 0},
+		{"throttled time explains it", 0.5, 0.5, 0.2, 0},
+		{"throttled half the periods", 0.6, 0.1, 0.5, 0.3},
+		{"throttled time summed over CPUs", 0.7, 1.8, 0.9, 0},
+	} {
+		s := CgroupSample{HasPSI: true, HasRates: true, ThrottledRate: tc.throttledRate, ThrottledFraction: tc.throttled, CPUStall: StallRates{Some: tc.stall}}
+		if got, ok := s.CPUInterference(); !ok || !approx(got, tc.want, 1e-9) {
+			t.Errorf("%s: CPUInterference = %v, %v; want %v", tc.name, got, ok, tc.want)
+		}
+	}
+	if _, ok := (&CgroupSample{HasRates: true}).CPUInterference(); ok {
+		t.Error("CPUInterference ok without PSI")
+	}
+}
+
 func TestParseHelpers(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
