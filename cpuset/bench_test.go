@@ -13,10 +13,7 @@ import (
 // sees a fragmented machine rather than an empty one.
 func busyAllocator(b *testing.B, opts cpuset.AllocatorOptions) *cpuset.Allocator {
 	b.Helper()
-	topo, err := cpuset.Discover(cpusettest.Root(b, cpusettest.Big448))
-	if err != nil {
-		b.Fatal(err)
-	}
+	topo := fixture(b, cpusettest.Big448)
 	a, err := cpuset.NewAllocator(topo, opts)
 	if err != nil {
 		b.Fatal(err)
@@ -81,11 +78,43 @@ func BenchmarkAllocateTakeRelease8Spread(b *testing.B) {
 // BenchmarkDiscover measures topology discovery of Big448 (448 CPUs, 8
 // nodes) from a tmpfs tree. Goal: ≤ 20 ms.
 func BenchmarkDiscover(b *testing.B) {
-	root := cpusettest.Root(b, cpusettest.Big448)
+	root := fixtureRoot(b, cpusettest.Big448)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := cpuset.Discover(root); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkResizeGrowShrink8 measures one pool resize step on Big448: grow
+// a 100-CPU pool by 8 CPUs from the rest of the machine, then choose 8 to
+// give back.
+func BenchmarkResizeGrowShrink8(b *testing.B) {
+	topo := fixture(b, cpusettest.Big448)
+	pool := mustParse(b, "0-49,224-273")
+	rest := topo.Online().Difference(pool)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		more, err := topo.Grow(pool, rest, 8)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := topo.Shrink(pool.Union(more), kcpuset.New(), 8); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCarve measures splitting Big448 into three shared pools.
+func BenchmarkCarve(b *testing.B) {
+	topo := fixture(b, cpusettest.Big448)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := topo.Carve(topo.Online(), []int{200, 100, 48}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,7 +9,8 @@ import (
 var ErrInsufficientCPUs = errors.New("insufficient CPUs")
 
 // InsufficientCPUsError reports a request for more CPUs than are available
-// to it. Nothing was allocated.
+// to it. Nothing was allocated. For a Spread request, Available counts the
+// physical cores with a free thread.
 type InsufficientCPUsError struct {
 	Requested, Available int
 }

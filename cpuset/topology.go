@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
 	"k8s.io/utils/cpuset"
 )
 
@@ -164,7 +165,13 @@ type discoverer struct {
 // readList reads a kernel list file into ids; a missing optional file
 // yields ok=false and no error.
 func (d *discoverer) readList(path string, optional bool) (ids []int, ok bool, err error) {
-	data, err := d.read(path)
+	return d.readListAt(unix.AT_FDCWD, "", path, optional)
+}
+
+// readListAt is readList for the file name inside directory dirfd (whose
+// path is dir, used in errors).
+func (d *discoverer) readListAt(dirfd int, dir, name string, optional bool) (ids []int, ok bool, err error) {
+	data, err := d.readAt(dirfd, dir, name)
 	if err != nil {
 		if optional && errors.Is(err, fs.ErrNotExist) {
 			return nil, false, nil
@@ -176,28 +183,34 @@ func (d *discoverer) readList(path string, optional bool) (ids []int, ok bool, e
 			ids = append(ids, i)
 		}
 	}); err != nil {
-		return nil, false, fmt.Errorf("cpuset: malformed CPU list in %s: %q: %w", path, strings.TrimSpace(string(data)), err)
+		return nil, false, fmt.Errorf("cpuset: malformed CPU list in %s: %q: %w", filepath.Join(dir, name), strings.TrimSpace(string(data)), err)
 	}
 	return ids, true, nil
 }
 
-// read returns the content of a sysfs attribute in a buffer reused across
-// calls. It goes straight to open/read/close: discovery reads a few
-// thousand small files on large machines, and os.Open's extra fstat and
-// allocations were a third of the time.
 func (d *discoverer) read(path string) ([]byte, error) {
+	return d.readAt(unix.AT_FDCWD, "", path)
+}
+
+// readAt returns the content of a sysfs attribute, name relative to the
+// directory dirfd, in a buffer reused across calls. It goes straight to
+// openat/read/close: discovery reads a few thousand small files on large
+// machines, and os.Open's extra fstat, allocations and full path walk
+// were most of the time. dir is the directory's path, for errors.
+func (d *discoverer) readAt(dirfd int, dir, name string) ([]byte, error) {
 	if d.buf == nil {
 		d.buf = make([]byte, 64<<10)
 	}
 	var fd int
 	var err error
 	for {
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		fd, err = syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != syscall.EINTR {
 			break
 		}
 	}
 	if err != nil {
+		path := filepath.Join(dir, name)
 		return nil, fmt.Errorf("cpuset: read %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
 	}
 	defer syscall.Close(fd)
@@ -208,6 +221,7 @@ func (d *discoverer) read(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
+			path := filepath.Join(dir, name)
 			return nil, fmt.Errorf("cpuset: read %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: err})
 		}
 		if m == 0 {
@@ -215,16 +229,15 @@ func (d *discoverer) read(path string) ([]byte, error) {
 		}
 		n += m
 	}
-	// Rare: an attribute larger than the buffer (a huge distance row).
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpuset: read %s: %w", path, err)
-	}
-	return data, nil
+	return nil, fmt.Errorf("cpuset: read %s: larger than %d bytes", filepath.Join(dir, name), len(d.buf))
 }
 
 func (d *discoverer) readInt(path string, optional bool, def int) (int, error) {
-	data, err := d.read(path)
+	return d.readIntAt(unix.AT_FDCWD, "", path, optional, def)
+}
+
+func (d *discoverer) readIntAt(dirfd int, dir, name string, optional bool, def int) (int, error) {
+	data, err := d.readAt(dirfd, dir, name)
 	if err != nil {
 		if optional && errors.Is(err, fs.ErrNotExist) {
 			return def, nil
@@ -234,9 +247,23 @@ func (d *discoverer) readInt(path string, optional bool, def int) (int, error) {
 	s := strings.TrimSpace(string(data))
 	v, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("cpuset: malformed integer in %s: %q", path, s)
+		return 0, fmt.Errorf("cpuset: malformed integer in %s: %q", filepath.Join(dir, name), s)
 	}
 	return v, nil
+}
+
+// openDir opens a directory to read attributes relative to it.
+func openDir(path string) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("cpuset: open %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
+		}
+		return fd, nil
+	}
 }
 
 func (d *discoverer) run() (*Topology, error) {
@@ -355,21 +382,26 @@ func (d *discoverer) readCores() error {
 			continue
 		}
 		dir := filepath.Join(d.cpuDir, "cpu"+strconv.Itoa(c.ID), "topology")
-		var err error
-		if c.Package, err = d.readInt(filepath.Join(dir, "physical_package_id"), false, 0); err != nil {
-			return err
-		}
-		if c.Die, err = d.readInt(filepath.Join(dir, "die_id"), true, 0); err != nil {
-			return err
-		}
-		if c.Core, err = d.readInt(filepath.Join(dir, "core_id"), false, 0); err != nil {
-			return err
-		}
-		sibPath := filepath.Join(dir, "thread_siblings_list")
-		sibs, _, err := d.readList(sibPath, false)
+		dfd, err := openDir(dir)
 		if err != nil {
 			return err
 		}
+		c.Package, err = d.readIntAt(dfd, dir, "physical_package_id", false, 0)
+		if err == nil {
+			c.Die, err = d.readIntAt(dfd, dir, "die_id", true, 0)
+		}
+		if err == nil {
+			c.Core, err = d.readIntAt(dfd, dir, "core_id", false, 0)
+		}
+		var sibs []int
+		if err == nil {
+			sibs, _, err = d.readListAt(dfd, dir, "thread_siblings_list", false)
+		}
+		syscall.Close(dfd)
+		if err != nil {
+			return err
+		}
+		sibPath := filepath.Join(dir, "thread_siblings_list")
 		var online []int
 		self := false
 		for _, s := range sibs {
@@ -397,74 +429,109 @@ func (d *discoverer) readCores() error {
 }
 
 // readCaches assigns L2 and L3 groups from cache/index*/shared_cpu_list.
-// A CPU already covered by both groups of an earlier CPU is skipped.
+// A CPU already covered by both groups of an earlier CPU is skipped, and
+// the index directories that held L2 and L3 for the previous CPU are tried
+// before listing the cache directory: every CPU of a machine has the same
+// layout in practice, and the listing costs more than the guess.
 func (d *discoverer) readCaches() error {
 	t := d.t
 	seen := map[[2]int]int{} // (level, lowest CPU of the shared list) -> group index
+	var guess [4]string      // by level: index directory that held it last time
 	for i := range t.cpus {
 		c := &t.cpus[i]
 		if c.L2 >= 0 && c.L3 >= 0 {
 			continue
 		}
 		cacheDir := filepath.Join(d.cpuDir, "cpu"+strconv.Itoa(c.ID), "cache")
-		entries, err := os.ReadDir(cacheDir)
+		cfd, err := openDir(cacheDir)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // VMs may expose no cache information
 			}
-			return fmt.Errorf("cpuset: read %s: %w", cacheDir, err)
+			return err
 		}
-		// Walk the index directories from the highest: L3 and L2 are the
-		// last ones on every x86 and arm64 kernel, so the L1 entries are
-		// rarely read at all.
-		for j := len(entries) - 1; j >= 0 && (c.L2 < 0 || c.L3 < 0); j-- {
-			name := entries[j].Name()
-			if !strings.HasPrefix(name, "index") {
-				continue
+		err = d.readCPUCaches(c, cfd, cacheDir, seen, &guess)
+		syscall.Close(cfd)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *discoverer) readCPUCaches(c *CPUInfo, cfd int, cacheDir string, seen map[[2]int]int, guess *[4]string) error {
+	t := d.t
+	tried := map[string]bool{}
+	// visit reads one index directory and records the group it names.
+	visit := func(name string) error {
+		tried[name] = true
+		level, err := d.readIntAt(cfd, cacheDir, name+"/level", false, 0)
+		if err != nil {
+			return err
+		}
+		if (level != 2 || c.L2 >= 0) && (level != 3 || c.L3 >= 0) {
+			return nil
+		}
+		guess[level] = name
+		shared, _, err := d.readListAt(cfd, cacheDir, name+"/shared_cpu_list", false)
+		if err != nil {
+			return err
+		}
+		var members []int
+		self := false
+		for _, s := range shared {
+			self = self || s == c.ID
+			if s <= t.maxID && t.idx[s] >= 0 {
+				members = append(members, s)
 			}
-			dir := filepath.Join(cacheDir, name)
-			level, err := d.readInt(filepath.Join(dir, "level"), false, 0)
-			if err != nil {
+		}
+		if !self {
+			return fmt.Errorf("cpuset: %s does not contain CPU %d itself", filepath.Join(cacheDir, name, "shared_cpu_list"), c.ID)
+		}
+		key := [2]int{level, members[0]}
+		g, ok := seen[key]
+		if !ok {
+			sets := &t.l2Sets
+			if level == 3 {
+				sets = &t.l3Sets
+			}
+			g = len(*sets)
+			*sets = append(*sets, cpuset.New(members...))
+			seen[key] = g
+		}
+		for _, s := range members {
+			o := &t.cpus[t.idx[s]]
+			if level == 2 {
+				o.L2 = g
+			} else {
+				o.L3 = g
+			}
+		}
+		return nil
+	}
+	for _, level := range []int{3, 2} {
+		if name := guess[level]; name != "" && !tried[name] {
+			if err := visit(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			if (level != 2 || c.L2 >= 0) && (level != 3 || c.L3 >= 0) {
-				continue
-			}
-			path := filepath.Join(dir, "shared_cpu_list")
-			shared, _, err := d.readList(path, false)
-			if err != nil {
-				return err
-			}
-			var members []int
-			self := false
-			for _, s := range shared {
-				self = self || s == c.ID
-				if s <= t.maxID && t.idx[s] >= 0 {
-					members = append(members, s)
-				}
-			}
-			if !self {
-				return fmt.Errorf("cpuset: %s does not contain CPU %d itself", path, c.ID)
-			}
-			key := [2]int{level, members[0]}
-			g, ok := seen[key]
-			if !ok {
-				sets := &t.l2Sets
-				if level == 3 {
-					sets = &t.l3Sets
-				}
-				g = len(*sets)
-				*sets = append(*sets, cpuset.New(members...))
-				seen[key] = g
-			}
-			for _, s := range members {
-				o := &t.cpus[t.idx[s]]
-				if level == 2 {
-					o.L2 = g
-				} else {
-					o.L3 = g
-				}
-			}
+		}
+	}
+	if c.L2 >= 0 && c.L3 >= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(cacheDir)
+	if err != nil {
+		return fmt.Errorf("cpuset: read %s: %w", cacheDir, err)
+	}
+	// From the highest index: L3 and L2 come last on every x86 and arm64
+	// kernel, so the L1 entries are rarely read.
+	for j := len(entries) - 1; j >= 0 && (c.L2 < 0 || c.L3 < 0); j-- {
+		name := entries[j].Name()
+		if !strings.HasPrefix(name, "index") || tried[name] {
+			continue
+		}
+		if err := visit(name); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -21,8 +21,6 @@ const (
 	numLevels
 )
 
-var levelNames = [numLevels]string{"core", "L2", "L3", "kind", "NUMA node", "die", "package", "machine"}
-
 type group struct {
 	level    int8
 	lo, hi   int32 // CPUs are tree.order[lo:hi]
