@@ -63,7 +63,7 @@ func TestSpikePool0(t *testing.T) {
 	i0 := int(sim.SpikeAt / s.Config.Period.Duration)
 	band := s.Config.Pools[0].Band
 	back := -1
-	for i := i0; i <= i0+5; i++ {
+	for i := i0 - 1; i <= i0+5; i++ {
 		x := r.Samples[i].Pools[0]
 		t.Logf("period %d: pool 0 ran on %d CPUs, demand %.2f, load %.2f → %d CPUs; online %d, batch %d",
 			i-i0, x.RanOn, x.Demand, x.Load, x.Size, r.Samples[i].Pools[1].Size, r.Samples[i].Pools[2].Size)
