@@ -3,6 +3,7 @@ package pressure
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -242,4 +243,29 @@ func TestOOMGroupFixture(t *testing.T) {
 	if err := SetOOMGroup(cg1, true); !errors.Is(err, cgroup.ErrNotSupported) {
 		t.Errorf("SetOOMGroup on v1 = %v, want ErrNotSupported", err)
 	}
+}
+
+func ExampleReclaimPageCache() {
+	// A fixture cgroup v2 tree: 300 MiB charged, 60 MiB anon, 220 MiB page
+	// cache of which 20 MiB shmem. On a host, the kernel then reclaims.
+	dir, _ := os.MkdirTemp("", "pressure-example")
+	defer os.RemoveAll(dir)
+	tree, _ := cgrouptest.New(dir, cgroup.V2, "0-3", "0")
+	_ = tree.AddCgroup("/besteffort/ctr")
+	_ = tree.SetCounters("/besteffort/ctr", map[cgroup.Counter]uint64{
+		cgroup.CounterMemoryAnon: 60 << 20, cgroup.CounterMemoryFile: 220 << 20,
+	})
+	_ = tree.WriteFile("", "/besteffort/ctr", "memory.current", strconv.Itoa(300<<20))
+	h, _ := tree.Hierarchy()
+	cg, _ := h.Open("/besteffort/ctr")
+
+	// Target 0: drop what page-cache reclaim can reach.
+	res, err := ReclaimPageCache(context.Background(), cg, 0, ReclaimOptions{Headroom: 4 << 20})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s: usage %d MiB, goal %d MiB\n", res.Method, res.UsageBefore>>20, res.Goal>>20)
+	// Output:
+	// v2 proactive reclaim (swappiness=0): usage 300 MiB, goal 84 MiB
 }
