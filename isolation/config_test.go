@@ -120,7 +120,7 @@ func TestInvalidConfigs(t *testing.T) {
 	pools := func(extra string) string {
 		return `pools:
 - {name: a, priority: 0, band: {low: 0.3, high: 0.5}, rcf: {min: 0.2, max: 1}` + extra + `}
-- {name: b, priority: 1, band: {low: 0.5, high: 0.8}, rcf: {min: 0.1, max: 1}}
+- {name: b, priority: 1, band: {low: 0.5, high: 0.8}}
 classification: {annotation: strata.io/pool, default: b, qos: {guaranteed: "", burstable: "", bestEffort: ""}}
 `
 	}
@@ -136,10 +136,11 @@ classification: {annotation: strata.io/pool, default: b, qos: {guaranteed: "", b
 		{"band inverted", strings.Replace(pools(""), "band: {low: 0.3, high: 0.5}", "band: {low: 0.6, high: 0.5}", 1), "pools[0].band", ""},
 		{"band above 1", strings.Replace(pools(""), "high: 0.8", "high: 1.8", 1), "pools[1].band.high", "(0, 1]"},
 		{"rcf above 1", strings.Replace(pools(""), "max: 1}", "max: 1.5}", 1), "pools[0].rcf.max", "(0, 1]"},
+		{"rcf missing on an online pool", strings.Replace(pools(""), ", rcf: {min: 0.2, max: 1}", "", 1), "pools[0].rcf.min", "(0, 1]"},
 		{"rcf min > max", strings.Replace(pools(""), "min: 0.2, max: 1", "min: 0.9, max: 0.5", 1), "pools[0].rcf", "rcf.min"},
 		{"duplicate priority", strings.Replace(pools(""), "priority: 1", "priority: 0", 1), "pools[1].priority", "unique"},
 		{"duplicate name", strings.Replace(pools(""), "name: b", "name: a", 1), "pools[1].name", "duplicate"},
-		{"exclusive lowest", strings.Replace(pools(""), "max: 1}}\nclass", "max: 1}, exclusiveCores: true}\nclass", 1), "pools[1].exclusiveCores", ""},
+		{"exclusive lowest", strings.Replace(pools(""), "high: 0.8}}", "high: 0.8}, exclusiveCores: true}", 1), "pools[1].exclusiveCores", ""},
 		{"unknown default pool", strings.Replace(pools(""), "default: b", "default: gold", 1), "classification.default", `"a", "b"`},
 		{"unknown onDisallowed", strings.Replace(pools(""), "default: b,", "default: b, onDisallowed: maybe,", 1), "classification.onDisallowed", `"refuse"`},
 		{"quota policy", pools(", profile: {cpu: {quota: half}}"), "pools[0].profile.cpu.quota", `"keep"`},

@@ -52,6 +52,11 @@ func (c *Config) validate(v *validator) {
 	prios := map[int]string{}
 	lowest := -1
 	for i, p := range c.Pools {
+		if lowest < 0 || p.Priority > c.Pools[lowest].Priority {
+			lowest = i
+		}
+	}
+	for i, p := range c.Pools {
 		f := fmt.Sprintf("pools[%d]", i)
 		if p.Name == "" || strings.ContainsAny(p.Name, " \t/,") {
 			v.add(f+".name", strconv.Quote(p.Name), "must be a non-empty name without spaces, '/' or ','")
@@ -68,9 +73,6 @@ func (c *Config) validate(v *validator) {
 			v.add(f+".priority", p.Priority, "already used by pool %q; priorities must be unique", other)
 		}
 		prios[p.Priority] = p.Name
-		if lowest < 0 || p.Priority > c.Pools[lowest].Priority {
-			lowest = i
-		}
 		if !(p.Band.Low > 0 && p.Band.Low <= 1) {
 			v.add(f+".band.low", p.Band.Low, "must be in (0, 1], a fraction of the pool's CPUs")
 		}
@@ -80,14 +82,18 @@ func (c *Config) validate(v *validator) {
 		if p.Band.Low >= p.Band.High {
 			v.add(f+".band", fmt.Sprintf("%g–%g", p.Band.Low, p.Band.High), "band.low must be below band.high")
 		}
-		if !(p.RCF.Min > 0 && p.RCF.Min <= 1) {
-			v.add(f+".rcf.min", p.RCF.Min, "must be in (0, 1]")
-		}
-		if !(p.RCF.Max > 0 && p.RCF.Max <= 1) {
-			v.add(f+".rcf.max", p.RCF.Max, "must be in (0, 1]")
-		}
-		if p.RCF.Min > p.RCF.Max {
-			v.add(f+".rcf", fmt.Sprintf("%g–%g", p.RCF.Min, p.RCF.Max), "rcf.min must not exceed rcf.max")
+		// The lowest pool holds the rest: its RCF bounds are not used and
+		// may be left out.
+		if i != lowest || p.RCF != (RCFBounds{}) {
+			if !(p.RCF.Min > 0 && p.RCF.Min <= 1) {
+				v.add(f+".rcf.min", p.RCF.Min, "must be in (0, 1]")
+			}
+			if !(p.RCF.Max > 0 && p.RCF.Max <= 1) {
+				v.add(f+".rcf.max", p.RCF.Max, "must be in (0, 1]")
+			}
+			if p.RCF.Min > p.RCF.Max {
+				v.add(f+".rcf", fmt.Sprintf("%g–%g", p.RCF.Min, p.RCF.Max), "rcf.min must not exceed rcf.max")
+			}
 		}
 		if p.MinCPUs < 0 {
 			v.add(f+".minCPUs", p.MinCPUs, "must be ≥ 0")
