@@ -48,6 +48,8 @@ type Shape struct {
 	DistanceSameDie, DistanceSamePackage, DistanceRemote int
 	// Cache sizes as sysfs writes them ("48K"); defaults are Intel-like.
 	L1dSize, L1iSize, L2Size, L3Size string
+	// KernelMax is NR_CPUS-1 of the kernel build; default 8191 (Debian).
+	KernelMax int
 	// ClusterIDUnknown writes cluster_id 65535, as kernels do when the
 	// CPU reports no L2 cluster (common in VMs).
 	ClusterIDUnknown bool
@@ -81,6 +83,7 @@ func (s Shape) withDefaults() Shape {
 	def(&s.DistanceSameDie, 11)
 	def(&s.DistanceSamePackage, 12)
 	def(&s.DistanceRemote, 21)
+	def(&s.KernelMax, 8191)
 	if s.NodeMemoryKiB == 0 {
 		s.NodeMemoryKiB = 16 << 20
 	}
@@ -115,7 +118,7 @@ var (
 	// one thread per core, one shared L3, no cluster information.
 	VM2 = Shape{Name: "vm2", Packages: 1, CoresPerL3: 2, ThreadsPerCore: 1,
 		L1dSize: "32K", L1iSize: "32K", L2Size: "1024K", L3Size: "32768K",
-		ClusterIDUnknown: true, NodeMemoryKiB: 6908108}
+		ClusterIDUnknown: true, NodeMemoryKiB: 6908108, KernelMax: 255}
 
 	// Intel2S20C2T is a 2-socket Xeon (Ice Lake class): 2 × 20 cores × 2
 	// threads, one NUMA node and one L3 per socket. 80 CPUs.

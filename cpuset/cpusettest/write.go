@@ -140,7 +140,7 @@ func WriteSysfs(dir string, s Shape) error {
 	if s.NoHZFull != "" {
 		w.file(cpuDir, "nohz_full", nohz.String())
 	}
-	w.file(cpuDir, "kernel_max", "8191")
+	w.file(cpuDir, "kernel_max", strconv.Itoa(s.KernelMax))
 
 	var perf, eff []int
 	for ci := range cores {
@@ -212,10 +212,14 @@ func WriteSysfs(dir string, s Shape) error {
 
 	nodes := s.Packages * s.DiesPerPackage * s.NodesPerDie
 	nodeDir := filepath.Join(dir, "devices", "system", "node")
-	w.file(nodeDir, "online", fmt.Sprintf("0-%d", nodes-1))
-	w.file(nodeDir, "possible", fmt.Sprintf("0-%d", nodes-1))
-	w.file(nodeDir, "has_cpu", fmt.Sprintf("0-%d", nodes-1))
-	w.file(nodeDir, "has_memory", fmt.Sprintf("0-%d", nodes-1))
+	nodeIDs := make([]int, nodes)
+	for n := range nodeIDs {
+		nodeIDs[n] = n
+	}
+	nodeList := cpuset.New(nodeIDs...).String()
+	for _, f := range []string{"online", "possible", "has_cpu", "has_memory"} {
+		w.file(nodeDir, f, nodeList)
+	}
 	for n := 0; n < nodes; n++ {
 		nd := filepath.Join(nodeDir, "node"+strconv.Itoa(n))
 		w.file(nd, "cpulist", listOf(keyNode, n))
