@@ -38,6 +38,13 @@ func TestE2EHarnessContainerd21(t *testing.T) {
 	checkWithNoopPlugin(t, "2.1.4")
 }
 
+// TestE2EHarnessContainerd17 is the same on containerd 1.7.35 (NRI v0.8.0,
+// off by default in 1.7 and enabled by the harness's version 2 config): the
+// oldest release line an operator may still run.
+func TestE2EHarnessContainerd17(t *testing.T) {
+	checkWithNoopPlugin(t, "1.7.35")
+}
+
 func checkWithNoopPlugin(t *testing.T, version string) {
 	ctx := context.Background()
 	harness.Require(t)

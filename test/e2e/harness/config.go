@@ -75,10 +75,61 @@ temp = "{{.Dir}}/tmp"
 {{.Extra}}
 `))
 
+// configTemplateV2 is the same for containerd 1.7, which reads version 2
+// configs: the CRI plugin is one section, the sandbox image is
+// sandbox_image, and NRI (off by default in 1.7) keeps its default timeouts.
+var configTemplateV2 = template.Must(template.New("config").Parse(`version = 2
+root = "{{.Dir}}/root"
+state = "{{.Dir}}/state"
+temp = "{{.Dir}}/tmp"
+
+[grpc]
+  address = "{{.Socket}}"
+[ttrpc]
+  address = "{{.Socket}}.ttrpc"
+[debug]
+  address = "{{.Dir}}/debug.sock"
+  level = "{{.LogLevel}}"
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{{.Dir}}/opt"
+
+[plugins."io.containerd.nri.v1.nri"]
+  disable = false
+  socket_path = "{{.NRISocket}}"
+  plugin_path = "{{.Dir}}/nri/plugins"
+  plugin_config_path = "{{.Dir}}/nri/conf"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  sandbox_image = "{{.Image}}"
+  enable_selinux = false
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "{{.Runc}}"
+        Root = "{{.Dir}}/runc"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{{.Dir}}/cni/bin"
+    conf_dir = "{{.Dir}}/cni/conf"
+{{.Extra}}
+`))
+
 type configData struct {
 	Dir, Socket, NRISocket, Image, Runc, LogLevel string
 	NRIRegistrationTimeout, NRIRequestTimeout     string
 	Extra                                         string
+	// V2 selects the version 2 config of containerd 1.x.
+	V2 bool
 }
 
 func writeConfig(path string, d configData) error {
@@ -87,8 +138,12 @@ func writeConfig(path string, d configData) error {
 			return fmt.Errorf("harness: %s %q cannot go into a TOML string", name, v)
 		}
 	}
+	tmpl := configTemplate
+	if d.V2 {
+		tmpl = configTemplateV2
+	}
 	var b strings.Builder
-	if err := configTemplate.Execute(&b, d); err != nil {
+	if err := tmpl.Execute(&b, d); err != nil {
 		return fmt.Errorf("harness: render containerd config: %w", err)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {

@@ -211,6 +211,7 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 		NRIRegistrationTimeout: opts.NRIRegistrationTimeout.String(),
 		NRIRequestTimeout:      opts.NRIRequestTimeout.String(),
 		Extra:                  opts.ExtraConfig,
+		V2:                     strings.HasPrefix(bins.Version, "1."),
 	})
 	if err == nil {
 		err = e.startContainerd(ctx)

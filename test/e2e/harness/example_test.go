@@ -16,5 +16,5 @@ func ExampleVersions() {
 	}
 	fmt.Println(versions)
 	// Output:
-	// [2.4.2 2.1.4]
+	// [2.4.2 2.1.4 1.7.35]
 }
