@@ -89,6 +89,13 @@ func TestTakeExclusive(t *testing.T) {
 		{"epyc nps4", cpusettest.EPYCNPS4, cpuset.AllocatorOptions{}, []take{
 			{n: 40, want: "0-19,128-147"}, {n: 64, want: "32-63,160-191"}, {n: 128, want: "64-127,192-255"},
 		}},
+		// Spanning counts NUMA nodes, not packages: 25 CPUs fit in node 4
+		// (15 available) plus node 0 (10), two nodes; taking socket 0 whole
+		// (nodes 0 and 1, 20 CPUs) first would need a third node.
+		{"epyc nps4 fewest nodes", cpusettest.EPYCNPS4, cpuset.AllocatorOptions{}, []take{
+			{n: 25, opts: cpuset.TakeOptions{Within: mustParse(t, "0-4,128-132,16-20,144-148,64-71,192-198,80")},
+				want: "0-4,64-71,128-132,192-198"},
+		}},
 		{"four socket", cpusettest.FourSocket, cpuset.AllocatorOptions{}, []take{
 			{n: 48, want: "0-23,96-119"}, {n: 50, want: "24-48,120-144"},
 		}},

@@ -41,7 +41,11 @@
 // then the best fit (fewest free CPUs, keeping big holes for big
 // requests), then the lowest. A request larger than every child of the
 // chosen group spans the fewest children: whole largest children first,
-// then the best-fitting child for the remainder. Single threads come from
+// then the best-fitting child for the remainder. Above the NUMA level the
+// children counted are NUMA nodes: a request larger than any node stays in
+// the tightest die or package that holds it and spans the fewest nodes
+// there; one larger than any package spans the fewest nodes of the machine,
+// nearest first. Single threads come from
 // half-used cores before a whole free core is broken. On hybrid machines
 // exclusive CPUs come from performance cores while they last.
 //

@@ -18,9 +18,10 @@ const noFit = math.MaxInt32
 //  2. Among equally tight candidates, take the one closest (SLIT distance)
 //     to CPUs already chosen, then the one with the fewest available CPUs
 //     (best fit, so large holes stay for large requests), then the lowest.
-//  3. Inside the group, when no child fits, span the fewest children: take
-//     the child with the most available CPUs whole, until the remainder
-//     fits one child, which is chosen by rule 2.
+//  3. Inside the group, when no child fits, span the fewest children (NUMA
+//     nodes, above the node level): take the child with the most available
+//     CPUs whole, until the remainder fits one child, which is chosen by
+//     rule 2.
 //  4. Single threads come from cores already partly used before a whole
 //     free core is broken.
 type planner struct {
@@ -176,9 +177,15 @@ func (p *planner) pick(g int32, n int) {
 	}
 }
 
-// span spreads n CPUs over the fewest children of g (rule 3).
+// span spreads n CPUs over the fewest children of g (rule 3). Above the
+// NUMA level the children considered are the NUMA nodes inside g, so a
+// request that must leave one node spans the fewest nodes, wherever they
+// are, rather than the fewest packages.
 func (p *planner) span(g int32, n int, wholeMode bool) {
 	children := p.t.tree.groups[g].children
+	if p.t.tree.groups[g].level > levelNode {
+		children = p.t.tree.groups[g].nodeGroups
+	}
 	rem := n
 	for rem > 0 {
 		fit := int32(-1)

@@ -29,6 +29,10 @@ type group struct {
 	node     int32 // node index of the group's first CPU
 	maxCore  int32 // most threads in one core of the group
 	children []int32
+	// nodeGroups, for groups above the NUMA level, are the node-level
+	// groups inside: spans at those levels count NUMA nodes, not dies or
+	// packages.
+	nodeGroups []int32
 }
 
 // tree is the locality tree built once per topology. Groups that would
@@ -136,6 +140,18 @@ func buildTree(t *Topology) tree {
 		return g
 	}
 	make(levelMachine, 0, n, -1)
+
+	for g := range tr.groups {
+		gr := &tr.groups[g]
+		if gr.level <= levelNode {
+			continue
+		}
+		for d := int32(g) + 1; d < gr.end; d++ {
+			if tr.groups[d].level <= levelNode && tr.groups[tr.groups[d].parent].level > levelNode {
+				gr.nodeGroups = append(gr.nodeGroups, d)
+			}
+		}
+	}
 
 	// Regions: walk up from each leaf; a group stands for its own level and
 	// every level below its parent's.
