@@ -311,3 +311,98 @@ func TestColocationOff(t *testing.T) {
 		})
 	}
 }
+
+// Under memory pressure, members of pools below the pressured pool are
+// downgraded (cpu.shares 2, cpu.idle) with a reason, and restored after the
+// cooldown once the pressure is gone.
+func TestCPUDowngradeAndRestore(t *testing.T) {
+	n := newNode(t, nil)
+	n.use(isolation.PoolLatencyCritical, 4)
+	n.use(isolation.PoolOnline, 16)
+	n.obs.Node = isolation.NodePressure{MemoryTotal: 100 << 30, MemoryUsed: 90 << 30} // level "high"
+	p := n.step(t)
+	if p.Pools[0].LevelName != "high" {
+		t.Fatalf("pool 0 level %q, want high", p.Pools[0].LevelName)
+	}
+	downgraded := 0
+	for _, ch := range p.Changes {
+		if strings.HasPrefix(ch.ID, "web") {
+			if ch.Settings.CPUShares != 2 || !ch.Settings.CPUIdle || ch.Fields&(isolation.FieldCPUShares|isolation.FieldCPUIdle) == 0 ||
+				!strings.Contains(ch.Reason, "cpuDowngrade: pool latency-critical at level high") {
+				t.Errorf("change %+v", ch)
+			}
+			downgraded++
+		}
+		if strings.HasPrefix(ch.ID, "lc") && ch.Fields&isolation.FieldCPUIdle != 0 {
+			t.Errorf("pool 0 member downgraded: %+v", ch)
+		}
+	}
+	if downgraded != 8 {
+		t.Errorf("%d online members downgraded, want 8", downgraded)
+	}
+	n.obs.Node.MemoryUsed = 50 << 30
+	for i := 1; i <= 12; i++ {
+		p = n.step(t)
+		restored := 0
+		for _, ch := range p.Changes {
+			if strings.HasPrefix(ch.ID, "web") && !ch.Settings.CPUIdle && ch.Settings.CPUShares == 4096 {
+				restored++
+			}
+		}
+		switch {
+		case i < 10 && (restored > 0 || p.Pools[0].Level != 1):
+			t.Fatalf("second %d: restored %d, level %d: the cooldown is 10 s", i, restored, p.Pools[0].Level)
+		case i == 10 && restored != 8:
+			t.Fatalf("second %d: restored %d of 8 after the cooldown (level %d)", i, restored, p.Pools[0].Level)
+		}
+	}
+	for _, c := range n.st.Containers() {
+		if c.Downgraded {
+			t.Errorf("%s still downgraded", c.ID)
+		}
+	}
+}
+
+// CPU PSI raises a level, except for a pool whose members are throttled:
+// their stall is their own quota, not interference.
+func TestCPUPSIIgnoredWhenThrottled(t *testing.T) {
+	cfg := isolation.DefaultConfig()
+	cfg.ReservedCPUs = "0"
+	cfg.Protection.Levels = []isolation.ProtectionLevel{{Name: "stalled", When: isolation.Thresholds{CPUSome: 20}, Actions: []isolation.ActionKind{isolation.ActionRelease}}}
+	for _, throttled := range []float64{0, 0.5} {
+		n := newNode(t, cfg)
+		for i := range 4 {
+			n.obs.Containers[id("lc", i)] = isolation.ContainerUsage{CPU: 1, Throttled: throttled}
+		}
+		n.obs.Pools = map[string]isolation.PoolPressure{isolation.PoolLatencyCritical: {CPU: isolation.PSI{Some: 35}}}
+		p := n.step(t)
+		if got, want := p.Pools[0].Level, map[float64]int{0: 0, 0.5: -1}[throttled]; got != want {
+			t.Errorf("throttled %.1f: level %d, want %d", throttled, got, want)
+		}
+	}
+}
+
+// The predicted peak keeps a shrinking pool larger — but not below keep =
+// (low + mid) / 2, so prediction never pushes a pool out of its band.
+func TestPredictorKeepsHeadroom(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Predictor.Disabled = false
+	n := customNode(t, cfg)
+	n.use(isolation.PoolLatencyCritical, 16) // 40 CPUs at load 0.4
+	n.use(isolation.PoolOnline, 12)
+	for range 100 {
+		n.step(t)
+	}
+	n.use(isolation.PoolLatencyCritical, 8) // load 0.2: shrink
+	p := n.step(t)
+	lc := p.Pools[0]
+	// Without prediction: ⌈8/0.4⌉ = 20. The peak ≈ 16 asks ⌈16/0.5⌉ = 32,
+	// capped at ⌊8/0.35⌋ = 22 so the load stays ≥ keep 0.35.
+	if lc.Predicted < 16 || lc.Target != 22 {
+		t.Errorf("predicted %.2f target %d, want ≥ 16 and 22", lc.Predicted, lc.Target)
+	}
+	p = n.step(t)
+	if l := p.Pools[0].Load; l < 0.35 || l > 0.5 {
+		t.Errorf("load after the shrink %.3f, want within [keep 0.35, high 0.5]", l)
+	}
+}
