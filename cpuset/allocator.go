@@ -167,6 +167,26 @@ func (a *Allocator) Release(cpus cpuset.CPUSet) error {
 
 var errNotAllocated = errors.New("not allocated")
 
+// Claim marks specific free CPUs as allocated, for rebuilding the
+// allocator's state from allocations that already exist (containers found
+// running after a restart). Every CPU must be free; otherwise nothing is
+// claimed and the error names the CPUs that are not.
+func (a *Allocator) Claim(cpus cpuset.CPUSet) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.within
+	if outside := m.fromCPUSet(cpus); len(outside) > 0 {
+		return fmt.Errorf("cpuset: cannot claim CPUs %v: beyond the highest CPU %d", outside, a.t.maxID)
+	}
+	if !m.subsetOf(a.free) {
+		m.andNot(a.free)
+		return fmt.Errorf("cpuset: cannot claim CPUs %s: not free (allocated, reserved, isolated or offline)", m.toCPUSet(nil))
+	}
+	a.free.andNot(m)
+	a.allocated.or(m)
+	return nil
+}
+
 // Free returns the CPUs still available for exclusive allocation.
 func (a *Allocator) Free() cpuset.CPUSet {
 	a.mu.Lock()

@@ -210,3 +210,25 @@ func TestAllocatorBadInput(t *testing.T) {
 		t.Errorf("bad requests allocated %s", a.Allocated())
 	}
 }
+
+func TestClaim(t *testing.T) {
+	a := newAllocator(t, fixture(t, cpusettest.OfflineCPUs), cpuset.AllocatorOptions{Reserved: mustParse(t, "0")})
+	if err := a.Claim(mustParse(t, "1,9")); err != nil {
+		t.Fatal(err)
+	}
+	// Reserved, isolated, offline or already claimed CPUs cannot be
+	// claimed, and a failed claim claims nothing.
+	for _, bad := range []string{"0", "2", "12", "9", "3,9"} {
+		if err := a.Claim(mustParse(t, bad)); err == nil {
+			t.Errorf("Claim(%s) succeeded", bad)
+		}
+	}
+	if got := a.Allocated().String(); got != "1,9" {
+		t.Errorf("Allocated() = %s, want 1,9", got)
+	}
+	// The planner works around claimed CPUs: core {3,11} is the only whole
+	// core left in CCX 0.
+	if got, err := a.TakeExclusive(2, cpuset.TakeOptions{Within: mustParse(t, "0-3,8-11")}); err != nil || got.String() != "3,11" {
+		t.Errorf("TakeExclusive(2) = %s, %v; want 3,11", got, err)
+	}
+}
