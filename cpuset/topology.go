@@ -232,10 +232,6 @@ func (d *discoverer) readAt(dirfd int, dir, name string) ([]byte, error) {
 	return nil, fmt.Errorf("cpuset: read %s: larger than %d bytes", filepath.Join(dir, name), len(d.buf))
 }
 
-func (d *discoverer) readInt(path string, optional bool, def int) (int, error) {
-	return d.readIntAt(unix.AT_FDCWD, "", path, optional, def)
-}
-
 func (d *discoverer) readIntAt(dirfd int, dir, name string, optional bool, def int) (int, error) {
 	data, err := d.readAt(dirfd, dir, name)
 	if err != nil {
