@@ -290,7 +290,7 @@ func (d *decider) targets() {
 			want = min(want, n+step)
 		}
 		if want < n && !d.anyAbove(k, ActionRelease) {
-			if !ps.lastResize.IsZero() && d.now.Sub(ps.lastResize) < cfg.Resize.ShrinkInterval.Duration {
+			if ps.grownAtAdmission && cfg.Resize.ShrinkInterval.Duration > 0 || !ps.lastResize.IsZero() && d.now.Sub(ps.lastResize) < cfg.Resize.ShrinkInterval.Duration {
 				want = n
 			} else {
 				want = max(want, n-cfg.Resize.MaxShrinkCores)
@@ -421,6 +421,9 @@ func (d *decider) reason(k int) string {
 }
 
 func shrinkLimit(st *State, ps *poolState, now time.Time) string {
+	if ps.grownAtAdmission && st.cfg.Resize.ShrinkInterval.Duration > 0 {
+		return "shrinkInterval: the pool grew for a new member, whose usage is not known yet"
+	}
 	if !ps.lastResize.IsZero() && now.Sub(ps.lastResize) < st.cfg.Resize.ShrinkInterval.Duration {
 		return fmt.Sprintf("shrinkInterval %s (last resize %s ago)", st.cfg.Resize.ShrinkInterval.Duration, now.Sub(ps.lastResize))
 	}
@@ -700,6 +703,12 @@ func (s *State) Commit(plan *Plan) error {
 				ps.lastResize = t
 				ps.resizes++
 			}
+		}
+		if ps.grownAtAdmission {
+			// The dwell of an admission growth starts with the first
+			// period that saw it (Admit has no clock).
+			ps.grownAtAdmission = false
+			ps.lastResize = t
 		}
 		ps.level = pp.Level
 		if pp.levelMet {

@@ -87,8 +87,8 @@ func TestDecideIsPureAndDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(before, a.st.Pools()) {
 		t.Error("Decide changed the state")
 	}
-	if !p1.Pools[0].Resized || p1.Pools[0].Reason == "" {
-		t.Errorf("pool 0 at load %.2f should resize with a reason: %+v", p1.Pools[0].Load, p1.Pools[0])
+	if p1.Pools[0].Target >= p1.Pools[0].PrevSize || p1.Pools[0].Reason == "" {
+		t.Errorf("pool 0 at load %.2f should want to shrink, with a reason: %+v", p1.Pools[0].Load, p1.Pools[0])
 	}
 }
 
@@ -112,9 +112,10 @@ func TestShrinkIsRateLimited(t *testing.T) {
 		sizes = append(sizes, n.size(isolation.PoolOnline))
 		n.step(t)
 	}
-	// 32 → 30 at t=0, → 28 at t=30s, → 26 at t=60s.
+	// The pools grew when their members were admitted: the first period
+	// starts the dwell. 32 → 30 at t=30s, → 28 at t=60s.
 	for i, s := range sizes {
-		want := 32 - 2*((i+29)/30)
+		want := 32 - 2*((i-1)/30)
 		if s != want {
 			t.Fatalf("period %d: pool 1 has %d CPUs, want %d (sizes %v)", i, s, want, sizes)
 		}

@@ -47,7 +47,8 @@ func Example() {
 	_, _ = st.Admit(isolation.ContainerRequest{ID: "etl", PodName: "etl", Namespace: "jobs", CgroupsPath: "/kubepods/besteffort/pod1/etl"})
 	obs.Containers["etl"] = isolation.ContainerUsage{CPU: 50}
 
-	plan := isolation.Decide(obs, st, time.Date(2026, 1, 5, 14, 0, 0, 0, time.UTC))
+	now := time.Date(2026, 1, 5, 14, 0, 0, 0, time.UTC)
+	plan := isolation.Decide(obs, st, now)
 	for _, p := range plan.Pools {
 		fmt.Printf("%s: %d → %d shared CPUs, load %.2f\n", p.Name, p.PrevSize, p.Size, p.Load)
 	}
@@ -56,11 +57,16 @@ func Example() {
 	if err := st.Commit(&plan); err != nil {
 		panic(err)
 	}
+
+	// 30 s later the online pool may shrink, by at most 2 CPUs a step.
+	plan = isolation.Decide(obs, st, now.Add(30*time.Second))
+	fmt.Println(plan.Pools[1].Reason)
 	// Output:
 	// redis: pool latency-critical, exclusive true, CPUs 1-2,41-42
 	// latency-critical: 0 → 0 shared CPUs, load 0.00
-	// online: 16 → 14 shared CPUs, load 0.38
-	// batch: 58 → 60 shared CPUs, load 0.86
-	// load 0.375 below band 0.45–0.60 (usage 6.00 on 16 CPUs, predicted 0.00, request 16.00): target 12, now 14; shrink held by maxShrinkCores 2
-	// batch capacity 64.20 = 78 node CPUs − max(online usage 6.00, predicted 0.00) − watermark 7.80 (batch.watermark); batch pool holds 60 CPUs
+	// online: 16 → 16 shared CPUs, load 0.38
+	// batch: 58 → 58 shared CPUs, load 0.86
+	// load 0.375 below band 0.45–0.60 (usage 6.00 on 16 CPUs, predicted 0.00, request 16.00): target 12, now 16; shrink held by shrinkInterval: the pool grew for a new member, whose usage is not known yet
+	// batch capacity 64.20 = 78 node CPUs − max(online usage 6.00, predicted 0.00) − watermark 7.80 (batch.watermark); batch pool holds 58 CPUs
+	// load 0.375 below band 0.45–0.60 (usage 6.00 on 16 CPUs, predicted 6.26, request 16.00): target 12, now 14; shrink held by maxShrinkCores 2
 }

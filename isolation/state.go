@@ -57,6 +57,9 @@ type poolState struct {
 	requestMilli  int64 // CPU requests of shared members
 
 	lastResize time.Time
+	// grownAtAdmission: Admit or Restore grew the shared CPUs; the next
+	// period must not shrink them back before the new member ran.
+	grownAtAdmission bool
 	level      int
 	levelMetAt time.Time
 	resizes    int
@@ -383,6 +386,7 @@ func (s *State) growFromLower(p *poolState, k int) []*poolState {
 	}
 	if len(changed) > 0 {
 		p.gen++
+		p.grownAtAdmission = true
 		s.refresh(p)
 		changed = append(changed, p)
 	}
