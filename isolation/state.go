@@ -60,9 +60,9 @@ type poolState struct {
 	// grownAtAdmission: Admit or Restore grew the shared CPUs; the next
 	// period must not shrink them back before the new member ran.
 	grownAtAdmission bool
-	level      int
-	levelMetAt time.Time
-	resizes    int
+	level            int
+	levelMetAt       time.Time
+	resizes          int
 }
 
 type containerState struct {
