@@ -46,6 +46,7 @@
 //	grow   ≤ max(resize.maxGrowCores, resize.maxGrowPercent % of n) per period
 //	shrink ≤ resize.maxShrinkCores per step, and only when resize.shrinkInterval
 //	         has passed since the pool's last resize of either direction
+//	         (a growth at admission counts from the first period after it)
 //
 // A pool under protection (below) may bypass them.
 //
