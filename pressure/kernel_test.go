@@ -419,3 +419,46 @@ func TestKernelCPUInterference(t *testing.T) {
 		t.Errorf("starved group: interference %.2f, want >= 0.6", i)
 	}
 }
+
+// TestKernelPSIWatchCgroupRemoved removes a watched cgroup: the kernel
+// destroys its trigger and the watch must end with ErrVanished rather than
+// wait forever.
+func TestKernelPSIWatchCgroupRemoved(t *testing.T) {
+	requireController(t, cgroup.CPU)
+	h, cg := testutil.NewCgroup(t)
+	requireCgroupPSI(t, h)
+	cmd := testutil.StartInCgroup(t, cg, "sleep", "1000")
+	joinUnified(t, cg, cmd.Process.Pid)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events, rule, err := WatchCgroupPSI(ctx, cg, cgroup.PSIMemory, Trigger{Some, 100 * time.Millisecond, 2 * time.Second}, WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rule.Delivery != KernelTrigger {
+		t.Fatalf("rule = %v", rule)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := cg.Remove()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remove cgroup: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var last Event
+	for ev := range events {
+		last = ev
+	}
+	if ctx.Err() != nil {
+		t.Fatal("watch did not end when its cgroup was removed")
+	}
+	if !errors.Is(last.Err, cgroup.ErrVanished) {
+		t.Errorf("last event = %+v, want ErrVanished", last)
+	}
+}
