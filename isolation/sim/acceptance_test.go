@@ -175,3 +175,24 @@ func TestRunIsDeterministic(t *testing.T) {
 		t.Error("two runs of one scenario differ")
 	}
 }
+
+// The diurnal day at 5× the workloads on the 448-CPU fixture (4 sockets,
+// 8 NUMA nodes): the same acceptance holds.
+func TestDiurnalBig448(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a simulated day of 400 containers")
+	}
+	topo, err := strcpuset.Discover(cpusettest.Root(t, cpusettest.Big448))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, sim.Scale(sim.DiurnalScenario(topo), 5))
+	for _, p := range r.Pools[:2] {
+		if p.TimeInBand < 0.95 {
+			t.Errorf("pool %s inside its band %.2f%% of the time, want ≥ 95%%", p.Name, 100*p.TimeInBand)
+		}
+	}
+	if r.BatchUseOfFree < 0.80 {
+		t.Errorf("batch used %.2f%% of the CPUs left to it, want ≥ 80%%", 100*r.BatchUseOfFree)
+	}
+}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	strcpuset "github.com/strata-nri/strata/cpuset"
@@ -93,5 +94,18 @@ func MemoryPressureScenario(topo *strcpuset.Topology) Scenario {
 	b := &s.Workloads[2]
 	b.Memory = Ramp(2*gib, 9*gib, 5*time.Minute, 30*time.Minute)
 	b.File = Ramp(0.5*gib, 1*gib, 5*time.Minute, 30*time.Minute)
+	return s
+}
+
+// Scale multiplies every workload's replicas by factor, for larger
+// machines.
+func Scale(s Scenario, factor int) Scenario {
+	w := make([]Workload, len(s.Workloads))
+	copy(w, s.Workloads)
+	for i := range w {
+		w[i].Replicas = max(w[i].Replicas, 1) * factor
+	}
+	s.Workloads = w
+	s.Name = fmt.Sprintf("%s×%d", s.Name, factor)
 	return s
 }

@@ -38,6 +38,7 @@ type options struct {
 	out      string
 	every    time.Duration
 	from, to time.Duration
+	scale    int
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.DurationVar(&o.every, "every", 0, "plot one point per this much simulated time (default: 2m for diurnal, one period otherwise)")
 	flag.DurationVar(&o.from, "from", 0, "plot from this simulated time")
 	flag.DurationVar(&o.to, "to", 0, "plot up to this simulated time (0: the end)")
+	flag.IntVar(&o.scale, "scale", 1, "multiply every workload's replicas (for larger -shape)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "simplot:", err)
@@ -96,6 +98,9 @@ func run(o options) error {
 		s = sim.MemoryPressureScenario(topo)
 	default:
 		return fmt.Errorf("-scenario %q: unknown; allowed: diurnal, spike, steady, memory", o.scenario)
+	}
+	if o.scale > 1 {
+		s = sim.Scale(s, o.scale)
 	}
 	s.Record = true
 	r, err := sim.Run(s)
