@@ -195,6 +195,18 @@ func TestResizeProperties(t *testing.T) {
 					if got.Size() != k || !got.IsSubsetOf(candidates) {
 						t.Fatalf("Grow(%s, %s, %d) = %s", current, candidates, k, got)
 					}
+					// NUMA compactness: a pool that can grow inside its own
+					// nodes does not reach into others.
+					own := topo.MemsFor(current)
+					inOwn := 0
+					for _, id := range candidates.List() {
+						if c, _ := topo.CPU(id); own.Contains(c.NUMANode) {
+							inOwn++
+						}
+					}
+					if own.Size() > 0 && inOwn >= k && !topo.MemsFor(got).IsSubsetOf(own) {
+						t.Fatalf("Grow(%s, %s, %d) = %s reaches nodes %s beyond the pool's %s", current, candidates, k, got, topo.MemsFor(got), own)
+					}
 					if _, err := topo.Grow(current, candidates, n+1); !errors.Is(err, cpuset.ErrInsufficientCPUs) {
 						t.Fatalf("Grow beyond the candidates: %v", err)
 					}
