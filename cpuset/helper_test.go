@@ -1,7 +1,13 @@
 package cpuset_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"sync"
 	"testing"
 
@@ -20,11 +26,34 @@ var fixtures struct {
 }
 
 func TestMain(m *testing.M) {
+	removeStaleFixtures()
 	code := m.Run()
 	if fixtures.dir != "" {
 		os.RemoveAll(fixtures.dir)
 	}
 	os.Exit(code)
+}
+
+const fixturePrefix = "cpuset-test-"
+
+// removeStaleFixtures removes fixture directories of test processes that
+// are gone: fuzzing workers are stopped without running TestMain's
+// cleanup. The owner's pid is part of the directory name.
+func removeStaleFixtures() {
+	for _, base := range []string{"/dev/shm", os.TempDir()} {
+		matches, _ := filepath.Glob(filepath.Join(base, fixturePrefix+"*"))
+		for _, dir := range matches {
+			rest := strings.TrimPrefix(filepath.Base(dir), fixturePrefix)
+			pidText, _, ok := strings.Cut(rest, "-")
+			pid, err := strconv.Atoi(pidText)
+			if !ok || err != nil || pid == os.Getpid() {
+				continue
+			}
+			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+				os.RemoveAll(dir)
+			}
+		}
+	}
 }
 
 // fixtureRoot returns the sysfs root of a named shape, writing it on first
@@ -37,9 +66,10 @@ func fixtureRoot(tb testing.TB, s cpusettest.Shape) string {
 		return r
 	}
 	if fixtures.dir == "" {
-		dir, err := os.MkdirTemp("/dev/shm", "cpuset-test-")
+		prefix := fmt.Sprintf("%s%d-", fixturePrefix, os.Getpid())
+		dir, err := os.MkdirTemp("/dev/shm", prefix)
 		if err != nil {
-			dir, err = os.MkdirTemp("", "cpuset-test-")
+			dir, err = os.MkdirTemp("", prefix)
 		}
 		if err != nil {
 			tb.Fatal(err)
