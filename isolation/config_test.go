@@ -4,9 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/strata-nri/strata/isolation"
 )
@@ -175,5 +178,36 @@ classification: {annotation: strata.io/pool, default: b, qos: {guaranteed: "", b
 				t.Errorf("ConfigError.Field %q, want it to name %q", ce.Field, c.field)
 			}
 		})
+	}
+}
+
+// testdata/default.yaml documents the defaults for operators: it must
+// parse to exactly DefaultConfig.
+func TestDefaultYAMLIsDefaultConfig(t *testing.T) {
+	cfg, err := isolation.LoadConfig("testdata/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, isolation.DefaultConfig()) {
+		t.Errorf("testdata/default.yaml differs from DefaultConfig:\n%+v\n%+v", cfg, isolation.DefaultConfig())
+	}
+}
+
+// A configuration written out (sigs.k8s.io/yaml) reads back unchanged.
+func TestConfigRoundTrip(t *testing.T) {
+	want, err := isolation.ParseConfig([]byte(exampleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := isolation.ParseConfig(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip changed the configuration:\n%s", b)
 	}
 }

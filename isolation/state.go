@@ -518,7 +518,9 @@ type ContainerInfo struct {
 	Exclusive cpuset.CPUSet
 	CPUs      cpuset.CPUSet // as last applied
 	Request   int64         // CPU request, millicores
-	Settings  Settings      // as last applied
+	// Memory request and limit in bytes (limit ≤ 0: none).
+	MemoryRequest, MemoryLimit int64
+	Settings                   Settings // as last applied
 	// Downgraded, Suspended, Evicting: protection state.
 	Downgraded, Suspended, Evicting bool
 }
@@ -529,6 +531,7 @@ func (s *State) Containers() []ContainerInfo {
 	for _, c := range s.containers {
 		out = append(out, ContainerInfo{ID: c.req.ID, Pod: c.req.pod(), Pool: s.pools[c.pool].cfg.Name,
 			Exclusive: c.exclusive, CPUs: c.appliedC, Request: c.req.CPURequest(), Settings: c.applied,
+			MemoryRequest: c.req.MemoryRequest, MemoryLimit: c.req.MemoryLimit,
 			Downgraded: c.downgrade, Suspended: c.suspended, Evicting: c.evicting})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
