@@ -87,6 +87,10 @@ func TestDecideIsPureAndDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(before, a.st.Pools()) {
 		t.Error("Decide changed the state")
 	}
+	if s := p1.String(); !strings.Contains(s, "latency-critical 10→10 CPUs (+0 exclusive) load 0.20: load 0.200 below band") ||
+		!strings.Contains(s, "batch capacity") {
+		t.Errorf("plan summary:\n%s", s)
+	}
 	if p1.Pools[0].Target >= p1.Pools[0].PrevSize || p1.Pools[0].Reason == "" {
 		t.Errorf("pool 0 at load %.2f should want to shrink, with a reason: %+v", p1.Pools[0].Load, p1.Pools[0])
 	}

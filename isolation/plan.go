@@ -281,3 +281,28 @@ func (b BatchCapacity) String() string {
 	return fmt.Sprintf("batch capacity %.2f = %.0f node CPUs − max(online usage %.2f, predicted %.2f) − watermark %.2f (%s); batch pool holds %d CPUs",
 		b.CPUs, b.NodeCPUs, b.OnlineUsage, b.OnlinePredicted, b.Watermark, b.WatermarkFrom, b.BatchPoolCPUs)
 }
+
+// String summarises the plan in one line per pool plus the batch view, for
+// logs: "online 24→22 CPUs load 0.41 [level elevated]: <reason>".
+func (p *Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan at %s: %d container changes, %d actions\n", p.Time.Format(time.RFC3339), len(p.Changes), len(p.Actions))
+	for i := range p.Pools {
+		pp := &p.Pools[i]
+		fmt.Fprintf(&b, "  %s %d→%d CPUs (+%d exclusive) load %.2f", pp.Name, pp.PrevSize, pp.Size, pp.Exclusive.Size(), pp.Load)
+		if pp.Level >= 0 {
+			fmt.Fprintf(&b, " [level %s]", pp.LevelName)
+		}
+		if pp.Reason != "" {
+			b.WriteString(": ")
+			b.WriteString(pp.Reason)
+		}
+		b.WriteByte('\n')
+	}
+	for _, a := range p.Actions {
+		fmt.Fprintf(&b, "  %s %s: %s\n", a.Kind, a.Container, a.Reason)
+	}
+	b.WriteString("  ")
+	b.WriteString(p.Batch.String())
+	return b.String()
+}
