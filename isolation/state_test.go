@@ -188,3 +188,38 @@ func TestRestore(t *testing.T) {
 	}
 	checkPartition(t, st, 79)
 }
+
+// Admission settings come from the request and the pool's profile.
+func TestAdmissionSettingsFollowProfile(t *testing.T) {
+	cfg := isolation.DefaultConfig()
+	cfg.ReservedCPUs = "0"
+	cfg.Pools[1].Profile.CPU.Quota = isolation.QuotaUnlimited
+	st := newState(t, cpusettest.Intel2S20C2T, cfg)
+	const gib = 1 << 30
+	mk := func(id, pool string) isolation.ContainerRequest {
+		r := req(id, pool, 1500)
+		r.CPUShares, r.CPUQuota, r.CPUPeriod = 1536, 300000, 100000
+		r.MemoryRequest, r.MemoryLimit, r.OOMScoreAdj = 1*gib, 2*gib, 500
+		return r
+	}
+	cases := []struct {
+		pool string
+		want isolation.Settings
+	}{
+		{isolation.PoolLatencyCritical, isolation.Settings{CPUShares: 1536, CPUQuota: 300000, CPUPeriod: 100000,
+			MemoryLimit: 2 * gib, MemoryMin: 1 * gib, MemoryHigh: -1, MemorySoftLimit: -1, OOMScoreAdj: 500}},
+		{isolation.PoolOnline, isolation.Settings{CPUShares: 1536, CPUQuota: -1, CPUPeriod: 100000,
+			MemoryLimit: 2 * gib, MemoryLow: 1 * gib, MemoryHigh: -1, MemorySoftLimit: 1 * gib, OOMScoreAdj: 500}},
+		{isolation.PoolBatch, isolation.Settings{CPUShares: 2, CPUQuota: 300000, CPUPeriod: 100000, CPUIdle: true,
+			MemoryLimit: 2 * gib, MemoryHigh: 2 * gib * 9 / 10, MemorySoftLimit: -1, OOMScoreAdj: 1000}},
+	}
+	for _, c := range cases {
+		a, err := st.Admit(mk("x-"+c.pool, c.pool))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Settings != c.want {
+			t.Errorf("pool %s: settings\n%+v, want\n%+v", c.pool, a.Settings, c.want)
+		}
+	}
+}
