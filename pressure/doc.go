@@ -58,8 +58,9 @@
 // A cgroup's CPU PSI "some" includes the time its tasks sat throttled by
 // their own CFS quota (on Linux 6.18 a spinning task under a 20 ms/100 ms
 // quota shows 80 % stall). CgroupSample carries CPU PSI together with the
-// throttling counters, and CPUInterference subtracts the part the quota
-// explains, so a caller can tell a quota-bound container (throttled in most
+// throttling counters, and CPUInterference subtracts the throttled time,
+// leaving the time tasks were runnable, unthrottled and still waiting for a
+// CPU. A caller can so tell a quota-bound container (throttled in most
 // periods, little interference) from one starved by neighbours (not
 // throttled, interference near its stall).
 //

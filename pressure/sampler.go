@@ -151,36 +151,29 @@ type CgroupSample struct {
 }
 
 // CPUInterference estimates the share of wall time (0..1) the cgroup's
-// tasks waited for a CPU for reasons other than their own CFS quota, that
-// is, because neighbours held the CPUs. ok is false without PSI or rates.
+// tasks were runnable, not throttled, and still not running: they waited
+// for CPUs that neighbours held. ok is false without PSI or rates.
 //
 // A cgroup's CPU PSI "some" counts every moment a task was runnable but not
-// running, and that includes time the group sat throttled by its quota
-// (measured on Linux 6.18: a spinning task under a 20 ms / 100 ms quota
-// shows 0.80 "some" stall while using 0.20 CPUs). The part the quota
-// explains is taken out, estimated as the larger of
+// running, and that includes the time the group sat throttled by its own
+// CFS quota. The throttled-time rate is taken out. Measured on Linux 6.18
+// with a spinning task under a 20 ms / 100 ms quota: given the highest CPU
+// weight, stall 0.80 and throttled time 0.78 s per s (interference ≈ 0);
+// at default weight on a loaded machine, stall still 0.80 but throttled
+// time 0.48–0.66 s per s — the rest was spent waiting, unthrottled, for
+// CPUs held by neighbours, which is what this reports.
 //
-//   - the throttled-time rate (capped at 1, since the kernel sums it per
-//     CPU), and
-//   - the stall in proportion to the periods in which the quota ran out
-//     (ThrottledFraction × stall).
-//
-// Both are needed: on Linux 6.18 the throttled-time counter under-counts
-// (0.48–0.66 s per s for the task above, whose unrunnable time is 0.80 s
-// per s), while a group throttled in every period has received its whole
-// quota, so whatever delay neighbours caused inside the period did not cost
-// it CPU time: more CPU needs a larger quota, not other neighbours. What
-// remains is stall in periods where the quota did not bind: contention.
-// A caller can thus tell a quota-bound container (ThrottledFraction near 1,
-// interference near 0) from one starved by neighbours (no throttling,
-// interference near its stall).
+// The kernel sums throttled time over the CPUs where the group was
+// throttled, so a group throttled on several CPUs at once reports more than
+// wall time; it is capped at 1, which makes the result a lower bound for
+// multi-threaded groups. A caller tells a quota-bound container (high
+// ThrottledFraction, interference near 0) from one starved by neighbours
+// (no throttling, interference near its stall).
 func (s *CgroupSample) CPUInterference() (share float64, ok bool) {
 	if !s.HasPSI || !s.HasRates {
 		return 0, false
 	}
-	quota := min(s.ThrottledRate, 1)
-	quota = max(quota, s.CPUStall.Some*s.ThrottledFraction)
-	return max(s.CPUStall.Some-quota, 0), true
+	return max(s.CPUStall.Some-min(s.ThrottledRate, 1), 0), true
 }
 
 // NewSampler returns a Sampler reading cgroups of h.

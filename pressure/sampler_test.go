@@ -376,9 +376,9 @@ func TestCPUInterference(t *testing.T) {
 	}{
 		{"no stall", 0, 0, 0, 0},
 		{"starved, no quota", 0.9, 0, 0, 0.9},
-		{"quota-bound every period", 0.8, 0.5, 1, 0},
-		{"throttled time explains it", 0.5, 0.5, 0.2, 0},
-		{"throttled half the periods", 0.6, 0.1, 0.5, 0.3},
+		{"quota-bound, no neighbours", 0.8, 0.78, 1, 0.02},
+		{"quota-bound and delayed by neighbours", 0.8, 0.5, 1, 0.3},
+		{"throttled time exceeds stall", 0.5, 0.6, 0.2, 0},
 		{"throttled time summed over CPUs", 0.7, 1.8, 0.9, 0},
 	} {
 		s := CgroupSample{HasPSI: true, HasRates: true, ThrottledRate: tc.throttledRate, ThrottledFraction: tc.throttled, CPUStall: StallRates{Some: tc.stall}}
