@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
+
 	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/isolation"
 	"github.com/strata-nri/strata/pressure"
@@ -84,9 +86,21 @@ func (p *Plugin) step(ctx context.Context) {
 			targets[a.Container] = *m
 		}
 	}
+	changed := make(map[string]bool, len(plan.Changes))
+	for _, ch := range plan.Changes {
+		changed[ch.ID] = true
+	}
+	var check []member
+	for id, m := range p.ctrs {
+		if !changed[id] && m.cg != nil && m.cpus.Size() > 0 {
+			check = append(check, *m)
+		}
+	}
 	p.mu.Unlock()
 
-	if batch := updatesFor(plan.Changes, "", caps); len(batch) > 0 {
+	batch := updatesFor(plan.Changes, "", caps)
+	batch = append(batch, p.drift(check, caps)...)
+	if len(batch) > 0 {
 		select {
 		case p.updates <- batch:
 		default:
@@ -107,6 +121,30 @@ func (p *Plugin) step(ctx context.Context) {
 	p.lastPlan.Store(&plan)
 	p.record(&plan)
 	p.metrics.loopDuration.Observe(time.Since(start).Seconds())
+}
+
+// drift returns updates for members whose cgroup does not hold the CPUs
+// Strata gave them. Updates can be lost: containerd drops the updates a
+// CreateContainer reply carries for containers that are themselves still
+// being created, and something else may rewrite a cpuset. Reading one file
+// per member per period finds and repairs that.
+func (p *Plugin) drift(members []member, caps runtimeCaps) []*api.ContainerUpdate {
+	var out []*api.ContainerUpdate
+	for i := range members {
+		m := &members[i]
+		got, err := m.cg.CPUSetCPUs()
+		if err != nil {
+			continue // not started yet, or gone: nothing to repair
+		}
+		if got.Equals(m.cpus) {
+			continue
+		}
+		p.metrics.drift.Inc()
+		p.log.Info("container cpuset drifted; repairing", "container", m.id, "pool", m.pool, "cgroup", got.String(), "want", m.cpus.String())
+		out = append(out, update(isolation.ContainerChange{ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems,
+			Fields: isolation.FieldCPUs | isolation.FieldMems}, caps))
+	}
+	return out
 }
 
 // directMemory: the memory fields written straight to cgroup files because

@@ -26,6 +26,7 @@ type Metrics struct {
 	admissions     *prometheus.CounterVec
 	connects       *prometheus.CounterVec
 	sampleSkipped  prometheus.Counter
+	drift          prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with a new registry.
@@ -51,7 +52,8 @@ func NewMetrics() *Metrics {
 	m.admissions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "strata", Name: "admissions_total", Help: "Container admissions by pool and result."}, []string{"pool", "result"})
 	m.connects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "strata", Name: "runtime_connects_total", Help: "Connections to the runtime's NRI socket, by result."}, []string{"result"})
 	m.sampleSkipped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "strata", Name: "sample_skipped_total", Help: "Containers skipped by the sampler (cgroup vanished or unreadable)."})
-	m.Registry.MustRegister(m.poolCPUs, m.poolLoad, m.poolRCF, m.poolMembers, m.poolLevel, m.bandViolations, m.resizes, m.actions,
+	m.drift = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "strata", Name: "cpuset_drift_repairs_total", Help: "Containers whose cgroup cpuset differed from Strata's and was re-sent."})
+	m.Registry.MustRegister(m.drift, m.poolCPUs, m.poolLoad, m.poolRCF, m.poolMembers, m.poolLevel, m.bandViolations, m.resizes, m.actions,
 		m.batchCapacity, m.handler, m.loopDuration, m.updateLatency, m.updates, m.admissions, m.connects, m.sampleSkipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,18 +176,25 @@ func (p *Plugin) reset(cfg *isolation.Config) error {
 // a fresh stub whenever the runtime goes away (a containerd restart ends the
 // stub), and runs the feedback loop and the updater meanwhile.
 func (p *Plugin) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); p.updater(ctx) }()
 	go func() { defer wg.Done(); p.loop(ctx) }()
 	defer wg.Wait()
+	defer cancel() // runs before wg.Wait: a fatal error must end the goroutines too
 	for ctx.Err() == nil {
 		closed := make(chan struct{})
 		var once sync.Once
-		opts := []stub.Option{
-			stub.WithPluginName(p.opts.PluginName),
-			stub.WithPluginIdx(p.opts.PluginIdx),
-			stub.WithOnClose(func() { once.Do(func() { close(closed) }) }),
+		opts := []stub.Option{stub.WithOnClose(func() { once.Do(func() { close(closed) }) })}
+		// A runtime that launches a pre-installed plugin passes its name
+		// and index in the environment; the stub takes them from there and
+		// refuses to have the index set twice.
+		if os.Getenv(api.PluginNameEnvVar) == "" {
+			opts = append(opts, stub.WithPluginName(p.opts.PluginName))
+		}
+		if os.Getenv(api.PluginIdxEnvVar) == "" {
+			opts = append(opts, stub.WithPluginIdx(p.opts.PluginIdx))
 		}
 		if p.opts.SocketPath != "" {
 			opts = append(opts, stub.WithSocketPath(p.opts.SocketPath))

@@ -431,3 +431,14 @@ func TestRuntimeRestartReconnects(t *testing.T) {
 		t.Fatalf("create after reconnect: %v, %v", resp.GetAdjust().GetAnnotations(), err)
 	}
 }
+
+// TestRunWithRuntimeEnvironment starts the plugin the way a runtime starts a
+// pre-installed one, with NRI_PLUGIN_NAME and NRI_PLUGIN_IDX set: it must
+// register under those, not fail on setting the index twice.
+func TestRunWithRuntimeEnvironment(t *testing.T) {
+	t.Setenv("NRI_PLUGIN_NAME", "strata")
+	t.Setenv("NRI_PLUGIN_IDX", "42")
+	node := newFakeNode(t, cpusettest.VM2)
+	rt := newRuntime(t)
+	startPlugin(t, node, rt, isolation.DefaultConfig())
+}

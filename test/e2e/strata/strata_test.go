@@ -1,0 +1,427 @@
+// Package strata_test runs Strata's NRI plugin against a real containerd
+// (built by package harness) and checks what the kernel shows: cgroup
+// files, process attributes, and the plugin's own status.
+package strata_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/utils/cpuset"
+	"sigs.k8s.io/yaml"
+
+	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/isolation"
+	nriplugin "github.com/strata-nri/strata/nri-plugin"
+	"github.com/strata-nri/strata/test/e2e/cri"
+	"github.com/strata-nri/strata/test/e2e/harness"
+)
+
+var (
+	buildOnce sync.Once
+	strataBin string
+	buildErr  error
+)
+
+// strata builds the plugin binary once per test binary.
+func strata(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "strata-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		strataBin, buildErr = harness.GoBuild(context.Background(), "./nri-plugin/cmd/strata", dir)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return strataBin
+}
+
+// env starts containerd with the plugin configured by cfg.
+func env(t *testing.T, version string, cfg *isolation.Config) *harness.Env {
+	t.Helper()
+	harness.Require(t)
+	bin := strata(t)
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "strata.yaml")
+	if err := os.WriteFile(cfgFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return harness.Start(t, harness.Options{
+		ContainerdVersion: version,
+		Plugins: []harness.Plugin{{Path: bin, Name: "strata", Index: "50",
+			Args: []string{"run", "--socket-path", "${STRATA_NRI_SOCKET}", "--config", cfgFile,
+				"--listen", "unix:${STRATA_E2E_DIR}/strata.sock", "--log-level", "debug"}}},
+	})
+}
+
+func statusOf(t *testing.T, e *harness.Env) *nriplugin.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := nriplugin.FetchStatus(ctx, "unix:"+filepath.Join(e.State().Dir, "strata.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func fastConfig() *isolation.Config {
+	cfg := isolation.DefaultConfig()
+	cfg.Period = isolation.Duration{Duration: 200 * time.Millisecond}
+	return cfg
+}
+
+// res builds CRI resources as the kubelet would for a request and limit in
+// millicores (0: none).
+func res(requestMilli, limitMilli int64) *runtimeapi.LinuxContainerResources {
+	r := &runtimeapi.LinuxContainerResources{CpuShares: 2, CpuPeriod: 100000}
+	if requestMilli > 0 {
+		r.CpuShares = requestMilli * 1024 / 1000
+	}
+	if limitMilli > 0 {
+		r.CpuQuota = limitMilli * 100
+	}
+	return r
+}
+
+func read(t *testing.T, e *harness.Env, id, controller, file string) string {
+	t.Helper()
+	dir, err := e.CgroupDir(context.Background(), id, controller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func cpusOf(t *testing.T, e *harness.Env, id string) cpuset.CPUSet {
+	t.Helper()
+	s, err := cpuset.Parse(read(t, e, id, cgroup.CPUSet, "cpuset.cpus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func run(t *testing.T, e *harness.Env, name, pool string, r *runtimeapi.LinuxContainerResources) *harness.Workload {
+	t.Helper()
+	ann := map[string]string{}
+	if pool != "" {
+		ann["strata.io/pool"] = pool
+	}
+	w, err := e.RunContainer(context.Background(), cri.PodOptions{Name: name, Namespace: "demo", Annotations: ann},
+		cri.ContainerOptions{Resources: r})
+	if err != nil {
+		t.Fatalf("run %s in pool %q: %v", name, pool, err)
+	}
+	return w
+}
+
+func online(t *testing.T) cpuset.CPUSet {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cpuset.Parse(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestE2EPlacement: a latency-critical container with a whole-CPU request
+// gets exclusive CPUs on one NUMA node; a batch container gets the batch
+// pool's cpuset and profile (weight 2, idle scheduling, oom_score_adj 1000)
+// in its cgroup files and on its process.
+func TestE2EPlacement(t *testing.T) {
+	for _, version := range []string{"2.4.2", "2.1.4"} {
+		t.Run("containerd-"+version, func(t *testing.T) { checkPlacement(t, version) })
+	}
+}
+
+func checkPlacement(t *testing.T, version string) {
+	e := env(t, version, fastConfig())
+	lc := run(t, e, "lc", isolation.PoolLatencyCritical, res(1000, 1000))
+	batch := run(t, e, "batch", isolation.PoolBatch, res(0, 0))
+
+	lcCPUs := cpusOf(t, e, lc.ContainerID)
+	if lcCPUs.Size() != 1 {
+		t.Fatalf("latency-critical container cpuset.cpus = %s, want 1 exclusive CPU", lcCPUs)
+	}
+	if mems := read(t, e, lc.ContainerID, cgroup.CPUSet, "cpuset.mems"); mems != "0" {
+		t.Errorf("latency-critical cpuset.mems = %q, want the CPU's NUMA node 0", mems)
+	}
+	bCPUs := cpusOf(t, e, batch.ContainerID)
+	if bCPUs.Size() == 0 || bCPUs.Intersection(lcCPUs).Size() != 0 {
+		t.Errorf("batch cpuset.cpus = %s: must be non-empty and exclude the exclusive CPU %s", bCPUs, lcCPUs)
+	}
+	if got := bCPUs.Union(lcCPUs); !got.Equals(online(t)) {
+		t.Errorf("exclusive %s + batch %s do not cover the node's CPUs %s", lcCPUs, bCPUs, online(t))
+	}
+	// cpu.idle cannot travel through NRI on cgroup v1: the plugin writes
+	// it when the container starts. The kernel then gives the group the
+	// idle weight, WEIGHT_IDLEPRIO (3), in place of the profile's 2 shares.
+	waitFor(t, 5*time.Second, "batch cpu.idle = 1", func() bool {
+		return read(t, e, batch.ContainerID, cgroup.CPU, "cpu.idle") == "1"
+	})
+	if s := read(t, e, batch.ContainerID, cgroup.CPU, "cpu.shares"); s != "3" {
+		t.Errorf("batch cpu.shares = %s, want 3 (the kernel's idle weight once cpu.idle=1)", s)
+	}
+	st, err := e.CRI().ContainerStatus(context.Background(), batch.ContainerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "batch process oom_score_adj = 1000", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", st.Pid))
+		return err == nil && strings.TrimSpace(string(b)) == "1000"
+	})
+	allowed := procField(t, st.Pid, "Cpus_allowed_list")
+	if allowed != bCPUs.String() {
+		t.Errorf("batch process Cpus_allowed_list = %s, want its cgroup's %s", allowed, bCPUs)
+	}
+
+	// The plugin's status agrees with the kernel.
+	status := statusOf(t, e)
+	byName := map[string]nriplugin.ContainerStatus{}
+	for _, c := range status.Containers {
+		byName[c.Pod] = c
+	}
+	if c := byName["demo/lc"]; c.Pool != isolation.PoolLatencyCritical || !c.Exclusive || c.CPUs != lcCPUs.String() {
+		t.Errorf("status of lc: %+v, want pool %s exclusive on %s", c, isolation.PoolLatencyCritical, lcCPUs)
+	}
+	if c := byName["demo/batch"]; c.Pool != isolation.PoolBatch {
+		t.Errorf("status of batch: %+v", c)
+	}
+}
+
+func procField(t *testing.T, pid int, field string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s", pid, field)
+	return ""
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestE2EInvalidAnnotation: creation fails with an error that names the
+// annotation and the allowed values.
+func TestE2EInvalidAnnotation(t *testing.T) {
+	e := env(t, "2.4.2", fastConfig())
+	_, err := e.RunContainer(context.Background(), cri.PodOptions{Name: "bad", Namespace: "demo",
+		Annotations: map[string]string{"strata.io/pool": "turbo"}}, cri.ContainerOptions{})
+	if err == nil {
+		t.Fatal("container with strata.io/pool=turbo was created")
+	}
+	for _, want := range []string{"strata.io/pool", "turbo", isolation.PoolLatencyCritical, isolation.PoolOnline, isolation.PoolBatch} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("creation error does not name %q: %v", want, err)
+		}
+	}
+}
+
+// TestE2EAllowList: with pool 0 restricted to namespace "trusted", a pod of
+// another namespace asking for it is refused; a trusted one is admitted.
+func TestE2EAllowList(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"trusted"}}
+	e := env(t, "2.4.2", cfg)
+	ann := map[string]string{"strata.io/pool": isolation.PoolLatencyCritical}
+	_, err := e.RunContainer(context.Background(), cri.PodOptions{Name: "sneaky", Namespace: "demo", Annotations: ann},
+		cri.ContainerOptions{Resources: res(1000, 1000)})
+	if err == nil || !strings.Contains(err.Error(), isolation.ErrNotAllowed.Error()) {
+		t.Fatalf("pod outside pool 0's allow-list: %v, want refusal %q", err, isolation.ErrNotAllowed)
+	}
+	w, err := e.RunContainer(context.Background(), cri.PodOptions{Name: "trusted", Namespace: "trusted", Annotations: ann},
+		cri.ContainerOptions{Resources: res(1000, 1000)})
+	if err != nil {
+		t.Fatalf("pod inside the allow-list: %v", err)
+	}
+	if c := cpusOf(t, e, w.ContainerID); c.Size() != 1 {
+		t.Errorf("trusted pod cpuset %s, want 1 exclusive CPU", c)
+	}
+}
+
+// TestE2ERestarts: containerd restarted → the plugin reconnects and no
+// container changes pool or CPUs; the plugin killed and restarted → the
+// same state is rebuilt from the containers' annotations.
+func TestE2ERestarts(t *testing.T) {
+	e := env(t, "2.4.2", fastConfig())
+	lc := run(t, e, "lc", isolation.PoolLatencyCritical, res(1000, 1000))
+	batch := run(t, e, "batch", isolation.PoolBatch, res(0, 0))
+	snapshot := func() map[string]string {
+		out := map[string]string{}
+		for _, c := range statusOf(t, e).Containers {
+			out[c.Pod] = c.Pool + " " + c.CPUs + " " + strconv.FormatBool(c.Exclusive)
+		}
+		return out
+	}
+	before := snapshot()
+	lcCPUs, bCPUs := cpusOf(t, e, lc.ContainerID), cpusOf(t, e, batch.ContainerID)
+
+	since := e.ContainerdLogSize()
+	if err := e.RestartContainerd(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitPluginRegistered(context.Background(), 0, since, 20*time.Second); err != nil {
+		t.Fatalf("strata did not reconnect after containerd restart: %v", err)
+	}
+	waitFor(t, 5*time.Second, "status connected after containerd restart", func() bool { return statusOf(t, e).Connected })
+	if after := snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("after containerd restart:\n got %v\nwant %v", after, before)
+	}
+
+	if err := e.RestartPlugin(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "status after plugin restart", func() bool { return statusOf(t, e).Synced })
+	if after := snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("after plugin restart:\n got %v\nwant %v", after, before)
+	}
+	if got := cpusOf(t, e, lc.ContainerID); !got.Equals(lcCPUs) {
+		t.Errorf("lc cpuset after restarts %s, want %s", got, lcCPUs)
+	}
+	if got := cpusOf(t, e, batch.ContainerID); !got.Equals(bCPUs) {
+		t.Errorf("batch cpuset after restarts %s, want %s", got, bCPUs)
+	}
+}
+
+// TestE2EParallelCreate creates 100 containers at once across the pools:
+// all must be adjusted correctly, and the plugin's slowest CreateContainer
+// must stay far from NRI's 2 s request timeout.
+func TestE2EParallelCreate(t *testing.T) {
+	e := env(t, "2.4.2", fastConfig())
+	const n = 100
+	pools := []string{isolation.PoolOnline, isolation.PoolBatch}
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			w, err := e.RunContainer(context.Background(), cri.PodOptions{Name: fmt.Sprintf("p%03d", i), Namespace: "demo",
+				Annotations: map[string]string{"strata.io/pool": pools[i%2]}}, cri.ContainerOptions{Resources: res(100, 0)})
+			errs[i] = err
+			if w != nil {
+				ids[i] = w.ContainerID
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("container %d: %v", i, err)
+		}
+	}
+	status := statusOf(t, e)
+	poolCPUs := map[string]string{}
+	for _, p := range status.Pools {
+		poolCPUs[p.Name] = p.CPUs
+	}
+	members := 0
+	for _, c := range status.Containers {
+		if strings.HasPrefix(c.Pod, "demo/p") {
+			members++
+		}
+	}
+	if members != n {
+		t.Errorf("status lists %d of the %d containers", members, n)
+	}
+	for i, id := range ids {
+		pool := pools[i%2]
+		want := poolCPUs[pool]
+		waitFor(t, 5*time.Second, fmt.Sprintf("container %d on pool %s's CPUs %s", i, pool, want), func() bool {
+			return cpusOf(t, e, id).String() == want || want == "" && cpusOf(t, e, id).Size() > 0
+		})
+	}
+	max := maxHandlerSeconds(t, e, "CreateContainer")
+	t.Logf("slowest CreateContainer handler bucket: ≤ %.4f s", max)
+	if max > 0.25 {
+		t.Errorf("a CreateContainer handler took up to %.3f s; NRI's timeout is 2 s and we promise to stay far below", max)
+	}
+}
+
+// maxHandlerSeconds reads the plugin's handler histogram and returns the
+// upper bound of the highest non-empty bucket.
+func maxHandlerSeconds(t *testing.T, e *harness.Env, event string) float64 {
+	t.Helper()
+	metrics := fetch(t, e, "/metrics")
+	prev, upper := 0.0, 0.0
+	for _, line := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(line, "strata_nri_handler_seconds_bucket{") || !strings.Contains(line, `event="`+event+`"`) {
+			continue
+		}
+		le := line[strings.Index(line, `le="`)+4:]
+		le = le[:strings.Index(le, `"`)]
+		count, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if le == "+Inf" {
+			if count > prev {
+				return 1e9
+			}
+			break
+		}
+		bound, _ := strconv.ParseFloat(le, 64)
+		if count > prev {
+			upper = bound
+		}
+		prev = count
+	}
+	return upper
+}
+
+func fetch(t *testing.T, e *harness.Env, path string) string {
+	t.Helper()
+	sock := filepath.Join(e.State().Dir, "strata.sock")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	resp, err := client.Get("http://strata" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
