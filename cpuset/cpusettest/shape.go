@@ -144,6 +144,9 @@ var (
 
 	// IntelSNC2 is a 2-socket Xeon 8280 in sub-NUMA clustering (SNC2): two
 	// NUMA nodes of 14 cores per socket sharing the socket's L3. 112 CPUs.
+	// Real SNC machines report one L3 per package in shared_cpu_list
+	// (lstopo shows "Package + L3" with one NUMA group per cluster inside),
+	// and number siblings N and N+cores-per-machine.
 	IntelSNC2 = Shape{Name: "intel-snc2", Packages: 2, NodesPerDie: 2, L3PerDie: true, CoresPerL3: 14, ThreadsPerCore: 2,
 		L2Size: "1024K", L3Size: "39424K", NodeMemoryKiB: 96 << 20}
 
