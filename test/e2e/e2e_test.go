@@ -212,18 +212,22 @@ func checkLifecycle(t *testing.T, env *harness.Env) {
 	}
 }
 
-// TestE2EHarnessClose checks that Close removes what a run made even with a
-// pod still running: the run's cgroup tree, its directory, its processes.
+// TestE2EHarnessClose checks that Close removes what a run made even with
+// pods still running: the run's cgroup tree, its directory, its processes.
 func TestE2EHarnessClose(t *testing.T) {
 	env := harness.Start(t, harness.Options{})
 	ctx := context.Background()
-	w, err := env.RunContainer(ctx, cri.PodOptions{Name: "left-running"}, cri.ContainerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := env.CRI().ContainerStatus(ctx, w.ContainerID)
-	if err != nil {
-		t.Fatal(err)
+	var pids []int
+	for i := 0; i < 6; i++ {
+		w, err := env.RunContainer(ctx, cri.PodOptions{Name: "left-running-" + strconv.Itoa(i)}, cri.ContainerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := env.CRI().ContainerStatus(ctx, w.ContainerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, st.Pid)
 	}
 	root, err := env.Hierarchy().Open(env.State().CgroupRoot)
 	if err != nil {
@@ -242,8 +246,10 @@ func TestE2EHarnessClose(t *testing.T) {
 	if _, err := os.Stat(state.Dir); !os.IsNotExist(err) {
 		t.Errorf("run dir %s still exists after Close (stat: %v)", state.Dir, err)
 	}
-	if !gone(st.Pid) {
-		t.Errorf("container process %d survived Close", st.Pid)
+	for _, pid := range pids {
+		if !gone(pid) {
+			t.Errorf("container process %d survived Close", pid)
+		}
 	}
 	if !gone(state.ContainerdPID) {
 		t.Errorf("containerd %d survived Close", state.ContainerdPID)

@@ -64,14 +64,28 @@ func (e *Env) Close() error {
 			errs = append(errs, err)
 			_ = c.Close()
 		} else {
+			// A few at a time: tests that make dozens of pods would
+			// otherwise spend most of the minute here.
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 4)
 			for _, p := range pods {
-				if err := c.StopPod(ctx, p.Id); err != nil {
-					errs = append(errs, err)
-				}
-				if err := c.RemovePod(ctx, p.Id); err != nil {
-					errs = append(errs, err)
-				}
+				wg.Add(1)
+				sem <- struct{}{}
+				go func(id string) {
+					defer func() { <-sem; wg.Done() }()
+					err := c.StopPod(ctx, id)
+					if rerr := c.RemovePod(ctx, id); err == nil {
+						err = rerr
+					}
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}(p.Id)
 			}
+			wg.Wait()
 			_ = c.Close()
 		}
 		cancel()
