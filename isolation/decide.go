@@ -477,8 +477,7 @@ func (d *decider) containers() {
 		reason := ""
 		if k == last && suspend {
 			flags |= flagSuspended
-			want.CPUShares, want.CPUIdle = 2, true
-			want.CPUQuota, want.CPUPeriod = 1000, 100000
+			want = suspendedSettings(want)
 			reason = "colocation disabled: suspended"
 		} else if k > downgradeBelow {
 			flags |= flagDowngraded
@@ -757,4 +756,12 @@ func (s *State) Commit(plan *Plan) error {
 		}
 	}
 	return nil
+}
+
+// suspendedSettings: what a batch member gets while colocation is off —
+// 1 % of a CPU under idle scheduling (NRI cannot freeze a container).
+func suspendedSettings(s Settings) Settings {
+	s.CPUShares, s.CPUIdle = 2, true
+	s.CPUQuota, s.CPUPeriod = 1000, 100000
+	return s
 }

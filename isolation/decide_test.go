@@ -278,13 +278,23 @@ func TestBatchCapacityView(t *testing.T) {
 	}
 }
 
+// The node switch: the plugin turns colocation off by building a new State
+// from the new configuration and restoring the running containers into it.
 func TestColocationOff(t *testing.T) {
 	for _, mode := range []string{isolation.WhenDisabledSuspend, isolation.WhenDisabledEvict} {
 		t.Run(mode, func(t *testing.T) {
+			on := newNode(t, nil)
+			on.step(t)
 			cfg := isolation.DefaultConfig()
 			cfg.ReservedCPUs = "0"
 			cfg.Colocation = isolation.ColocationConfig{Disabled: true, WhenDisabled: mode}
-			n := newNode(t, cfg)
+			n := &node{st: newState(t, cpusettest.Intel2S20C2T, cfg), now: on.now, obs: on.obs}
+			for _, c := range on.st.Containers() {
+				r := req(c.ID, "", c.Request)
+				if _, err := n.st.Restore(r, c.Pool, c.Exclusive); err != nil {
+					t.Fatal(err)
+				}
+			}
 			p := n.step(t)
 			if p.Batch.CPUs != 0 || p.Batch.Colocation {
 				t.Errorf("batch capacity %s, want 0", p.Batch)
@@ -302,16 +312,25 @@ func TestColocationOff(t *testing.T) {
 			if hit != 4 {
 				t.Errorf("%d %s actions for 4 batch members: %+v", hit, want, p.Actions)
 			}
-			if mode == isolation.WhenDisabledSuspend {
-				for _, ch := range p.Changes {
-					if strings.HasPrefix(ch.ID, "b") && (ch.Settings.CPUQuota != 1000 || !ch.Settings.CPUIdle) {
-						t.Errorf("suspended %s settings %+v", ch.ID, ch.Settings)
-					}
+			if mode == isolation.WhenDisabledEvict {
+				return
+			}
+			for _, ch := range p.Changes {
+				if strings.HasPrefix(ch.ID, "b") && (ch.Settings.CPUQuota != 1000 || !ch.Settings.CPUIdle) {
+					t.Errorf("suspended %s settings %+v", ch.ID, ch.Settings)
 				}
-				// Announced once.
-				if p2 := n.step(t); len(p2.Actions) != 0 {
-					t.Errorf("suspend repeated: %+v", p2.Actions)
-				}
+			}
+			// Announced once.
+			if p2 := n.step(t); len(p2.Actions) != 0 {
+				t.Errorf("suspend repeated: %+v", p2.Actions)
+			}
+			// A batch member arriving now starts suspended.
+			a := admit(t, n.st, "late", isolation.PoolBatch, 0)
+			if a.Settings.CPUQuota != 1000 || !a.Settings.CPUIdle {
+				t.Errorf("late batch member admitted with %+v", a.Settings)
+			}
+			if p3 := n.step(t); len(p3.Actions) != 0 {
+				t.Errorf("late member: actions %+v", p3.Actions)
 			}
 		})
 	}

@@ -309,6 +309,12 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 	c.req.Labels = maps(req.Labels)
 	c.base = s.baseSettings(p, &c.req)
 	c.applied = c.base
+	if p.rank == len(s.pools)-1 && s.cfg.Colocation.Disabled && s.cfg.Colocation.WhenDisabled != WhenDisabledEvict {
+		// Colocation is off: a batch member starts suspended rather than
+		// running for a period first.
+		c.applied = suspendedSettings(c.base)
+		c.suspended = true
+	}
 	var changed []*poolState
 	if excl.Size() > 0 {
 		p.exclusive = p.exclusive.Union(excl)
@@ -340,7 +346,7 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 	s.byID[req.ID] = len(s.containers) - 1
 	s.version++
 
-	a := Admission{ID: req.ID, Pool: p.cfg.Name, Route: route, Exclusive: excl.Size() > 0, Settings: c.base}
+	a := Admission{ID: req.ID, Pool: p.cfg.Name, Route: route, Exclusive: excl.Size() > 0, Settings: c.applied}
 	if a.Exclusive {
 		a.CPUs = excl
 	} else {
@@ -357,6 +363,7 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 		// Decide reconcile its CPUs and settings.
 		c.cpusGen = 0
 		c.applied = Settings{}
+		c.suspended = false
 	}
 	a.Updates = s.updatesFor(changed, c, "cpus taken for "+req.ID)
 	return a
