@@ -119,6 +119,9 @@ func (d *decider) aggregate() {
 	p, st, sc := d.p, d.st, &d.p.scratch
 	for _, c := range st.containers {
 		u := d.obs.Containers[c.req.ID]
+		if !(u.CPU >= 0 && u.CPU < math.MaxFloat32) { // NaN, negative or absurd: a bad sample counts as idle
+			u.CPU = 0
+		}
 		pp := &p.Pools[c.pool]
 		pp.Members++
 		if c.exclusive.Size() > 0 {

@@ -2,6 +2,7 @@ package isolation_test
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -429,4 +430,19 @@ func TestPredictorKeepsHeadroom(t *testing.T) {
 	if l := p.Pools[0].Load; l < 0.35 || l > 0.5 {
 		t.Errorf("load after the shrink %.3f, want within [keep 0.35, high 0.5]", l)
 	}
+}
+
+// A bad sample (NaN, negative, infinite) counts as idle instead of
+// poisoning the pool's load.
+func TestBadSamplesCountAsIdle(t *testing.T) {
+	n := newNode(t, nil)
+	n.use(isolation.PoolOnline, 16)
+	n.obs.Containers["web0"] = isolation.ContainerUsage{CPU: math.NaN()}
+	n.obs.Containers["web1"] = isolation.ContainerUsage{CPU: math.Inf(1)}
+	n.obs.Containers["web2"] = isolation.ContainerUsage{CPU: -3}
+	p := n.step(t)
+	if u := p.Pools[1].Usage; u != 10 {
+		t.Errorf("pool 1 usage %v, want 10 (5 good samples of 2)", u)
+	}
+	checkPartition(t, n.st, 79)
 }
