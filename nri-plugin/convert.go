@@ -147,13 +147,36 @@ func unifiedMemory(s isolation.Settings) map[string]string {
 // container's CRI update can carry goes here (cpuset, CPU shares/quota,
 // memory limit, unified); the rest is written directly by the applier.
 func update(ch isolation.ContainerChange, caps runtimeCaps) *api.ContainerUpdate {
+	return updateWith(ch, caps, nil)
+}
+
+// setStrings memoizes CPUSet.String within one batch of updates: every
+// member of a resized pool gets the same set, and formatting it (a sort)
+// dominated the CreateContainer handler on large nodes.
+type setStrings struct {
+	set cpuset.CPUSet
+	s   string
+	ok  bool
+}
+
+func (m *setStrings) of(set cpuset.CPUSet) string {
+	if m == nil {
+		return set.String()
+	}
+	if !m.ok || !m.set.Equals(set) {
+		m.set, m.s, m.ok = set, set.String(), true
+	}
+	return m.s
+}
+
+func updateWith(ch isolation.ContainerChange, caps runtimeCaps, cpus *setStrings) *api.ContainerUpdate {
 	u := &api.ContainerUpdate{}
 	u.SetContainerId(ch.ID)
 	// A container that exits between planning and applying must not fail
 	// the whole batch.
 	u.IgnoreFailure = true
 	if ch.Fields&isolation.FieldCPUs != 0 && ch.CPUs.Size() > 0 {
-		u.SetLinuxCPUSetCPUs(ch.CPUs.String())
+		u.SetLinuxCPUSetCPUs(cpus.of(ch.CPUs))
 	}
 	if ch.Fields&isolation.FieldMems != 0 && ch.Mems.Size() > 0 {
 		u.SetLinuxCPUSetMems(ch.Mems.String())

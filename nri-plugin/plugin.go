@@ -399,9 +399,10 @@ func (p *Plugin) applyChangesLocked(changes []isolation.ContainerChange) {
 // changes NRI cannot carry.
 func updatesFor(changes []isolation.ContainerChange, skip string, caps runtimeCaps) []*api.ContainerUpdate {
 	var out []*api.ContainerUpdate
+	var cpus setStrings
 	for _, ch := range changes {
 		if ch.ID != skip && nriCarries(ch, caps) {
-			out = append(out, update(ch, caps))
+			out = append(out, updateWith(ch, caps, &cpus))
 		}
 	}
 	return out
