@@ -20,6 +20,19 @@
 // cpuset for locality). They are never moved while it runs and are not part
 // of the load control below.
 //
+// # Admission
+//
+// Admit classifies a container (annotation within the pool's allow-list,
+// else namespace rules, QoS class, default pool), then either pins it — its
+// pool has exclusiveCores and its CPU request is whole — or grows its
+// pool's shared CPUs to RCF × the pool's requests. Either way CPUs come
+// from the lowest pool first, then the next one up, never from a higher
+// pool, and each pool keeps its floor and, for online pools, RCF.min × its
+// requests. What cannot be honoured is refused with an *AdmissionError
+// (ErrNotAllowed, ErrUnknownPool, ErrNoExclusiveCPUs) and changes nothing.
+// Restore re-admits a running container into its recorded pool after a
+// restart, without classifying it again.
+//
 // # Control law
 //
 // Each period, for every pool p but the lowest, with u its shared members'

@@ -248,7 +248,7 @@ func (s *State) takeExclusive(p *poolState, n int, exact cpuset.CPUSet) (cpuset.
 		avail := 0
 		for j := len(s.pools) - 1; j >= p.rank && avail < n; j-- {
 			q := s.pools[j]
-			give := q.shared.Size() - s.hardFloor(q)
+			give := q.shared.Size() - s.admissionFloor(q)
 			if give <= 0 {
 				continue
 			}
@@ -301,6 +301,19 @@ func (s *State) hardFloor(p *poolState) int {
 		return 0
 	}
 	return max(p.cfg.MinCPUs, 1)
+}
+
+// admissionFloor is what a pool keeps when an admission takes CPUs from
+// it: its hard floor, and for an online pool also RCF.min × its requests —
+// an arriving container must not squeeze a running pool below the share of
+// requests it is promised (load-driven preemption may, later, under a
+// protection level).
+func (s *State) admissionFloor(q *poolState) int {
+	f := s.hardFloor(q)
+	if q.rank < len(s.pools)-1 && q.requestMilli > 0 {
+		f = max(f, ceilEps(q.cfg.RCF.Min*float64(q.requestMilli)/1000))
+	}
+	return f
 }
 
 func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, route string) Admission {
@@ -376,7 +389,7 @@ func (s *State) growFromLower(p *poolState, k int) []*poolState {
 	var changed []*poolState
 	for j := len(s.pools) - 1; j > p.rank && k > 0; j-- {
 		q := s.pools[j]
-		give := min(k, q.shared.Size()-s.hardFloor(q))
+		give := min(k, q.shared.Size()-s.admissionFloor(q))
 		if give <= 0 {
 			continue
 		}

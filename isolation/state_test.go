@@ -223,3 +223,31 @@ func TestAdmissionSettingsFollowProfile(t *testing.T) {
 		}
 	}
 }
+
+// An admission takes CPUs from lower pools, but leaves each online pool at
+// least RCF.min × its requests (and batch its minCPUs).
+func TestAdmissionLeavesLowerPoolsTheirRCFMin(t *testing.T) {
+	n := customNode(t, fastConfig()) // pool 0: 55 CPUs, pool 1: 23, batch: 1
+	if a, b := n.size(isolation.PoolLatencyCritical), n.size(isolation.PoolOnline); a != 55 || b != 23 {
+		t.Fatalf("sizes %d, %d", a, b)
+	}
+	a := admit(t, n.st, "pinned", isolation.PoolLatencyCritical, 60000)
+	if a.CPUs.Size() != 60 {
+		t.Fatalf("got %d CPUs", a.CPUs.Size())
+	}
+	// 18 of pool 1's 23 (keeping ⌈0.1 × 48⌉ = 5), 42 of pool 0's own 55
+	// shared (keeping at least ⌈0.2 × 55⌉ = 11), none of batch's 1.
+	if got := n.size(isolation.PoolOnline); got < 5 {
+		t.Errorf("pool 1 left with %d CPUs, below RCF.min × requests = 5", got)
+	}
+	if got := n.size(isolation.PoolLatencyCritical); got < 11 {
+		t.Errorf("pool 0 shared left with %d CPUs, below 11", got)
+	}
+	if got := n.size(isolation.PoolBatch); got != 1 {
+		t.Errorf("batch left with %d CPUs, want its floor 1", got)
+	}
+	if _, err := n.st.Admit(req("more", isolation.PoolLatencyCritical, 3000)); !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
+		t.Errorf("got %v, want ErrNoExclusiveCPUs", err)
+	}
+	checkPartition(t, n.st, 79)
+}
