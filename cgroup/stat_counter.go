@@ -63,18 +63,23 @@ type CounterSource struct {
 // CounterField locates one counter in a file: the whole content when Key is
 // empty (v1 cpuacct.usage), else the value on the line "Key value" (flat
 // keyed files such as cpu.stat and memory.stat). The file's value times
-// Scale is the counter in its canonical unit.
+// Scale is the counter in its canonical unit. An Optional key may be absent
+// and then reads as 0: cgroup v2 shows the CFS bandwidth lines of cpu.stat
+// only where the cpu controller is enabled for the cgroup, and a cgroup
+// without it has no quota, hence no throttling.
 type CounterField struct {
-	Counter Counter
-	Key     string
-	Scale   uint64
+	Counter  Counter
+	Key      string
+	Scale    uint64
+	Optional bool
 }
 
 type counterLoc struct {
-	ctl   string
-	file  string
-	key   string
-	scale uint64
+	ctl      string
+	file     string
+	key      string
+	scale    uint64
+	optional bool
 }
 
 func counterLocation(m Mode, k Counter) (counterLoc, bool) {
@@ -82,41 +87,41 @@ func counterLocation(m Mode, k Counter) (counterLoc, bool) {
 	if m == V2 {
 		switch k {
 		case CounterCPUUsage:
-			return counterLoc{CPU, "cpu.stat", "usage_usec", usec}, true
+			return counterLoc{CPU, "cpu.stat", "usage_usec", usec, false}, true
 		case CounterCPUPeriods:
-			return counterLoc{CPU, "cpu.stat", "nr_periods", 1}, true
+			return counterLoc{CPU, "cpu.stat", "nr_periods", 1, true}, true
 		case CounterCPUThrottledPeriods:
-			return counterLoc{CPU, "cpu.stat", "nr_throttled", 1}, true
+			return counterLoc{CPU, "cpu.stat", "nr_throttled", 1, true}, true
 		case CounterCPUThrottledTime:
-			return counterLoc{CPU, "cpu.stat", "throttled_usec", usec}, true
+			return counterLoc{CPU, "cpu.stat", "throttled_usec", usec, true}, true
 		case CounterMemoryAnon:
-			return counterLoc{Memory, "memory.stat", "anon", 1}, true
+			return counterLoc{Memory, "memory.stat", "anon", 1, false}, true
 		case CounterMemoryFile:
-			return counterLoc{Memory, "memory.stat", "file", 1}, true
+			return counterLoc{Memory, "memory.stat", "file", 1, false}, true
 		case CounterMemoryActiveFile:
-			return counterLoc{Memory, "memory.stat", "active_file", 1}, true
+			return counterLoc{Memory, "memory.stat", "active_file", 1, false}, true
 		case CounterMemoryInactiveFile:
-			return counterLoc{Memory, "memory.stat", "inactive_file", 1}, true
+			return counterLoc{Memory, "memory.stat", "inactive_file", 1, false}, true
 		}
 		return counterLoc{}, false
 	}
 	switch k {
 	case CounterCPUUsage:
-		return counterLoc{CPUAcct, "cpuacct.usage", "", 1}, true
+		return counterLoc{CPUAcct, "cpuacct.usage", "", 1, false}, true
 	case CounterCPUPeriods:
-		return counterLoc{CPU, "cpu.stat", "nr_periods", 1}, true
+		return counterLoc{CPU, "cpu.stat", "nr_periods", 1, false}, true
 	case CounterCPUThrottledPeriods:
-		return counterLoc{CPU, "cpu.stat", "nr_throttled", 1}, true
+		return counterLoc{CPU, "cpu.stat", "nr_throttled", 1, false}, true
 	case CounterCPUThrottledTime:
-		return counterLoc{CPU, "cpu.stat", "throttled_time", 1}, true
+		return counterLoc{CPU, "cpu.stat", "throttled_time", 1, false}, true
 	case CounterMemoryAnon:
-		return counterLoc{Memory, "memory.stat", "total_rss", 1}, true
+		return counterLoc{Memory, "memory.stat", "total_rss", 1, false}, true
 	case CounterMemoryFile:
-		return counterLoc{Memory, "memory.stat", "total_cache", 1}, true
+		return counterLoc{Memory, "memory.stat", "total_cache", 1, false}, true
 	case CounterMemoryActiveFile:
-		return counterLoc{Memory, "memory.stat", "total_active_file", 1}, true
+		return counterLoc{Memory, "memory.stat", "total_active_file", 1, false}, true
 	case CounterMemoryInactiveFile:
-		return counterLoc{Memory, "memory.stat", "total_inactive_file", 1}, true
+		return counterLoc{Memory, "memory.stat", "total_inactive_file", 1, false}, true
 	}
 	return counterLoc{}, false
 }
@@ -143,7 +148,7 @@ func (c *Cgroup) CounterSources(counters ...Counter) ([]CounterSource, error) {
 			index[path] = i
 			out = append(out, CounterSource{Path: path})
 		}
-		out[i].Fields = append(out[i].Fields, CounterField{Counter: k, Key: loc.key, Scale: loc.scale})
+		out[i].Fields = append(out[i].Fields, CounterField{Counter: k, Key: loc.key, Scale: loc.scale, Optional: loc.optional})
 	}
 	return out, nil
 }
@@ -169,6 +174,14 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 	}
 	var seen uint64 // bit i: Fields[i] found
 	all := uint64(1)<<len(s.Fields) - 1
+	var required uint64
+	for i, f := range s.Fields {
+		if f.Optional {
+			out[f.Counter] = 0
+		} else {
+			required |= 1 << i
+		}
+	}
 	// First bytes of the wanted keys: most lines of memory.stat are not
 	// wanted and are skipped on their first byte.
 	var firsts [4]uint64
@@ -207,10 +220,10 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 			break
 		}
 	}
-	if seen != all {
+	if seen&required != required {
 		var missing []string
 		for i, f := range s.Fields {
-			if seen&(1<<i) == 0 {
+			if seen&(1<<i) == 0 && !f.Optional {
 				missing = append(missing, f.Key)
 			}
 		}

@@ -189,9 +189,10 @@ func NewSampler(h *cgroup.Hierarchy, opts SamplerOptions) *Sampler {
 
 // Add starts sampling cg under id (a container id, say), opening its files.
 // Adding an id again replaces the earlier cgroup. It returns
-// cgroup.ErrVanished (wrapped) when the cgroup does not exist and
+// cgroup.ErrVanished (wrapped) when the cgroup does not exist,
 // cgroup.ErrNoController when the hierarchy lacks the cpu, cpuacct or
-// memory controller.
+// memory controller, and cgroup.ErrNotSupported when the cgroup exists but
+// lacks a counter file (on v2, a controller not enabled for it).
 func (s *Sampler) Add(id string, cg *cgroup.Cgroup) error {
 	srcs, err := cg.CounterSources(samplerCounters...)
 	if err != nil {
@@ -203,6 +204,11 @@ func (s *Sampler) Add(id string, cg *cgroup.Cgroup) error {
 		if err != nil {
 			t.close()
 			if errors.Is(err, unix.ENOENT) {
+				if cg.Exists() {
+					// A live cgroup without the file: on v2 the
+					// controller is not enabled for it.
+					return fmt.Errorf("pressure: add %s: open %s: %w", id, src.Path, cgroup.ErrNotSupported)
+				}
 				return fmt.Errorf("pressure: add %s: open %s: %w", id, src.Path, cgroup.ErrVanished)
 			}
 			return fmt.Errorf("pressure: add %s: open %s: %w", id, src.Path, err)

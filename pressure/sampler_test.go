@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +200,34 @@ func TestSamplerAddRemove(t *testing.T) {
 	}
 	if p := s.Sample(); len(p.Samples) != 1 || p.Samples[0].HasRates || s.Len() != 1 {
 		t.Errorf("re-added id: %+v (len %d), want one sample without rates", p.Samples, s.Len())
+	}
+}
+
+// TestSamplerV2WithoutCPUController: cgroup v2 shows only usage lines in
+// cpu.stat where the cpu controller is not enabled for a cgroup; that is no
+// throttling, not an error. A missing memory.stat is ErrNotSupported.
+func TestSamplerV2WithoutCPUController(t *testing.T) {
+	tree := newTree(t, cgroup.V2)
+	h := mustHierarchy(t, tree)
+	cg := addCgroup(t, tree, h, "/c")
+	if err := tree.WriteFile("", "/c", "cpu.stat", "usage_usec 2000\nuser_usec 1000\nsystem_usec 1000\n"); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSampler(h, SamplerOptions{})
+	defer s.Close()
+	if err := s.Add("c", cg); err != nil {
+		t.Fatal(err)
+	}
+	p := s.Sample()
+	if len(p.Samples) != 1 || len(p.Errors) != 0 || p.Samples[0].CPUUsage != 2*time.Millisecond || p.Samples[0].Periods != 0 {
+		t.Errorf("pass = %+v", p)
+	}
+	nomem := addCgroup(t, tree, h, "/nomem")
+	if err := os.Remove(filepath.Join(tree.UnifiedDir("/nomem"), "memory.stat")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("nomem", nomem); !errors.Is(err, cgroup.ErrNotSupported) || !strings.Contains(err.Error(), "memory.stat") {
+		t.Errorf("Add without memory.stat = %v, want ErrNotSupported naming memory.stat", err)
 	}
 }
 
