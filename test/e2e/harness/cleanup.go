@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -130,6 +132,7 @@ func killOwned(dir string) (int, error) {
 		if err != nil || pid == os.Getpid() || !pidAlive(pid) || !ownedBy(pid, dir) {
 			continue
 		}
+		removeShimSockets(pid) // before the kill: a dead process has no cmdline
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		pids = append(pids, pid)
 	}
@@ -143,6 +146,33 @@ func killOwned(dir string) (int, error) {
 		}
 	}
 	return len(pids), nil
+}
+
+// removeShimSockets removes the sockets a killed shim leaves in
+// /run/containerd/s (a shim removes them itself only on a clean exit). Their
+// names are containerd's: sha256 of <address>/<namespace>/<id>[/debug].
+func removeShimSockets(pid int) {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return
+	}
+	args := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
+	if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
+		return
+	}
+	flags := map[string]string{}
+	for i := 1; i+1 < len(args); i++ {
+		if strings.HasPrefix(args[i], "-") {
+			flags[strings.TrimLeft(args[i], "-")] = args[i+1]
+		}
+	}
+	if flags["address"] == "" || flags["namespace"] == "" || flags["id"] == "" {
+		return
+	}
+	base := filepath.Join(flags["address"], flags["namespace"], flags["id"])
+	for _, p := range []string{base, filepath.Join(base, "debug")} {
+		_ = os.Remove(fmt.Sprintf("/run/containerd/s/%x", sha256.Sum256([]byte(p))))
+	}
 }
 
 // removeCgroups kills every process left in the run's cgroup tree and
