@@ -252,7 +252,15 @@ func draw2(o options, s sim.Scenario, r *sim.Result) error {
 	sizes.Add(plotter.NewGrid())
 	loads.Add(plotter.NewGrid())
 
-	w, h := 9*vg.Inch, 7*vg.Inch
+	rows := []*plot.Plot{sizes, loads}
+	if s.NodeMemory > 0 {
+		mp, err := memoryPlot(s, r, x, xlabel, o.from, to, every)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, mp)
+	}
+	w, h := 9*vg.Inch, 3.5*vg.Inch*vg.Length(len(rows))
 	var c vg.CanvasWriterTo
 	switch strings.ToLower(filepath.Ext(o.out)) {
 	case ".svg":
@@ -263,10 +271,15 @@ func draw2(o options, s sim.Scenario, r *sim.Result) error {
 		return fmt.Errorf("-out %q: want a .svg or .png file", o.out)
 	}
 	dc := draw.New(c)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(12), PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
-	canvases := plot.Align([][]*plot.Plot{{sizes}, {loads}}, tiles, dc)
-	sizes.Draw(canvases[0][0])
-	loads.Draw(canvases[1][0])
+	tiles := draw.Tiles{Rows: len(rows), Cols: 1, PadY: vg.Points(12), PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
+	grid := make([][]*plot.Plot, len(rows))
+	for i, p := range rows {
+		grid[i] = []*plot.Plot{p}
+	}
+	canvases := plot.Align(grid, tiles, dc)
+	for i, p := range rows {
+		p.Draw(canvases[i][0])
+	}
 	f, err := os.Create(o.out)
 	if err != nil {
 		return err
@@ -276,4 +289,69 @@ func draw2(o options, s sim.Scenario, r *sim.Result) error {
 		return fmt.Errorf("write %s: %w", o.out, err)
 	}
 	return f.Close()
+}
+
+// memoryPlot draws node memory use against the protection levels' memory
+// thresholds, with a mark where each kind of action first appeared.
+func memoryPlot(s sim.Scenario, r *sim.Result, x func(time.Duration) float64, xlabel string, from, to time.Duration, every int) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "node memory use, protection thresholds and first actions"
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = "memory used / total"
+	p.Y.Min, p.Y.Max = 0.5, 1.05
+	var used plotter.XYs
+	for i := 0; i < len(r.Samples); i += every {
+		sm := r.Samples[i]
+		if sm.T >= from && sm.T <= to {
+			used = append(used, plotter.XY{X: x(sm.T), Y: float64(sm.MemoryUsed) / float64(s.NodeMemory)})
+		}
+	}
+	l, err := plotter.NewLine(used)
+	if err != nil {
+		return nil, err
+	}
+	l.Width = vg.Points(1.2)
+	p.Add(l)
+	p.Legend.Add("memory used", l)
+	for _, lv := range s.Config.Protection.Levels {
+		if lv.When.MemoryUsage == 0 {
+			continue
+		}
+		th, err := plotter.NewLine(plotter.XYs{{X: x(from), Y: lv.When.MemoryUsage}, {X: x(to), Y: lv.When.MemoryUsage}})
+		if err != nil {
+			return nil, err
+		}
+		th.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+		th.Color = color.Gray{Y: 0x80}
+		p.Add(th)
+		lbl, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: x(from), Y: lv.When.MemoryUsage}}, Labels: []string{" level " + lv.Name}})
+		if err != nil {
+			return nil, err
+		}
+		p.Add(lbl)
+	}
+	seen := map[string]bool{}
+	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.PlusGlyph{}, draw.CrossGlyph{}, draw.RingGlyph{}}
+	for _, a := range r.Actions {
+		k := string(a.Kind)
+		if seen[k] || a.T < from || a.T > to {
+			continue
+		}
+		seen[k] = true
+		i := int(a.T / s.Config.Period.Duration)
+		y := float64(r.Samples[i].MemoryUsed) / float64(s.NodeMemory)
+		sc, err := plotter.NewScatter(plotter.XYs{{X: x(a.T), Y: y}})
+		if err != nil {
+			return nil, err
+		}
+		sc.GlyphStyle.Shape = shapes[(len(seen)-1)%len(shapes)]
+		sc.GlyphStyle.Radius = vg.Points(4)
+		sc.GlyphStyle.Color = poolColors[0]
+		p.Add(sc)
+		p.Legend.Add("first "+k, sc)
+	}
+	p.Legend.Top, p.Legend.Left = false, false // bottom right: below the thresholds
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	p.Add(plotter.NewGrid())
+	return p, nil
 }
