@@ -47,8 +47,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 demo:
-	@if [ -f nri-plugin/demo.sh ]; then ./nri-plugin/demo.sh; else \
-		echo "make demo: the plugin is not built yet (nri-plugin issue); nothing to demonstrate"; exit 1; fi
+	./examples/demo/demo.sh
 
 clean:
 	rm -rf bin

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make demo: containerd (built from the Go module proxy) with NRI and Strata,
+# three pods, and `strata status` as pool sizes follow the load. Root only.
+# Everything it starts is removed on exit, also on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" = 0 ] || { echo "make demo needs root (it runs containerd and writes cgroups)" >&2; exit 1; }
+./hack/install-deps.sh
+
+mkdir -p bin
+echo "== building strata and the containerd environment tool"
+go build -o bin/strata ./nri-plugin/cmd/strata
+go build -o bin/e2eenv ./test/e2e/cmd/e2eenv
+
+bin/e2eenv down >/dev/null 2>&1 || true
+cleanup() { echo "== cleaning up"; bin/e2eenv down || true; }
+trap cleanup EXIT INT TERM
+
+echo "== starting containerd with NRI and strata (first run builds containerd: a few minutes)"
+bin/e2eenv up -plugin "$PWD/bin/strata run --socket-path \${STRATA_NRI_SOCKET} --config $PWD/examples/demo/strata.yaml --listen unix:\${STRATA_E2E_DIR}/strata.sock"
+eval "$(bin/e2eenv env)"
+status() { bin/strata status --addr "unix:$STRATA_E2E_DIR/strata.sock"; }
+
+# Kubernetes-style requests: shares = millicores x 1024 / 1000.
+echo "== pods: latency-critical (idles 8 s, then burns a CPU for 20 s), online (idle), batch (burns)"
+bin/e2eenv run -name lc -namespace demo -annotation strata.io/pool=latency-critical -cpu-shares 1536 -cpu-period 100000 -- \
+	sh -c 'sleep 8; end=$(( $(date +%s) + 20 )); while [ "$(date +%s)" -lt "$end" ]; do :; done; exec sleep 3600'
+bin/e2eenv run -name web -namespace demo -annotation strata.io/pool=online -cpu-shares 512 -- sleep 3600
+bin/e2eenv run -name crunch -namespace demo -annotation strata.io/pool=batch -cpu-shares 2 -- sh -c 'while :; do :; done'
+
+for i in $(seq 1 20); do
+	echo
+	echo "== t=$((i * 2))s"
+	status
+	sleep 2
+done
+echo
+bin/e2eenv ps
