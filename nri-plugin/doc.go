@@ -1,8 +1,66 @@
-// Package nriplugin turns Strata into a containerd NRI plugin.
+// Package nriplugin turns Strata into a containerd NRI plugin: it places
+// containers into tiered pools when the runtime creates them and keeps
+// adjusting them on a fast feedback loop.
+//
+// # Events
+//
+//   - Synchronize (at every connection): rebuild the pool state from the
+//     runtime's containers. Containers that carry Strata's annotations
+//     (strata.io/assigned-pool, strata.io/exclusive-cpus) get the pool and
+//     exclusive CPUs they had, so neither a plugin nor a containerd restart
+//     moves anything; containers created while the plugin was away are
+//     admitted now and updated in the reply.
+//   - CreateContainer: admission through package isolation (annotation,
+//     allow-lists, namespace and QoS rules). The adjustment sets cpuset
+//     cpus/mems, CPU shares/quota/period, memory limit and reservation,
+//     cgroup v2 memory protection through the unified map, oom_score_adj
+//     (runtimes with NRI ≥ v0.7) and the pool annotations. Containers whose
+//     CPUs changed because of the admission are updated in the same reply.
+//     A refusal fails the creation with an error naming the pod, the
+//     annotation and the allowed pools.
+//   - StartContainer: what NRI cannot carry is written directly: cpu.idle
+//     (no NRI field on cgroup v1), oom_score_adj on older runtimes.
+//   - UpdateContainer: when the kubelet updates resources, the reply
+//     re-asserts Strata's cpuset and CPU settings.
+//   - StopContainer / RemoveContainer: exclusive CPUs go back to the lowest
+//     pool, whose members are updated in the reply.
+//
+// # Feedback loop
+//
+// Every period (configuration "period", default 1 s, down to 100 ms) the
+// loop samples every member's cgroup and the node through package pressure,
+// asks isolation.Decide for a plan, commits it, and carries it out:
+// cpuset/CPU/memory changes through unsolicited UpdateContainers, cpu.idle,
+// v1 soft limits and oom_score_adj directly, page-cache reclaim through
+// pressure, evictions through an Evictor (dry run by default; CRI
+// StopContainer or the Kubernetes eviction API when configured). It also
+// compares each member's cgroup cpuset with the one Strata gave it and
+// re-sends it on drift: containerd drops updates for containers that are
+// still being created, and other agents may rewrite cpusets.
+//
+// # Concurrency
+//
+// One mutex guards the controller state. Handlers hold it briefly and
+// never call the runtime; the loop decides under it, releases it, and
+// hands updates to a goroutine that calls UpdateContainers holding no lock.
+// The runtime serialises NRI traffic, so calling UpdateContainers from a
+// handler, or while holding a lock a handler waits for, deadlocks several
+// containerd releases (containerd#13733).
+//
+// # Resilience
+//
+// A lost connection (containerd restart) ends the stub; Run reconnects
+// with a fresh stub and re-synchronises. A plugin restart rebuilds the
+// state from the containers' annotations at Synchronize.
+//
+// # Observability and security
+//
+// Handler serves /metrics (Prometheus), /healthz and /status; the strata
+// binary binds it to 127.0.0.1:9797 or a unix socket (mode 0600) by
+// default. A pod cannot promote itself: pools admit by allow-list
+// (namespaces, labels) whatever the annotation says.
 //
 // Layering: nri-plugin sits on top. It wires configuration, the pool
-// controller in package isolation and the primitives to containerd through
+// controller (package isolation) and the primitives to containerd through
 // github.com/containerd/nri. Nothing imports it.
-//
-// Status: being built under the nri-plugin issue.
 package nriplugin
