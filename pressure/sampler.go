@@ -146,13 +146,15 @@ type CgroupSample struct {
 	// SamplerOptions.PSI).
 	HasPSI                      bool
 	CPUPressure, MemoryPressure PSIStats
-	// CPUStall and MemoryStall are valid when HasPSI and HasRates.
+	// HasStallRates reports whether CPUStall and MemoryStall are valid:
+	// HasRates, and PSI was read in this pass and the previous one.
+	HasStallRates         bool
 	CPUStall, MemoryStall StallRates
 }
 
 // CPUInterference estimates the share of wall time (0..1) the cgroup's
 // tasks were runnable, not throttled, and still not running: they waited
-// for CPUs that neighbours held. ok is false without PSI or rates.
+// for CPUs that neighbours held. ok is false without stall rates.
 //
 // A cgroup's CPU PSI "some" counts every moment a task was runnable but not
 // running, and that includes the time the group sat throttled by its own
@@ -170,7 +172,7 @@ type CgroupSample struct {
 // ThrottledFraction, interference near 0) from one starved by neighbours
 // (no throttling, interference near its stall).
 func (s *CgroupSample) CPUInterference() (share float64, ok bool) {
-	if !s.HasPSI || !s.HasRates {
+	if !s.HasStallRates {
 		return 0, false
 	}
 	return max(s.CPUStall.Some-min(s.ThrottledRate, 1), 0), true
@@ -381,11 +383,9 @@ func (s *Sampler) sampleOne(t *tracked, cs *CgroupSample) error {
 				cs.ThrottledFraction = float64(cur[cgroup.CounterCPUThrottledPeriods]-t.prev[cgroup.CounterCPUThrottledPeriods]) / float64(dp)
 			}
 			if cs.HasPSI && t.prevHas {
+				cs.HasStallRates = true
 				cs.CPUStall = stallRates(&t.prevPSI[0], &psi[0], dt)
 				cs.MemoryStall = stallRates(&t.prevPSI[1], &psi[1], dt)
-			} else if cs.HasPSI {
-				// PSI appeared this pass: counters have rates, PSI not yet.
-				cs.HasRates = false
 			}
 		}
 	}

@@ -410,13 +410,50 @@ func TestCPUInterference(t *testing.T) {
 		{"throttled time exceeds stall", 0.5, 0.6, 0.2, 0},
 		{"throttled time summed over CPUs", 0.7, 1.8, 0.9, 0},
 	} {
-		s := CgroupSample{HasPSI: true, HasRates: true, ThrottledRate: tc.throttledRate, ThrottledFraction: tc.throttled, CPUStall: StallRates{Some: tc.stall}}
+		s := CgroupSample{HasPSI: true, HasRates: true, HasStallRates: true, ThrottledRate: tc.throttledRate, ThrottledFraction: tc.throttled, CPUStall: StallRates{Some: tc.stall}}
 		if got, ok := s.CPUInterference(); !ok || !approx(got, tc.want, 1e-9) {
 			t.Errorf("%s: CPUInterference = %v, %v; want %v", tc.name, got, ok, tc.want)
 		}
 	}
-	if _, ok := (&CgroupSample{HasRates: true}).CPUInterference(); ok {
+	if _, ok := (&CgroupSample{HasRates: true, HasPSI: true}).CPUInterference(); ok {
 		t.Error("CPUInterference ok without PSI")
+	}
+}
+
+// TestSamplerPSIAppearsLater: on a hybrid host the runtime may create the
+// cgroup2 directory after the cgroup was added; the sampler looks again
+// every PSIRetry and gives stall rates from the second reading on.
+func TestSamplerPSIAppearsLater(t *testing.T) {
+	tree := newTree(t, cgroup.Hybrid)
+	h := mustHierarchy(t, tree)
+	cg := addCgroup(t, tree, h, "/c")
+	if err := os.RemoveAll(tree.UnifiedDir("/c")); err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	s := NewSampler(h, SamplerOptions{PSI: true, Clock: clk.Now, PSIRetry: 5 * time.Second})
+	defer s.Close()
+	if err := s.Add("c", cg); err != nil {
+		t.Fatal(err)
+	}
+	s.Sample()
+	if err := tree.AddCgroup("/c"); err != nil { // the unified directory appears
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if c := s.Sample().Samples[0]; c.HasPSI || !c.HasRates {
+		t.Errorf("before PSIRetry elapsed: HasPSI %v HasRates %v, want false true", c.HasPSI, c.HasRates)
+	}
+	clk.Advance(5 * time.Second)
+	if c := s.Sample().Samples[0]; !c.HasPSI || !c.HasRates || c.HasStallRates {
+		t.Errorf("first reading with PSI: HasPSI %v HasRates %v HasStallRates %v, want true true false", c.HasPSI, c.HasRates, c.HasStallRates)
+	}
+	clk.Advance(time.Second)
+	if err := tree.SetPressure("/c", cgroup.PSICPU, 250_000, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Sample().Samples[0]; !c.HasStallRates || !approx(c.CPUStall.Some, 0.25, 1e-9) {
+		t.Errorf("second reading with PSI: HasStallRates %v stall %+v, want true 0.25", c.HasStallRates, c.CPUStall)
 	}
 }
 
