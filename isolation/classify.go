@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"k8s.io/utils/cpuset"
 )
 
 // ContainerRequest is what the runtime tells us about a container being
@@ -31,6 +33,10 @@ type ContainerRequest struct {
 	MemoryLimit   int64
 	// OOMScoreAdj is the value the runtime would give the container.
 	OOMScoreAdj int
+	// CurrentCPUs is the cpuset a running container has now, when known.
+	// Restore uses it to rebuild the container's pool around the CPUs it
+	// already runs on, so a plugin restart moves nothing. Admit ignores it.
+	CurrentCPUs cpuset.CPUSet
 }
 
 // CPURequest returns the CPU request in millicores.

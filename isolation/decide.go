@@ -34,6 +34,7 @@ type planScratch struct {
 	taken     [][]int // taken[k][j]: CPUs pool k took from pool j
 	touched   []bool
 	reasons   []string
+	synced    []int // restored containers found on the right CPUs
 	memory    []int64
 	file      []int64
 	throttled []float64
@@ -458,7 +459,8 @@ func (d *decider) containers() {
 	}
 	off := st.cfg.Colocation.Disabled
 	suspend := off && st.cfg.Colocation.WhenDisabled != WhenDisabledEvict
-	for _, c := range st.containers {
+	sc.synced = sc.synced[:0]
+	for i, c := range st.containers {
 		if c.evicting {
 			continue
 		}
@@ -474,6 +476,11 @@ func (d *decider) containers() {
 		} else if c.cpusGen != sc.gen[k] {
 			f |= FieldCPUs | FieldMems
 			cpus = pp.Shared
+		}
+		if c.cpusGen == 0 && f&FieldCPUs != 0 && c.appliedC.Equals(cpus) {
+			// A restored container already runs on the right CPUs.
+			f &^= FieldCPUs | FieldMems
+			sc.synced = append(sc.synced, i)
 		}
 		want := c.base
 		var flags uint8
@@ -725,6 +732,14 @@ func (s *State) Commit(plan *Plan) error {
 	}
 	if !s.cfg.Predictor.Disabled {
 		s.onlinePred.Add(online, t)
+	}
+	for _, i := range sc.synced {
+		c := s.containers[i]
+		if c.exclusive.Size() > 0 {
+			c.cpusGen = math.MaxUint64
+		} else {
+			c.cpusGen = s.pools[c.pool].gen
+		}
 	}
 	for i, ch := range plan.Changes {
 		idx, ok := s.byID[ch.ID]

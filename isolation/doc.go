@@ -31,7 +31,9 @@
 // requests. What cannot be honoured is refused with an *AdmissionError
 // (ErrNotAllowed, ErrUnknownPool, ErrNoExclusiveCPUs) and changes nothing.
 // Restore re-admits a running container into its recorded pool after a
-// restart, without classifying it again.
+// restart, without classifying it again; given the CPUs it runs on
+// (ContainerRequest.CurrentCPUs) it rebuilds the pools around them, so a
+// restart moves no cpuset.
 //
 // # Control law
 //

@@ -217,7 +217,38 @@ func (s *State) Restore(req ContainerRequest, pool string, exclusive cpuset.CPUS
 				Detail: fmt.Sprintf("recorded exclusive CPUs %s: %v", exclusive, err)}
 		}
 	}
+	if excl.Size() == 0 && req.CurrentCPUs.Size() > 0 && p.rank < len(s.pools)-1 {
+		s.adopt(p, req.CurrentCPUs)
+	}
 	return s.place(req, p, excl, routeRestored), nil
+}
+
+// adopt moves the CPUs a restored shared member runs on from the lowest
+// pool (where every unclaimed CPU sits after NewState) into its pool, as
+// far as the lowest pool's floor allows. CPUs already claimed by another
+// pool or an exclusive member stay where they are.
+func (s *State) adopt(p *poolState, cpus cpuset.CPUSet) {
+	low := s.lowest()
+	take := cpus.Intersection(low.shared)
+	if n := min(take.Size(), low.shared.Size()-s.hardFloor(low)); n < take.Size() {
+		if n <= 0 {
+			return
+		}
+		var err error
+		if take, err = s.topo.Grow(p.all, take, n); err != nil {
+			return
+		}
+	}
+	if take.Size() == 0 {
+		return
+	}
+	low.shared = low.shared.Difference(take)
+	low.gen++
+	s.refresh(low)
+	p.shared = p.shared.Union(take)
+	p.gen++
+	p.grownAtAdmission = true
+	s.refresh(p)
 }
 
 const routeRestored = "restored"
@@ -347,7 +378,14 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 		}
 		p.sharedMembers++
 		p.requestMilli += req.CPURequest()
-		if p.rank < len(s.pools)-1 {
+		// A restored member with known CPUs brought its pool's CPUs along
+		// (adopt): only the floor is topped up, so a restart moves nothing.
+		adopted := route == routeRestored && req.CurrentCPUs.Size() > 0
+		if adopted && p.rank < len(s.pools)-1 {
+			if want := s.hardFloor(p) - p.shared.Size(); want > 0 {
+				changed = s.growFromLower(p, want)
+			}
+		} else if p.rank < len(s.pools)-1 {
 			target := ceilEps(rcf * float64(p.requestMilli) / 1000)
 			want := max(target, s.hardFloor(p)) - p.shared.Size()
 			if want > 0 {
@@ -372,9 +410,11 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 		c.cpusGen = math.MaxUint64
 	}
 	if route == routeRestored {
-		// What a running container really has is unknown: let the next
-		// Decide reconcile its CPUs and settings.
+		// What a running container really has is not known for sure: the
+		// next Decide reconciles its settings, and its CPUs unless they
+		// are (still) what it reported running on.
 		c.cpusGen = 0
+		c.appliedC = req.CurrentCPUs
 		c.applied = Settings{}
 		c.suspended = false
 	}

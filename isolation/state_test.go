@@ -251,3 +251,44 @@ func TestAdmissionLeavesLowerPoolsTheirRCFMin(t *testing.T) {
 	}
 	checkPartition(t, n.st, 79)
 }
+
+// After a plugin restart the containers are restored with the CPUs they
+// run on: the pools are rebuilt as they were and no cpuset moves.
+func TestRestoreAfterRestartMovesNothing(t *testing.T) {
+	before := newNode(t, nil)
+	admit(t, before.st, "pinned", isolation.PoolLatencyCritical, 3000)
+	before.use(isolation.PoolLatencyCritical, 3)
+	before.use(isolation.PoolOnline, 10)
+	for range 200 {
+		before.step(t)
+	}
+	cfg := isolation.DefaultConfig()
+	cfg.ReservedCPUs = "0"
+	after := &node{st: newState(t, cpusettest.Intel2S20C2T, cfg), now: before.now, obs: before.obs}
+	// Restore in an order unrelated to pools, as the runtime lists them.
+	cs := before.st.Containers()
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		r := req(c.ID, c.Pool, c.Request)
+		r.CurrentCPUs = c.CPUs
+		if _, err := after.st.Restore(r, c.Pool, c.Exclusive); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pb, pa := before.st.Pools(), after.st.Pools()
+	for i := range pb {
+		if !pb[i].CPUs.Equals(pa[i].CPUs) {
+			t.Errorf("pool %s rebuilt as %s, was %s", pb[i].Name, pa[i].CPUs, pb[i].CPUs)
+		}
+	}
+	p := after.step(t)
+	for _, ch := range p.Changes {
+		if ch.Fields&isolation.FieldCPUs != 0 {
+			t.Errorf("restart moved %s to %s: %s", ch.ID, ch.CPUs, ch.Reason)
+		}
+	}
+	if p = after.step(t); len(p.Changes) != 0 {
+		t.Errorf("second period after restart still changes %d containers", len(p.Changes))
+	}
+	checkPartition(t, after.st, 79)
+}
