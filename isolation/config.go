@@ -235,7 +235,8 @@ type BatchConfig struct {
 	// Watermark is the safety margin kept off the batch capacity, as a
 	// percentage of the node's pool CPUs ("10%") or cores ("8").
 	Watermark Quantity `json:"watermark"`
-	// Schedule overrides Watermark during times of day.
+	// Schedule overrides Watermark during times of day; where windows
+	// overlap, the first one listed applies.
 	Schedule []WatermarkWindow `json:"schedule,omitempty"`
 	// TimeZone of the schedule (IANA name); default UTC.
 	TimeZone string `json:"timeZone,omitempty"`
