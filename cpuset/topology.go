@@ -224,10 +224,13 @@ func (d *discoverer) readAt(dirfd int, dir, name string) ([]byte, error) {
 			path := filepath.Join(dir, name)
 			return nil, fmt.Errorf("cpuset: read %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: err})
 		}
-		if m == 0 {
+		n += m
+		// A sysfs attribute comes whole from one read (kernfs renders it
+		// into a page first), so a short read is the end: this saves the
+		// second, empty read that would otherwise confirm EOF on every file.
+		if m == 0 || n < len(d.buf) {
 			return d.buf[:n], nil
 		}
-		n += m
 	}
 	return nil, fmt.Errorf("cpuset: read %s: larger than %d bytes", filepath.Join(dir, name), len(d.buf))
 }
@@ -506,7 +509,8 @@ func (d *discoverer) readCPUCaches(c *CPUInfo, cfd int, cacheDir string, seen ma
 		return nil
 	}
 	for _, level := range []int{3, 2} {
-		if name := guess[level]; name != "" && !tried[name] {
+		known := (level == 3 && c.L3 >= 0) || (level == 2 && c.L2 >= 0)
+		if name := guess[level]; name != "" && !known && !tried[name] {
 			if err := visit(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
