@@ -70,3 +70,19 @@ func Example() {
 	// batch capacity 64.20 = 78 node CPUs − max(online usage 6.00, predicted 0.00) − watermark 7.80 (batch.watermark); batch pool holds 58 CPUs
 	// load 0.375 below band 0.45–0.60 (usage 6.00 on 16 CPUs, predicted 6.26, request 16.00): target 12, now 14; shrink held by maxShrinkCores 2
 }
+
+// Configuration errors name the field, the value and what is allowed.
+func ExampleParseConfig() {
+	_, err := isolation.ParseConfig([]byte(`
+pools:
+- {name: lc, priority: 0, band: {low: 0.5, high: 0.3}, rcf: {min: 0.2, max: 1}}
+- {name: batch, priority: 1, band: {low: 0.5, high: 0.8}}
+classification: {annotation: strata.io/pool, default: online}
+colocation: {whenDisabled: pause}
+`))
+	fmt.Println(err)
+	// Output:
+	// pools[0].band: 0.5–0.3: band.low must be below band.high
+	// classification.default: "online": unknown pool; allowed: "lc", "batch"
+	// colocation.whenDisabled: "pause": allowed: "suspend", "evict"
+}
