@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/strata-nri/strata/cgroup"
@@ -80,6 +81,10 @@ const (
 //     back and verified byte for byte — after success, after an error and
 //     after ctx is cancelled (the restore itself ignores ctx). A write the
 //     kernel answers with EBUSY (it could not get below) ends the stepping.
+//     If someone else (a runtime resizing the container) changed the limit
+//     meanwhile, their value is kept and the error wraps ErrLimitChanged.
+//     Two reclaims of one cgroup must not run at once: the second would
+//     take the first one's lowered limit for the original.
 func ReclaimPageCache(ctx context.Context, cg *cgroup.Cgroup, target int64, opts ReclaimOptions) (res ReclaimResult, err error) {
 	if target < 0 {
 		return res, fmt.Errorf("pressure: reclaim %s: target %d bytes must be >= 0", cg.Path(), target)
@@ -179,10 +184,14 @@ func reclaimV1(ctx context.Context, cg *cgroup.Cgroup, target int64, opts Reclai
 		res.Stopped = "limit already at or below the goal"
 		return res, nil
 	}
+	written := int64(0) // the last limit we wrote; 0 = none yet
 	defer func() {
 		// Always put the limit back, also when ctx was cancelled: a
 		// context-bound restore could itself be cancelled.
-		if rerr := restoreLimit(cg, orig); rerr != nil {
+		if written == 0 {
+			return
+		}
+		if rerr := restoreLimit(cg, orig, written); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}()
@@ -205,7 +214,28 @@ func reclaimV1(ctx context.Context, cg *cgroup.Cgroup, target int64, opts Reclai
 			res.Stopped = "reached the goal"
 			return res, nil
 		}
-		next := max(limit-opts.Step, goal)
+		// Page-aligned, as the kernel stores it, so that the value reads
+		// back as written (see restoreLimit); rounded up, never below goal.
+		next := alignUp(max(limit-opts.Step, goal), pageSize)
+		if next >= limit {
+			res.Stopped = "reached the goal"
+			return res, nil
+		}
+		if written > 0 {
+			// Between our writes the limit is ours; if it is not what we
+			// wrote, a runtime resized the container: keep its value.
+			cur, lerr := cg.MemoryLimit()
+			if lerr != nil {
+				return res, fmt.Errorf("pressure: reclaim %s: %w", cg.Path(), lerr)
+			}
+			if cur != written {
+				res.Stopped = "memory limit changed by someone else"
+				w := written
+				written = 0 // not ours to restore
+				return res, fmt.Errorf("pressure: reclaim %s: limit reads %d, not the %d written by the reclaim, original %d not restored: %w",
+					cg.Path(), cur, w, orig, ErrLimitChanged)
+			}
+		}
 		werr := cg.SetMemoryLimit(next)
 		res.Steps++
 		if errors.Is(werr, syscall.EBUSY) {
@@ -213,13 +243,39 @@ func reclaimV1(ctx context.Context, cg *cgroup.Cgroup, target int64, opts Reclai
 			return res, nil
 		}
 		if werr != nil {
+			// The write may or may not have taken: restore either way.
+			written = -2
 			return res, fmt.Errorf("pressure: reclaim %s: %w", cg.Path(), werr)
 		}
+		written = next
 		limit = next
 	}
 }
 
-func restoreLimit(cg *cgroup.Cgroup, orig int64) error {
+// ErrLimitChanged reports that a cgroup's memory limit was changed by
+// someone else (a runtime resizing the container) while a v1 reclaim had it
+// lowered; the reclaim leaves the new value rather than overwrite it with
+// the old one.
+var ErrLimitChanged = errors.New("memory limit changed by someone else during reclaim")
+
+var pageSize = int64(os.Getpagesize())
+
+func alignUp(v, to int64) int64 { return (v + to - 1) / to * to }
+
+// restoreLimit writes orig back unless the limit no longer holds the value
+// the reclaim last wrote (written; -2 when unknown after a failed write),
+// then verifies it.
+func restoreLimit(cg *cgroup.Cgroup, orig, written int64) error {
+	if written > 0 {
+		cur, err := cg.MemoryLimit()
+		if err != nil {
+			return fmt.Errorf("pressure: reclaim %s: read memory limit before restoring %d: %w", cg.Path(), orig, err)
+		}
+		if cur != written {
+			return fmt.Errorf("pressure: reclaim %s: limit reads %d, not the %d written by the reclaim, original %d not restored: %w",
+				cg.Path(), cur, written, orig, ErrLimitChanged)
+		}
+	}
 	if err := cg.SetMemoryLimit(orig); err != nil {
 		return fmt.Errorf("pressure: reclaim %s: restore memory limit %d: %w", cg.Path(), orig, err)
 	}

@@ -103,6 +103,22 @@ func (c *countdownCtx) Err() error {
 	return nil
 }
 
+// hookCtx runs hook when its Err method is asked for the at-th time, to
+// act in the middle of the v1 stepping loop.
+type hookCtx struct {
+	context.Context
+	n, at int
+	hook  func()
+}
+
+func (c *hookCtx) Err() error {
+	c.n++
+	if c.n == c.at {
+		c.hook()
+	}
+	return nil
+}
+
 // TestReclaimV1Fixture checks the v1 stepping on a fixture, where writes to
 // the limit reclaim nothing: the steps go from usage to the goal and the
 // original limit is back byte for byte afterwards, also after cancellation.
@@ -144,6 +160,48 @@ func TestReclaimV1Fixture(t *testing.T) {
 		res, err := ReclaimPageCache(ctx, cg, 0, ReclaimOptions{Step: 64 << 20})
 		if !errors.Is(err, context.Canceled) || res.Steps != 1 || res.Stopped != "context cancelled" {
 			t.Errorf("ReclaimPageCache = %+v, %v; want one step then context.Canceled", res, err)
+		}
+		check(t, cg)
+	})
+	t.Run("limit changed by someone else", func(t *testing.T) {
+		cg := setup(t)
+		// After the first step, a runtime resizes the container.
+		ctx := &hookCtx{Context: context.Background(), at: 3, hook: func() {
+			if err := cg.SetMemoryLimit(512 << 20); err != nil {
+				t.Error(err)
+			}
+		}}
+		_, err := ReclaimPageCache(ctx, cg, 0, ReclaimOptions{Step: 64 << 20})
+		if !errors.Is(err, ErrLimitChanged) {
+			t.Errorf("ReclaimPageCache = %v, want ErrLimitChanged", err)
+		}
+		if got, _ := cg.MemoryLimit(); got != 512<<20 {
+			t.Errorf("limit = %d, want the runtime's 512 MiB kept", got)
+		}
+	})
+	t.Run("limit changed after the last step", func(t *testing.T) {
+		cg := setup(t)
+		// Err calls: entry, then one per loop; the 4th loop finds the goal
+		// reached, so the change lands between the last write and the
+		// restore.
+		ctx := &hookCtx{Context: context.Background(), at: 5, hook: func() {
+			if err := cg.SetMemoryLimit(512 << 20); err != nil {
+				t.Error(err)
+			}
+		}}
+		res, err := ReclaimPageCache(ctx, cg, 0, ReclaimOptions{Step: 64 << 20})
+		if !errors.Is(err, ErrLimitChanged) || res.Steps != 3 {
+			t.Errorf("ReclaimPageCache = %+v, %v; want 3 steps and ErrLimitChanged", res, err)
+		}
+		if got, _ := cg.MemoryLimit(); got != 512<<20 {
+			t.Errorf("limit = %d, want the runtime's 512 MiB kept", got)
+		}
+	})
+	t.Run("unaligned target", func(t *testing.T) {
+		cg := setup(t)
+		res, err := ReclaimPageCache(context.Background(), cg, 200<<20+1, ReclaimOptions{Step: 64 << 20})
+		if err != nil || res.Steps != 2 {
+			t.Errorf("ReclaimPageCache = %+v, %v; want 2 steps (300 -> 236 -> 200 MiB + 1 page)", res, err)
 		}
 		check(t, cg)
 	})
