@@ -3,6 +3,7 @@ package isolation
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -349,8 +350,8 @@ func (s *State) admissionFloor(q *poolState) int {
 
 func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, route string) Admission {
 	c := &containerState{req: req, pool: p.rank, exclusive: excl}
-	c.req.Annotations = maps(req.Annotations)
-	c.req.Labels = maps(req.Labels)
+	c.req.Annotations = maps.Clone(req.Annotations) // the caller may reuse its maps
+	c.req.Labels = maps.Clone(req.Labels)
 	c.base = s.baseSettings(p, &c.req)
 	c.applied = c.base
 	if p.rank == len(s.pools)-1 && s.cfg.Colocation.Disabled && s.cfg.Colocation.WhenDisabled != WhenDisabledEvict {
@@ -469,17 +470,6 @@ func (s *State) updatesFor(pools []*poolState, skip *containerState, reason stri
 		c.appliedC = p.shared
 		out = append(out, ContainerChange{ID: c.req.ID, Pool: p.cfg.Name, CPUs: p.shared, Mems: p.mems,
 			Settings: c.applied, Fields: FieldCPUs | FieldMems, Reason: reason})
-	}
-	return out
-}
-
-func maps(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }
