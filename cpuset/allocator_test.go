@@ -117,6 +117,12 @@ func TestTakeExclusive(t *testing.T) {
 		{"hybrid 20", cpusettest.Hybrid, cpuset.AllocatorOptions{}, []take{
 			{n: 20, want: "0-19"},
 		}},
+		// arm64 big.LITTLE: big cores first; when too few are left, the
+		// little cluster; a single CPU goes back to the big cores.
+		{"arm big.LITTLE", cpusettest.ARMBigLittle, cpuset.AllocatorOptions{}, []take{
+			{n: 2, want: "4-5"}, {n: 3, want: "0-2"}, {n: 1, want: "6"},
+			{n: 1, opts: cpuset.TakeOptions{Kind: cpuset.KindEfficiency}, want: "3"},
+		}},
 		// Offline and isolated CPUs are never handed out by default. Four
 		// single-thread cores in CCX 1 are the best fit for 4; a whole core
 		// for 2 comes from CCX 0.

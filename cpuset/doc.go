@@ -10,7 +10,8 @@
 // tests): online, offline, isolated and nohz_full CPUs; each online CPU's
 // package, die, core and SMT siblings; its L2 and L3 cache groups
 // (cache/index*/shared_cpu_list); NUMA nodes with their distance rows and
-// memory; and hybrid core kinds (devices/cpu_core and devices/cpu_atom).
+// memory; and hybrid core kinds (Intel's devices/cpu_core and
+// devices/cpu_atom lists, or differing cpuN/cpu_capacity on arm64).
 // A missing or malformed required file is an error that names the file.
 //
 // The CPUs form a locality tree:

@@ -40,6 +40,9 @@ type CPUInfo struct {
 	Siblings cpuset.CPUSet
 	// Kind is KindPerformance or KindEfficiency on hybrid machines, else "".
 	Kind string
+	// Capacity is cpuN/cpu_capacity (1024 for the fastest CPUs), 0 where
+	// the kernel does not show it.
+	Capacity int
 	// Isolated is true for CPUs in the isolated or nohz_full lists.
 	Isolated bool
 }
@@ -149,8 +152,8 @@ func (t *Topology) MemsFor(cpus cpuset.CPUSet) cpuset.CPUSet {
 
 // Discover reads the CPU topology below sysfsRoot (normally "/sys").
 // A missing or malformed required file yields an error naming it. Optional
-// files (offline, isolated, nohz_full, die_id, caches, NUMA nodes on
-// kernels without NUMA, hybrid PMU lists) default to "absent".
+// files (offline, isolated, nohz_full, die_id, cpu_capacity, caches, NUMA
+// nodes on kernels without NUMA, hybrid PMU lists) default to "absent".
 func Discover(sysfsRoot string) (*Topology, error) {
 	d := discoverer{root: sysfsRoot, cpuDir: filepath.Join(sysfsRoot, "devices", "system", "cpu")}
 	return d.run()
@@ -359,6 +362,9 @@ func (d *discoverer) run() (*Topology, error) {
 	if err := d.readCores(); err != nil {
 		return nil, err
 	}
+	if !t.hybrid {
+		t.kindsByCapacity()
+	}
 	if err := d.readCaches(); err != nil {
 		return nil, err
 	}
@@ -396,6 +402,9 @@ func (d *discoverer) readCores() error {
 		if err == nil {
 			sibs, _, err = d.readListAt(dfd, dir, "thread_siblings_list", false)
 		}
+		if err == nil {
+			c.Capacity, err = d.readIntAt(dfd, dir, "../cpu_capacity", true, 0)
+		}
 		syscall.Close(dfd)
 		if err != nil {
 			return err
@@ -420,11 +429,43 @@ func (d *discoverer) readCores() error {
 			if s != c.ID && done.has(s) {
 				return fmt.Errorf("cpuset: %s lists CPU %d, which belongs to another core", sibPath, s)
 			}
-			o.Package, o.Die, o.Core, o.Siblings = c.Package, c.Die, c.Core, set
+			o.Package, o.Die, o.Core, o.Siblings, o.Capacity = c.Package, c.Die, c.Core, c.Siblings, c.Capacity
+			o.Siblings = set
 			done.set(s)
 		}
 	}
 	return nil
+}
+
+// kindsByCapacity derives core kinds where the kernel shows no hybrid PMU
+// lists but CPUs differ in cpu_capacity (arm64 big.LITTLE and DynamIQ
+// parts): CPUs within 3/4 of the largest capacity are performance cores,
+// so the middle tier of a three-tier phone SoC counts as performance, and
+// the little cores as efficiency.
+func (t *Topology) kindsByCapacity() {
+	lo, hi := 0, 0
+	for i, c := range t.cpus {
+		if c.Capacity <= 0 {
+			return // not shown for every CPU: no basis to tell kinds apart
+		}
+		if i == 0 || c.Capacity < lo {
+			lo = c.Capacity
+		}
+		hi = max(hi, c.Capacity)
+	}
+	if lo == hi {
+		return
+	}
+	t.hybrid = true
+	for i := range t.cpus {
+		c := &t.cpus[i]
+		if c.Capacity*4 >= hi*3 {
+			c.Kind = KindPerformance
+			t.perfMask.set(c.ID)
+		} else {
+			c.Kind = KindEfficiency
+		}
+	}
 }
 
 // readCaches assigns L2 and L3 groups from cache/index*/shared_cpu_list.

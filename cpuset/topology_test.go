@@ -48,6 +48,11 @@ func TestDiscoverShapes(t *testing.T) {
 		{shape: cpusettest.Hybrid, online: "0-23", packages: 1, nodes: 1, l3s: 1, l2s: 10,
 			cpu: 17, want: cpuset.CPUInfo{ID: 17, Core: 9, L3: 0, L2: 8, Kind: cpuset.KindEfficiency},
 			siblings: "17", node0CPUs: "0-23", l3OfCPU: "0-23", distances: []int{10}},
+		// arm64 big.LITTLE: the little cores 0-3 come first and are told
+		// apart only by cpu_capacity.
+		{shape: cpusettest.ARMBigLittle, online: "0-7", packages: 1, nodes: 1, l3s: 1, l2s: 8,
+			cpu: 1, want: cpuset.CPUInfo{ID: 1, Core: 1, L3: 0, L2: 1, Kind: cpuset.KindEfficiency, Capacity: 530},
+			siblings: "1", node0CPUs: "0-7", l3OfCPU: "0-7", distances: []int{10}},
 		// Offline 12-15: core 4 has lost its sibling 12; core 2 is isolated.
 		{shape: cpusettest.OfflineCPUs, online: "0-11", packages: 1, nodes: 1, l3s: 2, l2s: 8,
 			cpu: 4, want: cpuset.CPUInfo{ID: 4, Core: 4, L3: 1, L2: 4},
@@ -94,6 +99,9 @@ func TestDiscoverShapes(t *testing.T) {
 				t.Errorf("CPU %d L3 group = %s, want %s", tc.cpu, l3, tc.l3OfCPU)
 			}
 			got.Siblings = tc.want.Siblings
+			if tc.want.Capacity == 0 {
+				tc.want.Capacity = 1024 // what x86 kernels show for every CPU
+			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("CPU(%d) = %+v, want %+v", tc.cpu, got, tc.want)
 			}
@@ -134,6 +142,10 @@ func TestDiscoverHybrid(t *testing.T) {
 	}
 	if got := topo.L2Groups()[func() int { c, _ := topo.CPU(21); return c.L2 }()].String(); got != "20-23" {
 		t.Errorf("L2 of CPU 21 = %s, want the E-core cluster 20-23", got)
+	}
+	arm := fixture(t, cpusettest.ARMBigLittle)
+	if c, _ := arm.CPU(4); !arm.Hybrid() || c.Kind != cpuset.KindPerformance || c.Capacity != 1024 {
+		t.Errorf("ARM big core 4 = %+v (hybrid %v), want a performance core of capacity 1024", c, arm.Hybrid())
 	}
 	if fixture(t, cpusettest.Intel2S20C2T).Hybrid() {
 		t.Error("Intel2S20C2T reported hybrid")

@@ -6,7 +6,8 @@
 // nodes per die, L3 groups per node, cores per L3, threads per core.
 // WriteSysfs lays out the files Linux shows for it under
 // devices/system/cpu, devices/system/node and, on hybrid parts,
-// devices/cpu_core and devices/cpu_atom. CPU numbering follows the kernel's
+// devices/cpu_core and devices/cpu_atom (or, on arm64, through
+// cpuN/cpu_capacity). CPU numbering follows the kernel's
 // x86 enumeration: on servers every core's first thread is numbered before
 // any second thread (siblings are N and N+cores), on desktops siblings are
 // adjacent. Offline CPUs keep their cpuN directory with online=0 and lose
@@ -36,6 +37,18 @@ type Shape struct {
 	// ECoresPerL2 (default 4), and makes the machine hybrid.
 	ECoresPerL3 int
 	ECoresPerL2 int
+	// ECoresFirst numbers the efficiency cores before the performance
+	// cores (arm64 big.LITTLE parts list the little cluster first).
+	ECoresFirst bool
+	// HybridByCapacity shows core kinds only through cpuN/cpu_capacity, as
+	// arm64 kernels do, instead of the cpu_core/cpu_atom PMU lists.
+	HybridByCapacity bool
+	// ECapacity is the cpu_capacity of efficiency cores; every other CPU
+	// shows 1024. Default 1024 (as x86 kernels without hybrid capacity
+	// scaling show).
+	ECapacity int
+	// NoDieID omits topology/die_id, which only x86 kernels provide.
+	NoDieID bool
 	// SiblingsAdjacent numbers SMT siblings consecutively (desktop parts);
 	// otherwise first threads of all cores come first (servers).
 	SiblingsAdjacent bool
@@ -164,6 +177,14 @@ var (
 		L1dSize: "32K", L1iSize: "32K", L2Size: "512K", L3Size: "16384K",
 		Offline: "12-15", Isolated: "2,10", NoHZFull: "2,10"}
 
+	// ARMBigLittle is a Rockchip RK3588 board: four Cortex-A55 little
+	// cores (CPUs 0-3, cpu_capacity 530 from its device tree's
+	// capacity-dmips-mhz) and four Cortex-A76 big cores (4-7, 1024), each
+	// with a private L2, one shared L3, no SMT, no die_id, no PMU lists.
+	ARMBigLittle = Shape{Name: "arm-big-little", Packages: 1, CoresPerL3: 4, ECoresPerL3: 4, ECoresPerL2: 1,
+		ECoresFirst: true, HybridByCapacity: true, ECapacity: 530, NoDieID: true, SiblingsAdjacent: true,
+		L1dSize: "64K", L1iSize: "64K", L2Size: "512K", L3Size: "3072K", NodeMemoryKiB: 16 << 20}
+
 	// Big448 is a 4-socket Xeon (Sapphire Rapids 8490H class) in SNC2:
 	// 4 sockets × 2 nodes × 28 cores × 2 threads = 448 CPUs, 8 NUMA nodes.
 	Big448 = Shape{Name: "big448", Packages: 4, NodesPerDie: 2, L3PerDie: true, CoresPerL3: 28, ThreadsPerCore: 2,
@@ -173,7 +194,7 @@ var (
 // All returns every named shape by name.
 func All() map[string]Shape {
 	m := map[string]Shape{}
-	for _, s := range []Shape{VM2, Intel2S20C2T, EPYCNPS1, EPYCNPS4, FourSocket, IntelSNC2, Hybrid, OfflineCPUs, Big448} {
+	for _, s := range []Shape{VM2, Intel2S20C2T, EPYCNPS1, EPYCNPS4, FourSocket, IntelSNC2, Hybrid, ARMBigLittle, OfflineCPUs, Big448} {
 		m[s.Name] = s
 	}
 	return m

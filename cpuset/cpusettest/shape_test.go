@@ -11,7 +11,7 @@ import (
 func TestShapeSizes(t *testing.T) {
 	want := map[string]int{
 		"vm2": 2, "intel-2s-20c-2t": 80, "epyc-nps1": 256, "epyc-nps4": 256, "four-socket": 192,
-		"intel-snc2": 112, "hybrid": 24, "offline-cpus": 16, "big448": 448,
+		"intel-snc2": 112, "hybrid": 24, "arm-big-little": 8, "offline-cpus": 16, "big448": 448,
 	}
 	all := All()
 	if len(all) != len(want) {

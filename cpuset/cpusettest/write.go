@@ -32,20 +32,31 @@ func (s Shape) layout() []core {
 					if s.L3PerDie {
 						l3 = die
 					}
-					for c := 0; c < s.CoresPerL3; c++ {
-						cores = append(cores, core{pkg: p, die: d, node: node, l3: l3, l2: l2, id: coreID})
-						l2++
-						coreID++
+					addP := func() {
+						for c := 0; c < s.CoresPerL3; c++ {
+							cores = append(cores, core{pkg: p, die: d, node: node, l3: l3, l2: l2, id: coreID})
+							l2++
+							coreID++
+						}
 					}
-					for e := 0; e < s.ECoresPerL3; e++ {
-						if e > 0 && e%s.ECoresPerL2 == 0 {
+					addE := func() {
+						for e := 0; e < s.ECoresPerL3; e++ {
+							if e > 0 && e%s.ECoresPerL2 == 0 {
+								l2++
+							}
+							cores = append(cores, core{pkg: p, die: d, node: node, l3: l3, l2: l2, id: coreID, eff: true})
+							coreID++
+						}
+						if s.ECoresPerL3 > 0 {
 							l2++
 						}
-						cores = append(cores, core{pkg: p, die: d, node: node, l3: l3, l2: l2, id: coreID, eff: true})
-						coreID++
 					}
-					if s.ECoresPerL3 > 0 {
-						l2++
+					if s.ECoresFirst {
+						addE()
+						addP()
+					} else {
+						addP()
+						addE()
 					}
 				}
 			}
@@ -169,7 +180,14 @@ func WriteSysfs(dir string, s Shape) error {
 			coreList := listOf(keyCore, c.seq)
 			pkgList := listOf(keyPackage, c.pkg)
 			w.file(td, "physical_package_id", strconv.Itoa(c.pkg))
-			w.file(td, "die_id", strconv.Itoa(c.die))
+			if !s.NoDieID {
+				w.file(td, "die_id", strconv.Itoa(c.die))
+			}
+			capacity := 1024
+			if c.eff && s.ECapacity > 0 {
+				capacity = s.ECapacity
+			}
+			w.file(cd, "cpu_capacity", strconv.Itoa(capacity))
 			w.file(td, "core_id", strconv.Itoa(c.id))
 			w.file(td, "core_cpus_list", coreList)
 			w.file(td, "thread_siblings_list", coreList)
@@ -205,7 +223,7 @@ func WriteSysfs(dir string, s Shape) error {
 			}
 		}
 	}
-	if len(eff) > 0 {
+	if len(eff) > 0 && !s.HybridByCapacity {
 		w.file(filepath.Join(dir, "devices", "cpu_core"), "cpus", cpuset.New(perf...).Intersection(online).String())
 		w.file(filepath.Join(dir, "devices", "cpu_atom"), "cpus", cpuset.New(eff...).Intersection(online).String())
 	}
