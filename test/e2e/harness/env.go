@@ -149,10 +149,18 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: runc not found: install the apt package runc (see test/e2e/apt-packages.txt): %w", err)
 	}
+	opts.Plugins = append([]Plugin(nil), opts.Plugins...)
 	for i, p := range opts.Plugins {
 		if p.Path == "" {
 			return nil, fmt.Errorf("harness: Plugins[%d].Path is empty", i)
 		}
+		// Plugins run in the run directory; a relative path would be
+		// resolved there.
+		abs, err := filepath.Abs(p.Path)
+		if err != nil {
+			return nil, fmt.Errorf("harness: Plugins[%d].Path %q: %w", i, p.Path, err)
+		}
+		opts.Plugins[i].Path = abs
 		if p.Index != "" && (len(p.Index) != 2 || p.Index[0] < '0' || p.Index[0] > '9' || p.Index[1] < '0' || p.Index[1] > '9') {
 			return nil, fmt.Errorf("harness: Plugins[%d].Index %q must be two digits 00-99", i, p.Index)
 		}
@@ -192,27 +200,26 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 	}
 	if !opts.Detach {
 		e.st.OwnerPID = os.Getpid()
-	}
-	for _, sub := range []string{"nri/plugins", "nri/conf", "cni/bin", "cni/conf", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return nil, fmt.Errorf("harness: run dir: %w", err)
-		}
-	}
-	if !opts.Detach {
 		registerLive(e)
 	}
-	if err := e.saveState(); err != nil {
-		_ = e.Close()
-		return nil, err
+	for _, sub := range []string{"nri/plugins", "nri/conf", "cni/bin", "cni/conf", "tmp"} {
+		if err == nil {
+			err = os.MkdirAll(filepath.Join(dir, sub), 0o755)
+		}
 	}
-	err = writeConfig(filepath.Join(dir, "config.toml"), configData{
-		Dir: dir, Socket: e.st.Socket, NRISocket: e.st.NRISocket, Image: ImageRef, Runc: runc,
-		LogLevel:               opts.LogLevel,
-		NRIRegistrationTimeout: opts.NRIRegistrationTimeout.String(),
-		NRIRequestTimeout:      opts.NRIRequestTimeout.String(),
-		Extra:                  opts.ExtraConfig,
-		V2:                     strings.HasPrefix(bins.Version, "1."),
-	})
+	if err == nil {
+		err = e.saveState()
+	}
+	if err == nil {
+		err = writeConfig(filepath.Join(dir, "config.toml"), configData{
+			Dir: dir, Socket: e.st.Socket, NRISocket: e.st.NRISocket, Image: ImageRef, Runc: runc,
+			LogLevel:               opts.LogLevel,
+			NRIRegistrationTimeout: opts.NRIRegistrationTimeout.String(),
+			NRIRequestTimeout:      opts.NRIRequestTimeout.String(),
+			Extra:                  opts.ExtraConfig,
+			V2:                     strings.HasPrefix(bins.Version, "1."),
+		})
+	}
 	if err == nil {
 		err = e.startContainerd(ctx)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,13 +369,18 @@ func (e *Env) waitPluginRegistered(ctx context.Context, i int, since int64, time
 }
 
 // WaitLog polls containerd's log from byte offset since until a line
-// matches, the timeout passes, or check (optional) returns an error.
+// matches, the timeout passes, or check (optional) returns an error. It
+// reads only what was appended since the last poll.
 func (e *Env) WaitLog(ctx context.Context, since int64, timeout time.Duration, match func(line string) bool, check func() error) error {
 	deadline := time.Now().Add(timeout)
+	var partial []byte // an unfinished last line, kept for the next poll
 	for {
-		if b, err := os.ReadFile(e.st.ContainerdLog); err == nil && int64(len(b)) > since {
-			for _, line := range strings.Split(string(b[since:]), "\n") {
-				if match(line) {
+		if chunk, err := readFrom(e.st.ContainerdLog, since); err == nil && len(chunk) > 0 {
+			since += int64(len(chunk))
+			lines := bytes.Split(append(partial, chunk...), []byte("\n"))
+			partial = append([]byte(nil), lines[len(lines)-1]...)
+			for _, line := range lines[:len(lines)-1] {
+				if match(string(line)) {
 					return nil
 				}
 			}
@@ -385,6 +391,9 @@ func (e *Env) WaitLog(ctx context.Context, since int64, timeout time.Duration, m
 			}
 		}
 		if time.Now().After(deadline) {
+			if len(partial) > 0 && match(string(partial)) {
+				return nil
+			}
 			return fmt.Errorf("no matching line in %s after %s", e.st.ContainerdLog, timeout)
 		}
 		select {
@@ -393,6 +402,19 @@ func (e *Env) WaitLog(ctx context.Context, since int64, timeout time.Duration, m
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// readFrom returns the content of path from byte offset off to its end.
+func readFrom(path string, off int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
 }
 
 func fileSize(path string) int64 {
