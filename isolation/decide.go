@@ -41,7 +41,12 @@ type planScratch struct {
 	cand      []candidate
 	reclaimed []bool
 	gen       []uint64
-	state     []uint8 // per change: container flags after apply
+	// memberCPUs, memberMems, memberGen: what each pool's shared members
+	// run on after the plan (see State.memberView), and its generation.
+	memberCPUs []cpuset.CPUSet
+	memberMems []cpuset.CPUSet
+	memberGen  []uint64
+	state      []uint8 // per change: container flags after apply
 }
 
 type candidate struct {
@@ -80,6 +85,9 @@ func (d *decider) run() {
 	sc.file = resize(sc.file, n)
 	sc.throttled = resize(sc.throttled, n)
 	sc.gen = resize(sc.gen, n)
+	sc.memberCPUs = resize(sc.memberCPUs, n)
+	sc.memberMems = resize(sc.memberMems, n)
+	sc.memberGen = resize(sc.memberGen, n)
 	sc.touched = resize(sc.touched, n)
 	sc.state = sc.state[:0]
 	if len(sc.taken) < n {
@@ -439,6 +447,22 @@ func shrinkLimit(st *State, ps *poolState, now time.Time) string {
 func (d *decider) containers() {
 	p, st, sc := d.p, d.st, &d.p.scratch
 	last := len(p.Pools) - 1
+	for k := range p.Pools {
+		src := lender(k, len(p.Pools), func(j int) int { return sc.shared[j].Size() })
+		if src < 0 {
+			sc.memberCPUs[k], sc.memberMems[k], sc.memberGen[k] = st.noLender()
+			continue
+		}
+		sc.memberCPUs[k] = sc.shared[src]
+		if src == k && p.Pools[k].Resized {
+			sc.memberMems[k] = p.Pools[k].Mems
+		} else if src == k {
+			sc.memberMems[k] = st.pools[k].mems
+		} else {
+			sc.memberMems[k] = st.topo.MemsFor(sc.shared[src])
+		}
+		sc.memberGen[k] = viewGen(k, src, sc.gen[src])
+	}
 	downgradeBelow := len(p.Pools)
 	for k := range p.Pools {
 		if d.mode(k, ActionCPUDowngrade) {
@@ -473,9 +497,9 @@ func (d *decider) containers() {
 				f |= FieldCPUs | FieldMems
 				cpus = c.exclusive
 			}
-		} else if c.cpusGen != sc.gen[k] {
+		} else if c.cpusGen != sc.memberGen[k] {
 			f |= FieldCPUs | FieldMems
-			cpus = pp.Shared
+			cpus = sc.memberCPUs[k]
 		}
 		if c.cpusGen == 0 && f&FieldCPUs != 0 && c.appliedC.Equals(cpus) {
 			// A restored container already runs on the right CPUs.
@@ -509,7 +533,7 @@ func (d *decider) containers() {
 			}
 		}
 		if f&FieldCPUs != 0 && cpus.Size() == 0 {
-			f &^= FieldCPUs | FieldMems // an empty pool: leave the cpuset as it is
+			f &^= FieldCPUs | FieldMems // no CPUs anywhere: leave the cpuset as it is
 			cpus = cpuset.CPUSet{}
 		}
 		if f == 0 {
@@ -518,7 +542,7 @@ func (d *decider) containers() {
 		ch := ContainerChange{ID: c.req.ID, Pool: pp.Name, Settings: want, Fields: f, Reason: reason}
 		if f&FieldCPUs != 0 {
 			ch.CPUs = cpus
-			ch.Mems = pp.Mems
+			ch.Mems = sc.memberMems[k]
 			if c.exclusive.Size() > 0 {
 				ch.Mems = st.topo.MemsFor(cpus)
 			}
@@ -738,7 +762,7 @@ func (s *State) Commit(plan *Plan) error {
 		if c.exclusive.Size() > 0 {
 			c.cpusGen = math.MaxUint64
 		} else {
-			c.cpusGen = s.pools[c.pool].gen
+			c.cpusGen = sc.memberGen[c.pool]
 		}
 	}
 	for i, ch := range plan.Changes {
@@ -752,7 +776,7 @@ func (s *State) Commit(plan *Plan) error {
 			if c.exclusive.Size() > 0 {
 				c.cpusGen = math.MaxUint64
 			} else {
-				c.cpusGen = s.pools[c.pool].gen
+				c.cpusGen = sc.memberGen[c.pool]
 			}
 		}
 		c.applied = ch.Settings

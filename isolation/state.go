@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"slices"
 	"sort"
 	"time"
 
@@ -318,16 +317,16 @@ func (s *State) takeExclusive(p *poolState, n int, exact cpuset.CPUSet) (cpuset.
 }
 
 // hardFloor is the fewest shared CPUs a pool keeps: its minCPUs (at least
-// 1) while it has shared members; the lowest pool keeps minCPUs (at least
-// 1) while colocation is on.
+// 1) while it has shared members; the lowest pool keeps minCPUs while
+// colocation is on, even before batch members arrive. A lowest pool with
+// minCPUs 0 may give its last CPU to a busy higher pool; its members then
+// borrow (see memberView).
 func (s *State) hardFloor(p *poolState) int {
 	if p.rank == len(s.pools)-1 {
-		// Kept even before batch members arrive, so the first of them
-		// never finds an empty pool.
 		if s.cfg.Colocation.Disabled {
 			return 0
 		}
-		return max(p.cfg.MinCPUs, 1)
+		return p.cfg.MinCPUs
 	}
 	if p.sharedMembers == 0 {
 		return 0
@@ -402,8 +401,7 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 	if a.Exclusive {
 		a.CPUs = excl
 	} else {
-		a.CPUs = p.shared
-		c.cpusGen = p.gen
+		a.CPUs, _, c.cpusGen = s.memberView(p)
 	}
 	a.Mems = s.topo.MemsFor(a.CPUs)
 	c.appliedC = a.CPUs
@@ -419,7 +417,9 @@ func (s *State) place(req ContainerRequest, p *poolState, excl cpuset.CPUSet, ro
 		c.applied = Settings{}
 		c.suspended = false
 	}
-	a.Updates = s.updatesFor(changed, c, "cpus taken for "+req.ID)
+	if len(changed) > 0 {
+		a.Updates = s.updatesFor(c, "cpus taken for "+req.ID)
+	}
 	return a
 }
 
@@ -454,21 +454,25 @@ func (s *State) growFromLower(p *poolState, k int) []*poolState {
 	return changed
 }
 
-// updatesFor returns CPU changes for the shared members of the given pools
-// (except skip) and records them as applied.
-func (s *State) updatesFor(pools []*poolState, skip *containerState, reason string) []ContainerChange {
+// updatesFor returns CPU changes for the shared members (except skip) whose
+// CPUs changed, and records them as applied.
+func (s *State) updatesFor(skip *containerState, reason string) []ContainerChange {
 	var out []ContainerChange
 	for _, c := range s.containers {
 		if c == skip || c.exclusive.Size() > 0 {
 			continue
 		}
+		// A member's CPUs change with its own pool's, or, while its
+		// pool has none, with those of the pool it borrows from: compare
+		// generations of the member view rather than filtering by pool.
 		p := s.pools[c.pool]
-		if !slices.Contains(pools, p) || c.cpusGen == p.gen {
+		cpus, mems, gen := s.memberView(p)
+		if c.cpusGen == gen || cpus.Size() == 0 {
 			continue
 		}
-		c.cpusGen = p.gen
-		c.appliedC = p.shared
-		out = append(out, ContainerChange{ID: c.req.ID, Pool: p.cfg.Name, CPUs: p.shared, Mems: p.mems,
+		c.cpusGen = gen
+		c.appliedC = cpus
+		out = append(out, ContainerChange{ID: c.req.ID, Pool: p.cfg.Name, CPUs: cpus, Mems: mems,
 			Settings: c.applied, Fields: FieldCPUs | FieldMems, Reason: reason})
 	}
 	return out
@@ -500,7 +504,7 @@ func (s *State) Remove(id string) []ContainerChange {
 		low.shared = low.shared.Union(c.exclusive)
 		low.gen++
 		s.refresh(low)
-		return s.updatesFor([]*poolState{low}, nil, "exclusive CPUs of "+id+" returned")
+		return s.updatesFor(nil, "exclusive CPUs of "+id+" returned")
 	}
 	p.sharedMembers--
 	p.requestMilli -= c.req.CPURequest()
@@ -621,6 +625,68 @@ func (s *State) Pools() []PoolInfo {
 		out = append(out, info)
 	}
 	return out
+}
+
+// memberView returns the CPUs the shared members of pool p run on, their
+// NUMA nodes, and a generation that changes whenever that set does.
+//
+// A pool with CPUs of its own runs its members on them. A pool with members
+// but no CPUs — on a node too small for every pool to hold one, or when a
+// lowest pool with minCPUs 0 gave its last CPU to a busy higher pool —
+// borrows: its members run on the CPUs of the nearest lower pool that has
+// some (lower priority, so the borrower wins the contention), else of the
+// nearest higher one. A borrowing batch member keeps its profile (idle
+// scheduling, minimum weight), so it only gets cycles nobody above wants.
+func (s *State) memberView(p *poolState) (cpuset.CPUSet, cpuset.CPUSet, uint64) {
+	src := lender(p.rank, len(s.pools), func(j int) int { return s.pools[j].shared.Size() })
+	if src < 0 {
+		return s.noLender()
+	}
+	q := s.pools[src]
+	mems := q.mems
+	if src != p.rank {
+		mems = s.topo.MemsFor(q.shared)
+	}
+	return q.shared, mems, viewGen(p.rank, src, q.gen)
+}
+
+// noLender is the member view when no pool has shared CPUs (every usable
+// CPU is exclusive): the reserved CPUs, or nothing.
+func (s *State) noLender() (cpuset.CPUSet, cpuset.CPUSet, uint64) {
+	if s.reserved.Size() == 0 {
+		return cpuset.New(), cpuset.New(), math.MaxUint64 - 1
+	}
+	return s.reserved, s.topo.MemsFor(s.reserved), math.MaxUint64 - 1
+}
+
+// lender picks the pool whose shared CPUs the members of pool k run on:
+// k when it has CPUs, else the nearest lower pool with CPUs, else the
+// nearest higher one; -1 when none has any. size(j) is pool j's CPU count.
+func lender(k, n int, size func(int) int) int {
+	if size(k) > 0 {
+		return k
+	}
+	for j := k + 1; j < n; j++ {
+		if size(j) > 0 {
+			return j
+		}
+	}
+	for j := k - 1; j >= 0; j-- {
+		if size(j) > 0 {
+			return j
+		}
+	}
+	return -1
+}
+
+// viewGen tells member views apart: a pool's own generation, or, when it
+// borrows, the lender's generation tagged with the lender's rank, so a
+// change of lender or of the lender's CPUs is a new generation.
+func viewGen(k, src int, gen uint64) uint64 {
+	if src == k {
+		return gen
+	}
+	return gen | uint64(src+1)<<56
 }
 
 // Reserved returns the CPUs kept for the system.
