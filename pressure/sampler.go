@@ -27,6 +27,14 @@ type SamplerOptions struct {
 	// (a runtime may create the cgroup2 directory after the cgroup was
 	// added). Default 10 s. Opening a file allocates, so this is kept rare.
 	PSIRetry time.Duration
+	// MemoryEvery reads the memory values every MemoryEvery-th pass (and
+	// on a cgroup's first); between reads a sample repeats the last values
+	// and MemoryTime says when they were read. Default 1, every pass.
+	// Memory sizes move more slowly than CPU rates, and memory.stat is the
+	// expensive file for the kernel to produce: measured on Linux 6.18 for
+	// a leaf cgroup, memory.stat 7.9 µs, cpu.stat 1.4 µs, cpuacct.usage
+	// 0.9 µs, cpu.pressure 2.0 µs per read.
+	MemoryEvery int
 }
 
 // samplerCounters are the counters every pass reads.
@@ -61,8 +69,17 @@ type Sampler struct {
 }
 
 type openFile struct {
-	src cgroup.CounterSource
-	fd  int
+	src    cgroup.CounterSource
+	fd     int
+	memory bool // holds memory gauges, read every MemoryEvery passes
+}
+
+func isMemoryCounter(k cgroup.Counter) bool {
+	switch k {
+	case cgroup.CounterMemoryAnon, cgroup.CounterMemoryFile, cgroup.CounterMemoryActiveFile, cgroup.CounterMemoryInactiveFile:
+		return true
+	}
+	return false
 }
 
 type psiFile struct {
@@ -79,6 +96,8 @@ type tracked struct {
 
 	havePrev bool
 	prevTime time.Time
+	memTime  time.Time // when the memory values in prev were read
+	sinceMem int       // passes since memory was last read
 	prev     [cgroup.NumCounters]uint64
 	prevPSI  [2]PSIStats
 	prevHas  bool // prevPSI valid
@@ -121,8 +140,10 @@ type CgroupSample struct {
 	ThrottledPeriods uint64
 	ThrottledTime    time.Duration
 
-	// Memory gauges in bytes (hierarchical, see cgroup.MemoryStat).
+	// Memory gauges in bytes (hierarchical, see cgroup.MemoryStat), as
+	// read at MemoryTime (see SamplerOptions.MemoryEvery).
 	Anon, File, ActiveFile, InactiveFile uint64
+	MemoryTime                           time.Time
 
 	// HasRates reports whether the rates below are valid.
 	HasRates bool
@@ -186,6 +207,9 @@ func NewSampler(h *cgroup.Hierarchy, opts SamplerOptions) *Sampler {
 	if opts.PSIRetry <= 0 {
 		opts.PSIRetry = 10 * time.Second
 	}
+	if opts.MemoryEvery <= 0 {
+		opts.MemoryEvery = 1
+	}
 	return &Sampler{h: h, opts: opts, byID: map[string]*tracked{}, buf: make([]byte, 8192), clock: opts.Clock}
 }
 
@@ -215,7 +239,7 @@ func (s *Sampler) Add(id string, cg *cgroup.Cgroup) error {
 			}
 			return fmt.Errorf("pressure: add %s: open %s: %w", id, src.Path, err)
 		}
-		t.files = append(t.files, openFile{src: src, fd: fd})
+		t.files = append(t.files, openFile{src: src, fd: fd, memory: isMemoryCounter(src.Fields[0].Counter)})
 	}
 	if s.opts.PSI {
 		for i, r := range []cgroup.PSIResource{cgroup.PSICPU, cgroup.PSIMemory} {
@@ -312,21 +336,33 @@ func (s *Sampler) Sample() *Pass {
 func (s *Sampler) sampleOne(t *tracked, cs *CgroupSample) error {
 	var cur [cgroup.NumCounters]uint64
 	var stamp time.Time
+	readMemory := !t.havePrev || t.sinceMem+1 >= s.opts.MemoryEvery
 	for i := range t.files {
 		f := &t.files[i]
+		if f.memory && !readMemory {
+			for _, fl := range f.src.Fields {
+				cur[fl.Counter] = t.prev[fl.Counter]
+			}
+			continue
+		}
 		b, err := s.read(&f.fd, f.src.Path)
 		if err != nil {
 			return err
 		}
-		if i == 0 {
+		if stamp.IsZero() {
 			stamp = s.clock()
 		}
 		if err := f.src.Parse(b, &cur); err != nil {
 			return err
 		}
 	}
+	memTime := t.memTime
+	if readMemory {
+		memTime = stamp
+	}
 	cs.ID = t.id
 	cs.Time = stamp
+	cs.MemoryTime = memTime
 	cs.CPUUsage = time.Duration(cur[cgroup.CounterCPUUsage])
 	cs.Periods = cur[cgroup.CounterCPUPeriods]
 	cs.ThrottledPeriods = cur[cgroup.CounterCPUThrottledPeriods]
@@ -391,6 +427,12 @@ func (s *Sampler) sampleOne(t *tracked, cs *CgroupSample) error {
 	}
 	t.havePrev = true
 	t.prevTime = stamp
+	t.memTime = memTime
+	if readMemory {
+		t.sinceMem = 0
+	} else {
+		t.sinceMem++
+	}
 	t.prev = cur
 	t.prevPSI = psi
 	t.prevHas = cs.HasPSI

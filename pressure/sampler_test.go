@@ -231,6 +231,37 @@ func TestSamplerV2WithoutCPUController(t *testing.T) {
 	}
 }
 
+// TestSamplerMemoryEvery reads memory.stat every third pass and repeats
+// the last values in between, saying when they were read.
+func TestSamplerMemoryEvery(t *testing.T) {
+	tree := newTree(t, cgroup.V2)
+	h := mustHierarchy(t, tree)
+	cg := addCgroup(t, tree, h, "/c")
+	clk := newFakeClock()
+	s := NewSampler(h, SamplerOptions{Clock: clk.Now, MemoryEvery: 3})
+	defer s.Close()
+	if err := s.Add("c", cg); err != nil {
+		t.Fatal(err)
+	}
+	start := clk.Now()
+	var files []uint64
+	var times []time.Duration
+	for pass := 0; pass < 5; pass++ {
+		setCounters(t, tree, "/c", map[cgroup.Counter]uint64{cgroup.CounterMemoryFile: uint64(pass) << 20, cgroup.CounterCPUUsage: uint64(pass) * uint64(time.Millisecond)})
+		c := s.Sample().Samples[0]
+		files = append(files, c.File>>20)
+		times = append(times, c.MemoryTime.Sub(start))
+		if c.CPUUsage != time.Duration(pass)*time.Millisecond {
+			t.Errorf("pass %d: CPU usage %v, want read every pass", pass, c.CPUUsage)
+		}
+		clk.Advance(time.Second)
+	}
+	// Pass 0 (first) reads; then every third pass: 3.
+	if fmt.Sprint(files) != "[0 0 0 3 3]" || fmt.Sprint(times) != "[0s 0s 0s 3s 3s]" {
+		t.Errorf("file MiB per pass %v, memory times %v; want [0 0 0 3 3] [0s 0s 0s 3s 3s]", files, times)
+	}
+}
+
 func TestSamplerAddMissingCgroup(t *testing.T) {
 	tree := newTree(t, cgroup.V1)
 	h := mustHierarchy(t, tree)
