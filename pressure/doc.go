@@ -35,6 +35,12 @@
 // with ENODEV; the file is reopened once, so a cgroup recreated at the same
 // path is followed, and reported as vanished when the reopen finds nothing.
 //
+// What a pass costs is mostly the kernel's: on Linux 6.18 reading a leaf
+// cgroup's memory.stat takes 7.9 µs, cpu.stat 1.4 µs, cpuacct.usage 0.9 µs
+// and cpu.pressure 2.0 µs, so 1000 v1 containers cost about 10 ms of CPU per
+// pass, against about 1.5 µs per cgroup of the sampler's own work.
+// SamplerOptions.MemoryEvery reads memory.stat only every Nth pass.
+//
 // NodeSampler reads the node through github.com/prometheus/procfs: busy and
 // iowait CPUs from /proc/stat, memory from /proc/meminfo, and PSI from
 // /proc/pressure/{cpu,memory,io}. It allocates (procfs parses into maps),
@@ -85,7 +91,9 @@
 // from the current usage toward the goal, each write making the kernel
 // reclaim synchronously, and the original limit is always written back and
 // verified byte for byte — also after an error and after the context is
-// cancelled. The result reports the bytes the page cache shrank by.
+// cancelled — unless someone else (a runtime resizing the container)
+// changed it meanwhile: their value is kept and the error wraps
+// ErrLimitChanged. The result reports the bytes the page cache shrank by.
 //
 // SetOOMScoreAdj sets /proc/PID/oom_score_adj (procfs root as a parameter)
 // for every process of a cgroup, rolling back on failure so a cgroup is
