@@ -274,11 +274,17 @@ func containsContainer(list []*runtimeapi.Container, id string) bool {
 	return false
 }
 
-// gone reports whether pid has exited (and been reaped) within 5 s.
+// gone reports whether pid has exited within 5 s. A zombie counts as gone:
+// it has exited, and whether its parent (often PID 1 here) reaps it is not
+// the harness's business.
 func gone(pid int) bool {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)
