@@ -3,6 +3,7 @@ package isolation
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"strings"
 
@@ -174,23 +175,45 @@ func (a AllowList) Admits(namespace string, labels map[string]string) bool {
 // naming one falls through to the next rule.
 func (c *Config) Classify(r *ContainerRequest) (Classification, error) {
 	cl := &c.Classification
-	if v, ok := r.Annotations[cl.Annotation]; ok {
-		ann := cl.Annotation + "=" + v
-		p := c.pool(v)
-		if p == nil {
-			return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
-				Allowed: c.allowedPools(r), Err: ErrUnknownPool}
-		}
-		if p.Allow.Admits(r.Namespace, r.Labels) {
-			return Classification{Pool: p.Name, Route: "annotation " + ann}, nil
-		}
-		if cl.OnDisallowed == "" || cl.OnDisallowed == OnDisallowedRefuse {
-			return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
-				Allowed: c.allowedPools(r), Err: ErrNotAllowed,
-				Detail: "namespace and labels are outside the pool's allow-list"}
-		}
-		return Classification{Pool: cl.OnDisallowed, Route: "fallback (" + ann + " not allowed)"}, nil
+	v, annotated := r.Annotations[cl.Annotation]
+	if !annotated {
+		return c.classifyByRules(r)
 	}
+	ann := cl.Annotation + "=" + v
+	p := c.pool(v)
+	if p == nil {
+		return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
+			Allowed: c.allowedPools(r), Err: ErrUnknownPool}
+	}
+	detail := ""
+	switch {
+	case !p.Allow.Admits(r.Namespace, r.Labels):
+		detail = "namespace and labels are outside the pool's allow-list"
+	case p.Allow.Empty():
+		// A pod writes its own annotations. Without an allow-list that
+		// names it, an annotation may keep a pod where its rules put it
+		// or move it down, never promote it: otherwise any pod could
+		// claim the top pool and its exclusive cores.
+		if base, err := c.classifyByRules(r); err == nil && p.Priority < c.pool(base.Pool).Priority {
+			detail = fmt.Sprintf("pool %q has no allow-list, so the annotation cannot promote the pod above pool %q (%s); "+
+				"list its namespace or labels in the pool's allow", p.Name, base.Pool, base.Route)
+		}
+	}
+	if detail == "" {
+		return Classification{Pool: p.Name, Route: "annotation " + ann}, nil
+	}
+	if cl.OnDisallowed == "" || cl.OnDisallowed == OnDisallowedRefuse {
+		return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
+			Allowed: c.allowedPools(r), Err: ErrNotAllowed, Detail: detail}
+	}
+	return Classification{Pool: cl.OnDisallowed, Route: "fallback (" + ann + " not allowed)"}, nil
+}
+
+// classifyByRules chooses a pool without the annotation: namespace rules,
+// the QoS class, the default, each only where the pool's allow-list admits
+// the pod.
+func (c *Config) classifyByRules(r *ContainerRequest) (Classification, error) {
+	cl := &c.Classification
 	for _, rule := range cl.Namespaces {
 		if m, _ := path.Match(rule.Namespace, r.Namespace); m {
 			if c.admits(rule.Pool, r) {
@@ -215,7 +238,7 @@ func (c *Config) Classify(r *ContainerRequest) (Classification, error) {
 		return Classification{Pool: cl.Default, Route: "default"}, nil
 	}
 	return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: cl.Default,
-		Allowed: c.allowedPools(r), Err: ErrNotAllowed, Detail: "no rule matched and the default pool's allow-list does not admit the pod"}
+		Allowed: c.allowedPoolsAbove(r, math.MinInt), Err: ErrNotAllowed, Detail: "no rule matched and the default pool's allow-list does not admit the pod"}
 }
 
 func (c *Config) admits(pool string, r *ContainerRequest) bool {
@@ -223,13 +246,29 @@ func (c *Config) admits(pool string, r *ContainerRequest) bool {
 	return p != nil && p.Allow.Admits(r.Namespace, r.Labels)
 }
 
-// allowedPools lists the pools whose allow-lists admit the pod.
+// allowedPools lists the pools the pod may ask for by annotation: those
+// whose allow-list names it, and those without one that are not above the
+// pool its rules give it.
 func (c *Config) allowedPools(r *ContainerRequest) []string {
+	floor := math.MinInt
+	if base, err := c.classifyByRules(r); err == nil {
+		floor = c.pool(base.Pool).Priority
+	}
+	return c.allowedPoolsAbove(r, floor)
+}
+
+// allowedPoolsAbove lists the pools the pod may ask for when its rules put
+// it in a pool of priority floor (math.MinInt: no such pool).
+func (c *Config) allowedPoolsAbove(r *ContainerRequest, floor int) []string {
 	var out []string
 	for _, p := range c.Pools {
-		if p.Allow.Admits(r.Namespace, r.Labels) {
-			out = append(out, p.Name)
+		if !p.Allow.Admits(r.Namespace, r.Labels) {
+			continue
 		}
+		if p.Allow.Empty() && p.Priority < floor {
+			continue
+		}
+		out = append(out, p.Name)
 	}
 	return out
 }

@@ -27,6 +27,8 @@ func Example() {
 	}
 	cfg := isolation.DefaultConfig()
 	cfg.ReservedCPUs = "0,40" // core 0 and its sibling for the system
+	// Only namespace shop may ask for the latency-critical pool.
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"shop"}}
 	st, err := isolation.NewState(topo, cfg)
 	if err != nil {
 		panic(err)

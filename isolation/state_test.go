@@ -22,6 +22,13 @@ func newState(tb testing.TB, shape cpusettest.Shape, cfg *isolation.Config) *iso
 		cfg = isolation.DefaultConfig()
 		cfg.ReservedCPUs = "0"
 	}
+	// The tests' pods live in namespace "ns", which the operator trusts
+	// with every pool: annotations may then move them anywhere.
+	for i := range cfg.Pools {
+		if cfg.Pools[i].Allow.Empty() {
+			cfg.Pools[i].Allow.Namespaces = []string{"ns"}
+		}
+	}
 	st, err := isolation.NewState(topo, cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -116,12 +123,12 @@ func TestAdmitNoExclusiveCPUsLeft(t *testing.T) {
 	admit(t, st, "b1", isolation.PoolBatch, 0)
 	before := st.Pools()
 	r := req("big", isolation.PoolLatencyCritical, 23000) // batch must keep 1 CPU
-	r.PodName, r.Namespace = "greedy", "shop"
+	r.PodName = "greedy"
 	_, err := st.Admit(r)
 	if !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
 		t.Fatalf("got %v, want ErrNoExclusiveCPUs", err)
 	}
-	for _, want := range []string{"big", "shop/greedy", "latency-critical", "23 CPUs wanted, 22"} {
+	for _, want := range []string{"big", "ns/greedy", "latency-critical", "23 CPUs wanted, 22"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q should mention %q", err, want)
 		}

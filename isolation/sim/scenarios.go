@@ -21,6 +21,9 @@ const gib = 1 << 30
 func baseConfig() *isolation.Config {
 	cfg := isolation.DefaultConfig()
 	cfg.ReservedCPUs = "0"
+	// The latency-critical services live in namespace shop, which the
+	// operator lets into pool 0.
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"shop"}}
 	return cfg
 }
 
