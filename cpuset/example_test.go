@@ -56,3 +56,34 @@ func Example() {
 	// grow pool 4,12 by 5,13
 	// free after release: 1-7,9-15
 }
+
+// Shared pools: carve the machine into two compact pools, then let the
+// first give back CPUs without touching an exclusive allocation inside it.
+func ExampleTopology_Shrink() {
+	root, err := os.MkdirTemp("", "sysfs-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(root)
+	// 2 sockets × 4 cores × 2 threads: socket 0 is 0-3 and 8-11.
+	shape := cpusettest.Shape{Name: "example", Packages: 2, CoresPerL3: 4, ThreadsPerCore: 2}
+	if err := cpusettest.WriteSysfs(root, shape); err != nil {
+		panic(err)
+	}
+	topo, err := cpuset.Discover(root)
+	if err != nil {
+		panic(err)
+	}
+	pools, _ := topo.Carve(topo.Online(), []int{10, 4})
+	fmt.Println("pools:", pools[0], "and", pools[1])
+
+	// Pool 0 spills one core into socket 1; shrinking by 2 gives that
+	// core back first. Its exclusive CPUs 0 and 8 are protected.
+	give, _ := topo.Shrink(pools[0], kcpuset.New(0, 8), 2)
+	fmt.Println("give back:", give)
+	fmt.Println("pool 0 now:", pools[0].Difference(give))
+	// Output:
+	// pools: 0-4,8-12 and 5-6,13-14
+	// give back: 4,12
+	// pool 0 now: 0-3,8-11
+}
