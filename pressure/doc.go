@@ -95,6 +95,15 @@
 // changed it meanwhile: their value is kept and the error wraps
 // ErrLimitChanged. The result reports the bytes the page cache shrank by.
 //
+// # Tests
+//
+// Kernel tests (TestKernel…) run on the host in cgroups of their own. On
+// the cgroup v1 development machines, pressure/testdata/v2vm.sh runs the
+// same tests on a real cgroup v2 kernel in a throwaway qemu VM (Debian's
+// Linux 6.1, about 20 s), which covers memory.reclaim — including the
+// fallback for kernels before 6.7 that refuse "swappiness=" —,
+// memory.oom.group and privileged sub-2 s PSI triggers.
+//
 // SetOOMScoreAdj sets /proc/PID/oom_score_adj (procfs root as a parameter)
 // for every process of a cgroup, rolling back on failure so a cgroup is
 // never half-adjusted; lowering it needs CAP_SYS_RESOURCE. SetOOMGroup sets

@@ -162,7 +162,7 @@ func diskTempDir(t *testing.T) string {
 	t.Helper()
 	for _, base := range []string{"/var/tmp", os.TempDir()} {
 		var sfs unix.Statfs_t
-		if err := unix.Statfs(base, &sfs); err != nil || sfs.Type == unix.TMPFS_MAGIC {
+		if err := unix.Statfs(base, &sfs); err != nil || sfs.Type == unix.TMPFS_MAGIC || sfs.Type == unix.RAMFS_MAGIC {
 			continue
 		}
 		dir, err := os.MkdirTemp(base, "strata-pressure-")
@@ -479,5 +479,41 @@ func TestKernelPSIWatchCgroupRemoved(t *testing.T) {
 	}
 	if !errors.Is(last.Err, cgroup.ErrVanished) {
 		t.Errorf("last event = %+v, want ErrVanished", last)
+	}
+}
+
+// TestKernelOOMGroup sets memory.oom.group and lets the OOM killer act:
+// a process that outgrows the cgroup's limit takes its idle sibling with
+// it. cgroup v2 only (run on a v1 host with pressure/testdata/v2vm.sh).
+func TestKernelOOMGroup(t *testing.T) {
+	requireController(t, cgroup.Memory)
+	h, cg := testutil.NewCgroup(t)
+	if h.Mode() != cgroup.V2 {
+		t.Skipf("memory.oom.group exists only in cgroup v2; this host is %v", h.Mode())
+	}
+	if err := cg.SetMemoryLimit(32 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetOOMGroup(cg, true); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := cg.OOMGroup(); err != nil || !on {
+		t.Fatalf("OOMGroup = %v, %v after SetOOMGroup(true)", on, err)
+	}
+	sleeper := testutil.StartInCgroup(t, cg, "sleep", "1000")
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	// dd's 64 MiB buffer is anonymous memory: twice the limit.
+	hog := testutil.StartInCgroup(t, cg, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+	if err := hog.Wait(); err == nil {
+		t.Fatal("a process using twice the memory limit was not killed")
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Errorf("sleeper ended with %v, want killed with its group", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sleeper still alive 10 s after its group's OOM kill")
 	}
 }
