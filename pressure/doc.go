@@ -95,6 +95,11 @@
 // changed it meanwhile: their value is kept and the error wraps
 // ErrLimitChanged. The result reports the bytes the page cache shrank by.
 //
+// SetOOMScoreAdj sets /proc/PID/oom_score_adj (procfs root as a parameter)
+// for every process of a cgroup, rolling back on failure so a cgroup is
+// never half-adjusted; lowering it needs CAP_SYS_RESOURCE. SetOOMGroup sets
+// cgroup v2 memory.oom.group (v1 has no equivalent).
+//
 // # Tests
 //
 // Kernel tests (TestKernel…) run on the host in cgroups of their own. On
@@ -103,9 +108,4 @@
 // Linux 6.1, about 20 s), which covers memory.reclaim — including the
 // fallback for kernels before 6.7 that refuse "swappiness=" —,
 // memory.oom.group and privileged sub-2 s PSI triggers.
-//
-// SetOOMScoreAdj sets /proc/PID/oom_score_adj (procfs root as a parameter)
-// for every process of a cgroup, rolling back on failure so a cgroup is
-// never half-adjusted; lowering it needs CAP_SYS_RESOURCE. SetOOMGroup sets
-// cgroup v2 memory.oom.group (v1 has no equivalent).
 package pressure
