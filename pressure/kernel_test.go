@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,6 +212,23 @@ func TestKernelReclaimPageCache(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The sampler's zero-allocation parse must see what the layer
+			// sees.
+			s := NewSampler(cg.Hierarchy(), SamplerOptions{})
+			defer s.Close()
+			if err := s.Add("cache", cg); err != nil {
+				t.Fatal(err)
+			}
+			sampled := func() uint64 {
+				p := s.Sample()
+				if len(p.Samples) != 1 {
+					t.Fatalf("pass: %+v", p)
+				}
+				return p.Samples[0].File
+			}
+			if f := sampled(); f < 128<<20 || f > before.File+4<<20 || f+4<<20 < before.File {
+				t.Errorf("sampler sees %d MiB of page cache, memory.stat %d MiB", f>>20, before.File>>20)
+			}
 			if before.File < 128<<20 {
 				t.Fatalf("precondition: only %d MiB of page cache charged to the cgroup, want >= 128", before.File>>20)
 			}
@@ -228,6 +246,9 @@ func TestKernelReclaimPageCache(t *testing.T) {
 			}
 			if got, err := cg.MemoryLimit(); err != nil || got != orig {
 				t.Errorf("memory limit after reclaim = %d, %v; want %d as before", got, err, orig)
+			}
+			if f := sampled(); f > before.File/4 {
+				t.Errorf("sampler sees %d MiB of page cache after reclaim, want <= %d", f>>20, before.File>>22)
 			}
 		})
 	}
@@ -515,5 +536,43 @@ func TestKernelOOMGroup(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("sleeper still alive 10 s after its group's OOM kill")
+	}
+}
+
+// TestKernelNodeSampler reads the real /proc twice while a busy child with
+// priority runs: the node must show at least 0.9 busy CPUs (the child's
+// one) and at most all of them (5 % slack for clock skew between /proc/stat
+// and the sample clock).
+func TestKernelNodeSampler(t *testing.T) {
+	requireController(t, cgroup.CPU)
+	testutil.RequireFeature(t, testutil.PSI)
+	h, cg := testutil.NewCgroup(t)
+	prioritize(t, h, cg)
+	testutil.StartBusy(t, cg)
+	n, err := NewNodeSampler(NodeSamplerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	s, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d CPUs, busy %.2f, iowait %.2f, MemAvailable %d MiB of %d, cpu stall %.2f, memory stall %.2f",
+		s.CPUs, s.CPUBusy, s.CPUIOWait, s.MemAvailable>>20, s.MemTotal>>20, s.CPUStall.Some, s.MemoryStall.Some)
+	if s.CPUs != runtime.NumCPU() {
+		t.Errorf("CPUs = %d, runtime says %d", s.CPUs, runtime.NumCPU())
+	}
+	if !s.HasRates || s.CPUBusy < 0.9 || s.CPUBusy > float64(s.CPUs)*1.05 {
+		t.Errorf("busy CPUs %.2f (HasRates %v), want between 0.9 and %d", s.CPUBusy, s.HasRates, s.CPUs)
+	}
+	if s.MemTotal == 0 || s.MemAvailable == 0 || s.MemAvailable > s.MemTotal {
+		t.Errorf("memory total %d available %d", s.MemTotal, s.MemAvailable)
+	}
+	if !s.HasCPUPressure || !s.HasMemoryPressure || !s.HasIOPressure {
+		t.Errorf("node PSI missing: %+v", s)
 	}
 }
