@@ -129,7 +129,10 @@ func (e *AdmissionError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Detail)
 	}
-	if len(e.Allowed) > 0 {
+	switch {
+	case len(e.Allowed) > 0 && errors.Is(e.Err, ErrUnknownPool):
+		fmt.Fprintf(&b, "; configured pools: %s", strings.Join(e.Allowed, ", "))
+	case len(e.Allowed) > 0:
 		fmt.Fprintf(&b, "; allowed pools: %s", strings.Join(e.Allowed, ", "))
 	}
 	return b.String()
@@ -182,8 +185,13 @@ func (c *Config) Classify(r *ContainerRequest) (Classification, error) {
 	ann := cl.Annotation + "=" + v
 	p := c.pool(v)
 	if p == nil {
+		// The annotation's allowed values are the configured pools.
+		names := make([]string, len(c.Pools))
+		for i := range c.Pools {
+			names[i] = c.Pools[i].Name
+		}
 		return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
-			Allowed: c.allowedPools(r), Err: ErrUnknownPool}
+			Allowed: names, Err: ErrUnknownPool}
 	}
 	detail := ""
 	switch {

@@ -98,10 +98,8 @@ func TestUnknownPoolAnnotationListsPools(t *testing.T) {
 	cfg := lcOnlyForShop()
 	req := isolation.ContainerRequest{ID: "x", Namespace: "dev", Annotations: map[string]string{"strata.io/pool": "gold"}}
 	_, err := cfg.Classify(&req)
-	if !errors.Is(err, isolation.ErrUnknownPool) || !strings.Contains(err.Error(), `"gold"`) || !strings.Contains(err.Error(), "allowed pools: batch") {
-		// A BestEffort pod of namespace dev belongs in batch; online has
-		// no allow-list, so it is no choice for it.
-		t.Errorf("got %v, want ErrUnknownPool naming gold and listing batch", err)
+	if !errors.Is(err, isolation.ErrUnknownPool) || !strings.Contains(err.Error(), `"gold"`) || !strings.Contains(err.Error(), "latency-critical, online, batch") {
+		t.Errorf("got %v, want ErrUnknownPool naming gold and listing every configured pool", err)
 	}
 }
 

@@ -83,9 +83,12 @@ func statusOf(t *testing.T, e *harness.Env) *nriplugin.Status {
 	return st
 }
 
+// fastConfig is the default configuration with a 200 ms loop and the
+// latency-critical pool open to namespace demo, where the tests' pods live.
 func fastConfig() *isolation.Config {
 	cfg := isolation.DefaultConfig()
 	cfg.Period = isolation.Duration{Duration: 200 * time.Millisecond}
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"demo"}}
 	return cfg
 }
 
@@ -124,14 +127,14 @@ func cpusOf(t *testing.T, e *harness.Env, id string) cpuset.CPUSet {
 	return s
 }
 
-func run(t *testing.T, e *harness.Env, name, pool string, r *runtimeapi.LinuxContainerResources) *harness.Workload {
+func run(t *testing.T, e *harness.Env, name, pool string, r *runtimeapi.LinuxContainerResources, command ...string) *harness.Workload {
 	t.Helper()
 	ann := map[string]string{}
 	if pool != "" {
 		ann["strata.io/pool"] = pool
 	}
 	w, err := e.RunContainer(context.Background(), cri.PodOptions{Name: name, Namespace: "demo", Annotations: ann},
-		cri.ContainerOptions{Resources: r})
+		cri.ContainerOptions{Resources: r, Command: command})
 	if err != nil {
 		t.Fatalf("run %s in pool %q: %v", name, pool, err)
 	}
@@ -424,4 +427,71 @@ func fetch(t *testing.T, e *harness.Env, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestE2EBurnerGrowsPool0: a CPU burner started in a latency-critical
+// container makes pool 0 grow and batch shrink within 3 periods, as the
+// cgroup cpuset files show; when it stops, batch gets its CPU back. On this
+// 2-CPU machine batch may lend its last CPU only with minCPUs 0; its
+// members then run idle-scheduled on pool 0's CPUs.
+func TestE2EBurnerGrowsPool0(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Pools[2].MinCPUs = 0
+	cfg.Resize.ShrinkInterval = isolation.Duration{Duration: 400 * time.Millisecond}
+	cfg.Predictor.Disabled = true // react to the load itself, so the test measures the loop
+	if online(t).Size() < 2 {
+		t.Fatalf("the test needs 2 CPUs, the node has %s", online(t))
+	}
+	e := env(t, "2.4.2", cfg)
+	// 2.5 CPUs requested, fractional: pool 0 shares CPUs and may hold 2.
+	// The latency-critical container burns a CPU while /burn exists.
+	lc := run(t, e, "lc", isolation.PoolLatencyCritical, res(2500, 0),
+		"sh", "-c", "while :; do if [ -e /burn ]; then while [ -e /burn ]; do :; done; else sleep 0.05; fi; done")
+	batch := run(t, e, "batch", isolation.PoolBatch, res(0, 0), "sh", "-c", "while :; do :; done")
+	waitFor(t, 10*time.Second, "idle pool 0 on 1 CPU and batch on the other", func() bool {
+		a, b := cpusOf(t, e, lc.ContainerID), cpusOf(t, e, batch.ContainerID)
+		return a.Size() == 1 && b.Size() == 1 && a.Intersection(b).Size() == 0
+	})
+	batchOwn := cpusOf(t, e, batch.ContainerID)
+
+	period := cfg.Period.Duration
+	start := time.Now()
+	if _, err := e.CRI().ExecSync(context.Background(), lc.ContainerID, []string{"touch", "/burn"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// 3 periods, plus one for the sampler to see a full period of load.
+	defer func() {
+		if t.Failed() {
+			st := statusOf(t, e)
+			var b strings.Builder
+			st.Print(&b)
+			t.Log(b.String())
+			log, _ := e.PluginLog(0)
+			t.Log(log[max(0, len(log)-3000):])
+		}
+	}()
+	waitFor(t, 4*period+300*time.Millisecond, "pool 0 grown to 2 CPUs in its container's cpuset.cpus", func() bool {
+		return cpusOf(t, e, lc.ContainerID).Size() == 2
+	})
+	t.Logf("pool 0 grew to %s %.0f ms (%.1f periods) after the burner started", cpusOf(t, e, lc.ContainerID),
+		float64(time.Since(start).Milliseconds()), float64(time.Since(start))/float64(period))
+	st := statusOf(t, e)
+	if st.Pools[2].Size != 0 {
+		t.Errorf("batch pool holds %d CPUs after lending, want 0", st.Pools[2].Size)
+	}
+	waitFor(t, 2*time.Second, "batch member borrowing pool 0's CPUs", func() bool {
+		return cpusOf(t, e, batch.ContainerID).Equals(cpusOf(t, e, lc.ContainerID))
+	})
+	if idle := read(t, e, batch.ContainerID, cgroup.CPU, "cpu.idle"); idle != "1" {
+		t.Errorf("borrowing batch member cpu.idle = %s, want 1", idle)
+	}
+
+	if _, err := e.CRI().ExecSync(context.Background(), lc.ContainerID, []string{"rm", "/burn"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "batch back on a CPU of its own", func() bool {
+		b := cpusOf(t, e, batch.ContainerID)
+		return b.Size() == 1 && b.Intersection(cpusOf(t, e, lc.ContainerID)).Size() == 0
+	})
+	t.Logf("batch got CPU %s back (had %s)", cpusOf(t, e, batch.ContainerID), batchOwn)
 }
