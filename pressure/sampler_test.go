@@ -548,3 +548,45 @@ func ExampleSampler() {
 	// Output:
 	// ctr1: 0.80 cores, throttled 20% of periods, cpu stall 0.35, interference 0.20, page cache 64 MiB
 }
+
+// TestSamplerConcurrentAddRemove runs passes while other goroutines add
+// and remove cgroups (as NRI events do); run with -race.
+func TestSamplerConcurrentAddRemove(t *testing.T) {
+	tree := newTree(t, cgroup.V2)
+	h := mustHierarchy(t, tree)
+	var cgs []*cgroup.Cgroup
+	for i := 0; i < 8; i++ {
+		cgs = append(cgs, addCgroup(t, tree, h, fmt.Sprintf("/c%d", i)))
+	}
+	s := NewSampler(h, SamplerOptions{PSI: true})
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for round := 0; round < 50; round++ {
+			for i, cg := range cgs {
+				id := fmt.Sprintf("c%d", i)
+				if err := s.Add(id, cg); err != nil {
+					t.Error(err)
+					return
+				}
+				if round%2 == 1 {
+					s.Remove(id)
+				}
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if p := s.Sample(); len(p.Errors)+len(p.Vanished) != 0 || len(p.Samples) != s.Len() {
+				t.Errorf("final pass: %d samples, %d errors, %d vanished, Len %d", len(p.Samples), len(p.Errors), len(p.Vanished), s.Len())
+			}
+			return
+		default:
+			if p := s.Sample(); len(p.Errors)+len(p.Vanished) != 0 {
+				t.Fatalf("pass errors %v vanished %v", p.Errors, p.Vanished)
+			}
+		}
+	}
+}
