@@ -31,7 +31,11 @@ func Example() {
 	tree, _ := cgrouptest.New(filepath.Join(dir, "cg"), cgroup.V1, "0-79", "0-1")
 	h, _ := tree.Hierarchy()
 
+	// Only namespace prod may ask for the latency-critical pool.
+	cfg := isolation.DefaultConfig()
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"prod"}}
 	p, err := nriplugin.New(nriplugin.Options{
+		Config:    cfg,
 		SysfsRoot: sysfs, Cgroups: h, ProcRoot: filepath.Join(tree.Dir, "proc"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:    func() time.Time { return time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC) },

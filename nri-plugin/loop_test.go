@@ -55,7 +55,7 @@ func (rt *runtime) lastCPUs(id string) (cpuset.CPUSet, bool) {
 func TestLoopGrowsBusyPool(t *testing.T) {
 	node := newFakeNode(t, cpusettest.Intel2S20C2T)
 	rt := newRuntime(t)
-	cfg := isolation.DefaultConfig()
+	cfg := trusting()
 	cfg.Period = isolation.Duration{Duration: 100 * time.Millisecond}
 	cfg.Resize.ShrinkInterval = isolation.Duration{Duration: 200 * time.Millisecond}
 	h := startPlugin(t, node, rt, cfg)

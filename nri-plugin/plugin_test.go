@@ -50,6 +50,14 @@ func newFakeNode(t testing.TB, shape cpusettest.Shape) *fakeNode {
 	return n
 }
 
+// trusting is the default configuration with the latency-critical pool
+// open to namespace prod, where the tests' latency-critical pods live.
+func trusting() *isolation.Config {
+	cfg := isolation.DefaultConfig()
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"prod"}}
+	return cfg
+}
+
 func quietLogger() *slog.Logger {
 	if os.Getenv("STRATA_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -187,7 +195,7 @@ func applyAdjustment(c *api.Container, a *api.ContainerAdjustment) {
 func TestCreateContainerPlacesPools(t *testing.T) {
 	node := newFakeNode(t, cpusettest.Intel2S20C2T)
 	rt := newRuntime(t)
-	startPlugin(t, node, rt, isolation.DefaultConfig())
+	startPlugin(t, node, rt, trusting())
 
 	lcPod := pod("prod", "frontend", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
 	lc := container(lcPod, "server", 2000, 2000)
@@ -237,7 +245,7 @@ func TestCreateContainerPlacesPools(t *testing.T) {
 func TestCreateContainerRefusesBadAnnotation(t *testing.T) {
 	node := newFakeNode(t, cpusettest.Intel2S20C2T)
 	rt := newRuntime(t)
-	startPlugin(t, node, rt, isolation.DefaultConfig())
+	startPlugin(t, node, rt, trusting())
 	p := pod("prod", "web", map[string]string{"strata.io/pool": "turbo"})
 	_, err := rt.create(t, p, container(p, "c", 500, 0))
 	if err == nil {
@@ -279,7 +287,7 @@ func TestCreateContainerAllowList(t *testing.T) {
 func TestRestartKeepsPools(t *testing.T) {
 	node := newFakeNode(t, cpusettest.Intel2S20C2T)
 	rt := newRuntime(t)
-	h := startPlugin(t, node, rt, isolation.DefaultConfig())
+	h := startPlugin(t, node, rt, trusting())
 	type placed struct{ pool, cpus string }
 	want := map[string]placed{}
 	for i, pool := range []string{isolation.PoolLatencyCritical, isolation.PoolOnline, isolation.PoolBatch, isolation.PoolLatencyCritical} {
@@ -301,7 +309,7 @@ func TestRestartKeepsPools(t *testing.T) {
 	h.plugin.mu.Unlock()
 	h.stop()
 
-	h2 := startPlugin(t, node, rt, isolation.DefaultConfig())
+	h2 := startPlugin(t, node, rt, trusting())
 	h2.plugin.mu.Lock()
 	defer h2.plugin.mu.Unlock()
 	if len(h2.plugin.ctrs) != len(want) {
@@ -389,7 +397,7 @@ func TestRuntimeRestartReconnects(t *testing.T) {
 	px := newProxy(t, rt.socket)
 	sock := rt.socket
 	rt.socket = px.path
-	h := startPlugin(t, node, rt, isolation.DefaultConfig())
+	h := startPlugin(t, node, rt, trusting())
 	rt.socket = sock
 	p := pod("prod", "api", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
 	c := container(p, "c", 2000, 2000)
@@ -440,5 +448,5 @@ func TestRunWithRuntimeEnvironment(t *testing.T) {
 	t.Setenv("NRI_PLUGIN_IDX", "42")
 	node := newFakeNode(t, cpusettest.VM2)
 	rt := newRuntime(t)
-	startPlugin(t, node, rt, isolation.DefaultConfig())
+	startPlugin(t, node, rt, trusting())
 }
