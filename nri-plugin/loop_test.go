@@ -2,6 +2,8 @@ package nriplugin
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -14,12 +16,21 @@ import (
 )
 
 // burn makes a fixture container look busy: its cpuacct.usage advances by
-// cores × wall time, as the kernel's would, until ctx ends.
+// cores × wall time, as the kernel's would, until ctx ends. The counter is
+// rewritten in place with one write, never truncated: a kernel counter file
+// is never seen empty, and a growing number never gets shorter.
 func burn(ctx context.Context, t *testing.T, node *fakeNode, c *api.Container, cores float64) {
 	start := time.Now()
+	path := filepath.Join(node.tree.ControllerDir("cpu,cpuacct", c.Linux.CgroupsPath), "cpuacct.usage")
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
 	for {
 		used := time.Duration(float64(time.Since(start)) * cores)
-		if err := node.tree.WriteFile("cpu,cpuacct", c.Linux.CgroupsPath, "cpuacct.usage", strconv.FormatInt(int64(used), 10)+"\n"); err != nil {
+		if _, err := f.WriteAt([]byte(strconv.FormatInt(int64(used), 10)+"\n"), 0); err != nil {
 			t.Error(err)
 			return
 		}
@@ -114,9 +125,13 @@ func TestLoopGrowsBusyPool(t *testing.T) {
 	}
 	t.Logf("grown: pool 0 %s (%d), batch %s (%d)", grown, grown.Size(), bNow, bNow.Size())
 
-	st = h.plugin.Status()
-	if st.Pools[0].Size < 6 || st.Pools[0].Load <= 0 {
-		t.Errorf("status pool 0: size %d load %.2f", st.Pools[0].Size, st.Pools[0].Load)
+	waitForStatus := time.Now().Add(2 * time.Second)
+	for st = h.plugin.Status(); st.Pools[0].Size < 6 || st.Pools[0].Load <= 0; st = h.plugin.Status() {
+		if time.Now().After(waitForStatus) {
+			t.Errorf("status pool 0: size %d load %.2f, want ≥ 6 CPUs under load", st.Pools[0].Size, st.Pools[0].Load)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
 
