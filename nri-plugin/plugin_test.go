@@ -124,12 +124,15 @@ func startPlugin(t testing.TB, node *fakeNode, rt *runtime, cfg *isolation.Confi
 	h := &harness{node: node, rt: rt, plugin: p, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(h.done); _ = p.Run(ctx) }()
 	t.Cleanup(h.stop)
+	// The runtime adds a plugin to those it relays events to only after
+	// Synchronize returned: probe until a creation reaches the plugin.
 	deadline := time.Now().Add(5 * time.Second)
+	probe := &api.PodSandbox{Id: "probe-pod", Name: "probe", Namespace: "probe", Uid: "probe"}
 	for {
-		p.mu.Lock()
-		synced := p.synced
-		p.mu.Unlock()
-		if synced {
+		c := &api.Container{Id: "probe", PodSandboxId: probe.Id, Name: "probe", Linux: &api.LinuxContainer{}}
+		resp, err := rt.r.CreateContainer(context.Background(), &api.CreateContainerRequest{Pod: probe, Container: c})
+		_ = rt.r.RemoveContainer(context.Background(), &api.RemoveContainerRequest{Pod: probe, Container: c})
+		if err == nil && resp.GetAdjust().GetAnnotations()[AnnotationAssignedPool] != "" {
 			return h
 		}
 		if time.Now().After(deadline) {
