@@ -19,6 +19,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	// The batch watermark schedule names a time zone; minimal hosts and
+	// container images may have no zoneinfo.
+	_ "time/tzdata"
 
 	"sigs.k8s.io/yaml"
 
