@@ -422,7 +422,9 @@ func (c *Cgroup) MemorySoftLimit() (int64, error) {
 }
 
 // AddProc moves a process into the cgroup, in every v1 hierarchy (so that
-// each controller governs it) or in the unified tree.
+// each controller governs it) or in the unified tree. On hybrid hosts it
+// also joins the cgroup's directory in the unified mount when that exists,
+// as runc does, so the cgroup's PSI files describe it.
 func (c *Cgroup) AddProc(pid int) error {
 	dirs, err := c.procDirs()
 	if err != nil {
@@ -431,6 +433,12 @@ func (c *Cgroup) AddProc(pid int) error {
 	for _, dir := range dirs {
 		if err := writeString(dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return err
+		}
+	}
+	if c.h.mode == Hybrid {
+		dir := filepath.Join(c.h.unified, c.path)
+		if _, err := os.Stat(dir); err == nil {
+			return writeString(dir, "cgroup.procs", strconv.Itoa(pid))
 		}
 	}
 	return nil

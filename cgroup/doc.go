@@ -32,7 +32,17 @@
 //	memory limit     memory.limit_in_bytes        memory.max
 //	memory soft/low  memory.soft_limit_in_bytes   memory.low
 //	memory high/min  (none: ErrNotSupported)      memory.high / memory.min
+//	memory usage     memory.usage_in_bytes        memory.current
+//	anon, file, …    memory.stat total_rss, …     memory.stat anon, file, …
+//	reclaim          (none: lower the limit)      memory.reclaim
+//	OOM group kill   (none: ErrNotSupported)      memory.oom.group
+//	PSI              unified mount (hybrid)       cpu/memory/io.pressure
 //	processes        cgroup.procs in every mount  cgroup.procs
+//
+// Counters a sampler re-reads many times a second (CPU usage, throttling,
+// memory.stat fields) are also exposed as CounterSources: file paths plus
+// how to find each value, so a sampler keeps the files open and re-reads
+// them without allocating.
 //
 // # Errors
 //

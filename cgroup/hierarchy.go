@@ -322,7 +322,8 @@ func ExpandSlice(slice string) (string, error) {
 }
 
 // Create makes the cgroup at relPath (cgroupfs style, relative to the root)
-// in every controller hierarchy, creating missing parents. On cgroup v1 each
+// in every controller hierarchy (and, on hybrid hosts, in the unified
+// mount), creating missing parents. On cgroup v1 each
 // new cpuset directory inherits its parent's cpus and mems, because the
 // kernel leaves them empty and refuses tasks until they are set. On cgroup v2
 // the available controllers are enabled in each ancestor's
@@ -338,6 +339,14 @@ func (h *Hierarchy) Create(relPath string) (*Cgroup, error) {
 	for _, ctl := range sortedKeys(h.controllers) {
 		if err := h.createV1(ctl, c.path); err != nil {
 			return nil, err
+		}
+	}
+	if h.mode == Hybrid {
+		// As runc does on hybrid hosts: the cgroup also exists in the
+		// unified mount, where its PSI files and BPF attach point live.
+		dir := filepath.Join(h.unified, c.path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("cgroup: create %s: %w", dir, err)
 		}
 	}
 	return c, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ func TestKernelSettingsAndMeasuredQuota(t *testing.T) {
 		testutil.RequireFeature(t, testutil.CgroupV1(ctl))
 	}
 	_, cg := testutil.NewCgroup(t)
+	// Shares are set below too, but the parent's weight matters as much.
+	testutil.Prioritize(t, cg)
 
 	online, err := os.ReadFile("/sys/devices/system/cpu/online")
 	if err != nil {
@@ -197,5 +200,35 @@ func TestKernelCpusetInheritance(t *testing.T) {
 	var fe *cgroup.FileError
 	if !errors.As(err, &fe) || fe.Value != rest.String() {
 		t.Errorf("shrinking parent under its child: %v, want a FileError naming value %q", err, rest.String())
+	}
+}
+
+// TestKernelHybridUnifiedPlacement: on a hybrid host a process added to a
+// cgroup also joins the cgroup's directory in the unified mount, as runc
+// places containers, so that directory's PSI files describe it.
+func TestKernelHybridUnifiedPlacement(t *testing.T) {
+	testutil.RequireRoot(t)
+	h, err := testutil.HostHierarchy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Mode() != cgroup.Hybrid {
+		t.Skipf("host cgroup mode is %s: no separate unified mount to join", h.Mode()) // a host layout, not a kernel feature
+	}
+	_, cg := testutil.NewCgroup(t)
+	cmd := testutil.StartInCgroup(t, cg, "sleep", "60")
+	dir, err := cg.UnifiedDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(" "+strings.Join(strings.Fields(string(b)), " ")+" ", " "+strconv.Itoa(cmd.Process.Pid)+" ") {
+		t.Errorf("pid %d not in %s/cgroup.procs (%q)", cmd.Process.Pid, dir, b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cpu.pressure")); err != nil {
+		t.Errorf("no per-cgroup PSI in the unified directory: %v", err)
 	}
 }

@@ -57,30 +57,6 @@ func joinUnified(t *testing.T, cg *cgroup.Cgroup, pids ...int) {
 	}
 }
 
-// prioritize gives cg the highest CPU weight, and its test parent too (the
-// weight counts per level, and the parent competes with every task at the
-// root), so that on a loaded shared machine the group gets what its quota
-// allows and a test measures the quota, not the neighbours. The parent's
-// weight is restored when the test ends.
-func prioritize(t *testing.T, h *cgroup.Hierarchy, cg *cgroup.Cgroup) {
-	t.Helper()
-	parent, err := h.Open(testutil.TestCgroupParent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := parent.CPUShares()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := parent.SetCPUShares(262144); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = parent.SetCPUShares(old) })
-	if err := cg.SetCPUShares(262144); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestKernelSamplerCPURate: a busy child under a 25 ms / 100 ms quota is
 // measured at 0.25 CPUs ±10 %, and its throttling counters rise.
 func TestKernelSamplerCPURate(t *testing.T) {
@@ -89,7 +65,7 @@ func TestKernelSamplerCPURate(t *testing.T) {
 	if err := cg.SetCPUQuota(25000, 100000); err != nil {
 		t.Fatal(err)
 	}
-	prioritize(t, h, cg)
+	testutil.Prioritize(t, cg)
 	testutil.StartBusy(t, cg)
 	s := NewSampler(h, SamplerOptions{})
 	defer s.Close()
@@ -409,7 +385,7 @@ func TestKernelCPUInterference(t *testing.T) {
 	if err := throttled.SetCPUQuota(20000, 100000); err != nil {
 		t.Fatal(err)
 	}
-	prioritize(t, h, throttled)                                    // neighbours must not explain its stall
+	testutil.Prioritize(t, throttled)                                    // neighbours must not explain its stall
 	if err := throttled.SetCPUSetCPUs(cpuset.New(1)); err != nil { // away from the starved group's CPU 0
 		t.Fatal(err)
 	}
@@ -546,8 +522,8 @@ func TestKernelOOMGroup(t *testing.T) {
 func TestKernelNodeSampler(t *testing.T) {
 	requireController(t, cgroup.CPU)
 	testutil.RequireFeature(t, testutil.PSI)
-	h, cg := testutil.NewCgroup(t)
-	prioritize(t, h, cg)
+	_, cg := testutil.NewCgroup(t)
+	testutil.Prioritize(t, cg)
 	testutil.StartBusy(t, cg)
 	n, err := NewNodeSampler(NodeSamplerOptions{})
 	if err != nil {

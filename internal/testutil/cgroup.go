@@ -158,3 +158,26 @@ func ProcStatusField(pid int, field string) (string, error) {
 	}
 	return "", fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }
+
+// Prioritize gives cg, and the shared parent of test cgroups, the highest
+// CPU weight, so a measured test is not starved by whatever else runs on
+// the machine (other test packages, builds). The parent's weight is
+// restored when the test ends.
+func Prioritize(tb testing.TB, cg *cgroup.Cgroup) {
+	tb.Helper()
+	parent, err := cg.Hierarchy().Open(TestCgroupParent)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	old, err := parent.CPUShares()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := parent.SetCPUShares(262144); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = parent.SetCPUShares(old) })
+	if err := cg.SetCPUShares(262144); err != nil {
+		tb.Fatal(err)
+	}
+}
