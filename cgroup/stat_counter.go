@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+
+	"github.com/strata-nri/strata/internal/byteconv"
 )
 
 // Counter is a numeric cgroup value that a sampler re-reads many times a
@@ -165,7 +167,7 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 	if len(s.Fields) == 1 && s.Fields[0].Key == "" {
 		f := s.Fields[0]
 		line := bytes.TrimRight(b, "\n")
-		v, ok := parseUint(line)
+		v, ok := byteconv.ParseUint(line)
 		if !ok {
 			return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: errors.New("line 1: want one unsigned integer")}
 		}
@@ -211,7 +213,7 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 			if string(key) != f.Key {
 				continue
 			}
-			v, ok := parseUint(line[sp+1:])
+			v, ok := byteconv.ParseUint(line[sp+1:])
 			if !ok {
 				return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: fmt.Errorf("line %d: %s: want an unsigned integer", lineNo, f.Key)}
 			}
@@ -230,24 +232,4 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 		return &FileError{Op: "parse", Path: s.Path, Err: fmt.Errorf("%w: %v", ErrMissingKey, missing)}
 	}
 	return nil
-}
-
-// parseUint parses a decimal unsigned integer without allocating. It
-// rejects empty input, any non-digit and overflow.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	return v, true
 }

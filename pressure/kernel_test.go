@@ -385,7 +385,7 @@ func TestKernelCPUInterference(t *testing.T) {
 	if err := throttled.SetCPUQuota(20000, 100000); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Prioritize(t, throttled)                                    // neighbours must not explain its stall
+	testutil.Prioritize(t, throttled)                              // neighbours must not explain its stall
 	if err := throttled.SetCPUSetCPUs(cpuset.New(1)); err != nil { // away from the starved group's CPU 0
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/strata-nri/strata/internal/byteconv"
 )
 
 // PSILine is one line of a PSI file: the share of time in which tasks
@@ -89,7 +91,7 @@ func parsePSILine(fields []byte, dst *PSILine) error {
 		key, val := f[:eq], f[eq+1:]
 		switch string(key) {
 		case "avg10", "avg60", "avg300":
-			v, ok := parseDecimal(val)
+			v, ok := byteconv.ParseDecimal(val)
 			if !ok {
 				return fmt.Errorf("%w: %s=%q is not a decimal", ErrMalformedPSI, key, val)
 			}
@@ -103,7 +105,7 @@ func parsePSILine(fields []byte, dst *PSILine) error {
 			}
 			seen++
 		case "total":
-			v, ok := parseUint(val)
+			v, ok := byteconv.ParseUint(val)
 			if !ok {
 				return fmt.Errorf("%w: total=%q is not an unsigned integer", ErrMalformedPSI, val)
 			}
@@ -115,48 +117,6 @@ func parsePSILine(fields []byte, dst *PSILine) error {
 		return fmt.Errorf("%w: want avg10, avg60, avg300 and total", ErrMalformedPSI)
 	}
 	return nil
-}
-
-// parseUint parses a decimal unsigned integer without allocating.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	return v, true
-}
-
-// parseDecimal parses "12.34" (digits, optional '.' and digits) without
-// allocating. PSI averages have two decimals, so float rounding is moot.
-func parseDecimal(b []byte) (float64, bool) {
-	intPart, frac, hasDot := bytes.Cut(b, []byte("."))
-	i, ok := parseUint(intPart)
-	if !ok {
-		return 0, false
-	}
-	v := float64(i)
-	if hasDot {
-		f, ok := parseUint(frac)
-		if !ok || len(frac) > 18 {
-			return 0, false
-		}
-		scale := 1.0
-		for range frac {
-			scale *= 10
-		}
-		v += float64(f) / scale
-	}
-	return v, true
 }
 
 // stallRates turns the growth of PSI totals over dt into shares of time.

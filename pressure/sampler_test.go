@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/cgroup/cgrouptest"
+	"github.com/strata-nri/strata/internal/byteconv"
 )
 
 // fakeClock advances only when told to, so fixture rates are exact.
@@ -494,7 +495,7 @@ func TestParseHelpers(t *testing.T) {
 		want float64
 		ok   bool
 	}{{"0.00", 0, true}, {"12.34", 12.34, true}, {"100", 100, true}, {"1.", 0, false}, {"-1.0", 0, false}, {"", 0, false}, {"1.2.3", 0, false}} {
-		got, ok := parseDecimal([]byte(tc.in))
+		got, ok := byteconv.ParseDecimal([]byte(tc.in))
 		if ok != tc.ok || ok && !approx(got, tc.want, 1e-9) {
 			t.Errorf("parseDecimal(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
