@@ -6,7 +6,7 @@ GO                  ?= go
 STATICCHECK_VERSION := v0.8.2
 PKGS                := ./...
 
-.PHONY: all build deps lint test test-unit test-kernel test-e2e bench demo clean
+.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-e2e bench demo clean
 
 all: build
 
@@ -39,9 +39,16 @@ test-e2e:
 		$(GO) test -count=1 -p 1 -timeout 25m -run 'E2E' ./test/e2e/...; \
 	else echo "test-e2e: no end-to-end tests yet"; fi
 
+# Benchmarks run once each, so a change that breaks one is caught by the
+# tests rather than by the next person measuring. (pressure's and the e2e
+# benchmarks build large fixtures or real containers: run them with make
+# bench.)
+bench-smoke:
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./cgroup/... ./cpuset/... ./isolation/... ./nri-plugin/...
+
 # Every tier. CI sets STRATA_TEST_REQUIRE_KERNEL=1 so that a kernel test
 # skipped on a machine that has the feature fails instead.
-test: lint test-unit test-kernel test-e2e
+test: lint test-unit bench-smoke test-kernel test-e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

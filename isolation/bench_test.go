@@ -22,6 +22,7 @@ func bigNode(tb testing.TB, cfg *isolation.Config) (*isolation.State, isolation.
 		cfg = isolation.DefaultConfig()
 	}
 	cfg.ReservedCPUs = "0,224"
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"ns"}} // the pods' namespace is trusted with pool 0
 	st, err := isolation.NewState(topo, cfg)
 	if err != nil {
 		tb.Fatal(err)
