@@ -457,16 +457,24 @@ func (s *State) growFromLower(p *poolState, k int) []*poolState {
 // updatesFor returns CPU changes for the shared members (except skip) whose
 // CPUs changed, and records them as applied.
 func (s *State) updatesFor(skip *containerState, reason string) []ContainerChange {
+	// A member's CPUs change with its own pool's, or, while its pool has
+	// none, with those of the pool it borrows from: compare generations of
+	// the member view (computed once per pool) rather than filtering by pool.
+	type view struct {
+		cpus, mems cpuset.CPUSet
+		gen        uint64
+	}
+	views := make([]view, len(s.pools))
+	for k, p := range s.pools {
+		views[k].cpus, views[k].mems, views[k].gen = s.memberView(p)
+	}
 	var out []ContainerChange
 	for _, c := range s.containers {
 		if c == skip || c.exclusive.Size() > 0 {
 			continue
 		}
-		// A member's CPUs change with its own pool's, or, while its
-		// pool has none, with those of the pool it borrows from: compare
-		// generations of the member view rather than filtering by pool.
 		p := s.pools[c.pool]
-		cpus, mems, gen := s.memberView(p)
+		cpus, mems, gen := views[c.pool].cpus, views[c.pool].mems, views[c.pool].gen
 		if c.cpusGen == gen || cpus.Size() == 0 {
 			continue
 		}

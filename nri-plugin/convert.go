@@ -152,21 +152,28 @@ func update(ch isolation.ContainerChange, caps runtimeCaps) *api.ContainerUpdate
 
 // setStrings memoizes CPUSet.String within one batch of updates: every
 // member of a resized pool gets the same set, and formatting it (a sort)
-// dominated the CreateContainer handler on large nodes.
+// dominated the CreateContainer handler on large nodes. Changes of several
+// pools interleave, so it keeps a few sets; Equals returns early on sets of
+// different sizes, which different pools usually have.
 type setStrings struct {
-	set cpuset.CPUSet
-	s   string
-	ok  bool
+	sets []cpuset.CPUSet
+	strs []string
 }
 
 func (m *setStrings) of(set cpuset.CPUSet) string {
 	if m == nil {
 		return set.String()
 	}
-	if !m.ok || !m.set.Equals(set) {
-		m.set, m.s, m.ok = set, set.String(), true
+	for i := range m.sets {
+		if m.sets[i].Equals(set) {
+			return m.strs[i]
+		}
 	}
-	return m.s
+	str := set.String()
+	if len(m.sets) < 8 {
+		m.sets, m.strs = append(m.sets, set), append(m.strs, str)
+	}
+	return str
 }
 
 func updateWith(ch isolation.ContainerChange, caps runtimeCaps, cpus *setStrings) *api.ContainerUpdate {

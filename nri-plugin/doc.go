@@ -15,7 +15,8 @@
 //     cpus/mems, CPU shares/quota/period, memory limit and reservation,
 //     cgroup v2 memory protection through the unified map, oom_score_adj
 //     (runtimes with NRI ≥ v0.7) and the pool annotations. Containers whose
-//     CPUs changed because of the admission are updated in the same reply.
+//     CPUs changed because of the admission are updated right after,
+//     unsolicited, so the handler stays short on large nodes.
 //     A refusal fails the creation with an error naming the pod, the
 //     annotation and the allowed pools.
 //   - StartContainer: what NRI cannot carry is written directly: cpu.idle
@@ -23,7 +24,7 @@
 //   - UpdateContainer: when the kubelet updates resources, the reply
 //     re-asserts Strata's cpuset and CPU settings.
 //   - StopContainer / RemoveContainer: exclusive CPUs go back to the lowest
-//     pool, whose members are updated in the reply.
+//     pool, whose members are then updated.
 //
 // # Feedback loop
 //

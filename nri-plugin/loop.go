@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/containerd/nri/pkg/api"
-
 	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/isolation"
 	"github.com/strata-nri/strata/pressure"
@@ -98,16 +96,8 @@ func (p *Plugin) step(ctx context.Context) {
 	}
 	p.mu.Unlock()
 
-	batch := updatesFor(plan.Changes, "", caps)
-	batch = append(batch, p.drift(check, caps)...)
-	if len(batch) > 0 {
-		select {
-		case p.updates <- batch:
-		default:
-			p.metrics.updates.WithLabelValues("dropped").Add(float64(len(batch)))
-			p.log.Warn("update queue full; the runtime is slow, dropping this period's updates", "count", len(batch))
-		}
-	}
+	changes := append(plan.Changes[:len(plan.Changes):len(plan.Changes)], p.drift(check)...)
+	p.enqueue(changes)
 	fieldsByID := map[string]isolation.Fields{}
 	for _, ch := range plan.Changes {
 		fieldsByID[ch.ID] |= ch.Fields
@@ -128,8 +118,8 @@ func (p *Plugin) step(ctx context.Context) {
 // CreateContainer reply carries for containers that are themselves still
 // being created, and something else may rewrite a cpuset. Reading one file
 // per member per period finds and repairs that.
-func (p *Plugin) drift(members []member, caps runtimeCaps) []*api.ContainerUpdate {
-	var out []*api.ContainerUpdate
+func (p *Plugin) drift(members []member) []isolation.ContainerChange {
+	var out []isolation.ContainerChange
 	for i := range members {
 		m := &members[i]
 		got, err := m.cg.CPUSetCPUs()
@@ -141,8 +131,8 @@ func (p *Plugin) drift(members []member, caps runtimeCaps) []*api.ContainerUpdat
 		}
 		p.metrics.drift.Inc()
 		p.log.Info("container cpuset drifted; repairing", "container", m.id, "pool", m.pool, "cgroup", got.String(), "want", m.cpus.String())
-		out = append(out, update(isolation.ContainerChange{ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems,
-			Fields: isolation.FieldCPUs | isolation.FieldMems}, caps))
+		out = append(out, isolation.ContainerChange{ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems,
+			Fields: isolation.FieldCPUs | isolation.FieldMems, Reason: "cpuset drifted"})
 	}
 	return out
 }

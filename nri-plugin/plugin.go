@@ -77,7 +77,7 @@ type Plugin struct {
 
 	stub    atomic.Pointer[stubHolder]
 	caps    atomic.Pointer[runtimeCaps]
-	updates chan []*api.ContainerUpdate
+	updates chan []isolation.ContainerChange
 	// gen counts changes to ctrs, so the loop re-syncs its sampler only
 	// when membership changed. Guarded by mu.
 	gen uint64
@@ -135,7 +135,7 @@ func New(opts Options) (*Plugin, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		ctrs:    map[string]*member{},
-		updates: make(chan []*api.ContainerUpdate, 64),
+		updates: make(chan []isolation.ContainerChange, 256),
 		metrics: NewMetrics(),
 	}
 	p.caps.Store(&runtimeCaps{})
@@ -434,10 +434,27 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	}
 	p.metrics.admissions.WithLabelValues(adm.Pool, "admitted").Inc()
 	p.track(pod, c, adm, now, nil)
-	others := updatesFor(adm.Updates, c.GetId(), caps)
+	p.enqueue(adm.Updates)
 	p.log.Info("container admitted", "container", c.GetName(), "id", c.GetId(), "pod", podName(pod), "pool", adm.Pool,
-		"cpus", adm.CPUs.String(), "exclusive", adm.Exclusive, "others", len(others))
-	return adjustment(adm, caps), others, nil
+		"cpus", adm.CPUs.String(), "exclusive", adm.Exclusive, "others", len(adm.Updates))
+	return adjustment(adm, caps), nil, nil
+}
+
+// enqueue hands other containers' changes to the updater goroutine, which
+// sends them unsolicited once the current request is done. Carrying them in
+// the handler's reply instead would put building hundreds of updates (a
+// pool that grew on a large node) on the runtime's request path, and
+// containerd drops reply updates for containers that are themselves still
+// being created. A full queue drops them: the loop's drift repair resends.
+func (p *Plugin) enqueue(changes []isolation.ContainerChange) {
+	if len(changes) == 0 {
+		return
+	}
+	select {
+	case p.updates <- changes:
+	default:
+		p.metrics.updates.WithLabelValues("dropped").Add(float64(len(changes)))
+	}
 }
 
 // StartContainer writes what NRI cannot carry at creation: cpu.idle on
@@ -480,13 +497,13 @@ func (p *Plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 }
 
 // StopContainer frees the container's exclusive CPUs and lets pools
-// re-balance; the freed CPUs reach the other members with the reply.
+// re-balance; the freed CPUs reach the other members through the updater.
 func (p *Plugin) StopContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) ([]*api.ContainerUpdate, error) {
 	defer p.timeHandler("StopContainer", time.Now())
-	caps := *p.caps.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return updatesFor(p.forgetLocked(c.GetId()), c.GetId(), caps), nil
+	p.enqueue(p.forgetLocked(c.GetId()))
+	return nil, nil
 }
 
 // RemoveContainer forgets a container that was removed without stopping
@@ -519,7 +536,11 @@ func (p *Plugin) updater(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case batch := <-p.updates:
+		case changes := <-p.updates:
+			batch := updatesFor(changes, "", *p.caps.Load())
+			if len(batch) == 0 {
+				continue
+			}
 			h := p.stub.Load()
 			if h == nil || !p.connected.Load() {
 				p.metrics.updates.WithLabelValues("disconnected").Add(float64(len(batch)))
