@@ -153,12 +153,13 @@ func online(t *testing.T) cpuset.CPUSet {
 	return s
 }
 
-// TestE2EPlacement: a latency-critical container with a whole-CPU request
+// TestE2EPlacement (containerd 2.4.2, 2.1.4 and 1.7.35 with NRI enabled):
+// a latency-critical container with a whole-CPU request
 // gets exclusive CPUs on one NUMA node; a batch container gets the batch
 // pool's cpuset and profile (weight 2, idle scheduling, oom_score_adj 1000)
 // in its cgroup files and on its process.
 func TestE2EPlacement(t *testing.T) {
-	for _, version := range []string{"2.4.2", "2.1.4"} {
+	for _, version := range []string{"2.4.2", "2.1.4", "1.7.35"} {
 		t.Run("containerd-"+version, func(t *testing.T) { checkPlacement(t, version) })
 	}
 }
