@@ -321,7 +321,13 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 			fresh = append(fresh, c)
 			continue
 		}
-		adm, err := p.state.Restore(request(pod, c), pool, excl)
+		req := request(pod, c)
+		// Rebuild pools around the CPUs containers run on now, so a
+		// restart moves nothing (koordinator#2334's stale state).
+		if cur, err := cpuset.Parse(c.GetLinux().GetResources().GetCpu().GetCpus()); err == nil {
+			req.CurrentCPUs = cur
+		}
+		adm, err := p.state.Restore(req, pool, excl)
 		if err != nil {
 			p.log.Warn("cannot restore container's recorded pool; re-admitting", "container", c.GetId(), "pool", pool, "err", err)
 			fresh = append(fresh, c)

@@ -88,8 +88,19 @@ func newRuntime(t testing.TB) *runtime {
 	}
 	update := func(_ context.Context, u []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) {
 		rt.mu.Lock()
+		defer rt.mu.Unlock()
 		rt.updated = append(rt.updated, u...)
-		rt.mu.Unlock()
+		// Apply them, as containerd would, so later Synchronize calls
+		// report what containers run on now.
+		for _, up := range u {
+			for _, c := range rt.ctrs {
+				if c.Id == up.GetContainerId() {
+					if cpus := up.GetLinux().GetResources().GetCpu().GetCpus(); cpus != "" {
+						c.Linux.Resources.Cpu.Cpus = cpus
+					}
+				}
+			}
+		}
 		return nil, nil
 	}
 	r, err := nri.New("fake-runtime", "v0.0.0", sync, update,
@@ -285,34 +296,47 @@ func TestCreateContainerAllowList(t *testing.T) {
 }
 
 // TestRestartKeepsPools kills the plugin and starts a new one: the
-// containers it had placed keep their pools and exclusive CPUs, rebuilt
-// from their annotations at Synchronize.
+// containers it had placed keep their pools and CPUs, exclusive and shared,
+// rebuilt from their annotations and current cpusets at Synchronize.
 func TestRestartKeepsPools(t *testing.T) {
 	node := newFakeNode(t, cpusettest.Intel2S20C2T)
 	rt := newRuntime(t)
-	h := startPlugin(t, node, rt, trusting())
+	// A fast loop without shrink dwell: the idle pools shrink before the
+	// restart, away from the layout a fresh admission would give, so the
+	// test tells restoring from admitting anew.
+	cfg := trusting()
+	cfg.Period = isolation.Duration{Duration: 50 * time.Millisecond}
+	cfg.Resize.ShrinkInterval = isolation.Duration{}
+	h := startPlugin(t, node, rt, cfg)
 	type placed struct{ pool, cpus string }
 	want := map[string]placed{}
-	for i, pool := range []string{isolation.PoolLatencyCritical, isolation.PoolOnline, isolation.PoolBatch, isolation.PoolLatencyCritical} {
-		p := pod("prod", fmt.Sprintf("p%d", i), map[string]string{"strata.io/pool": pool})
-		c := container(p, "c", 1000, 1000)
+	for i, x := range []struct {
+		pool  string
+		milli int64
+	}{
+		{isolation.PoolLatencyCritical, 2000}, // exclusive
+		{isolation.PoolLatencyCritical, 1500}, // shared in pool 0
+		{isolation.PoolOnline, 2500},
+		{isolation.PoolBatch, 0},
+	} {
+		p := pod("prod", fmt.Sprintf("p%d", i), map[string]string{"strata.io/pool": x.pool})
+		c := container(p, "c", x.milli, x.milli)
 		if _, err := rt.create(t, p, c); err != nil {
 			t.Fatal(err)
 		}
 		c.State = api.ContainerState_CONTAINER_RUNNING
 	}
-	h.plugin.mu.Lock()
-	for id, m := range h.plugin.ctrs {
-		if m.exclusive {
-			want[id] = placed{m.pool, m.cpus.String()}
-		} else {
-			want[id] = placed{m.pool, ""}
-		}
-	}
-	h.plugin.mu.Unlock()
+	// Let the loop shrink the idle pools, then record every member's CPUs
+	// as the runtime has them.
+	time.Sleep(600 * time.Millisecond)
 	h.stop()
+	rt.mu.Lock()
+	for _, c := range rt.ctrs {
+		want[c.Id] = placed{c.Annotations[AnnotationAssignedPool], c.Linux.Resources.Cpu.Cpus}
+	}
+	rt.mu.Unlock()
 
-	h2 := startPlugin(t, node, rt, trusting())
+	h2 := startPlugin(t, node, rt, cfg)
 	h2.plugin.mu.Lock()
 	defer h2.plugin.mu.Unlock()
 	if len(h2.plugin.ctrs) != len(want) {
@@ -324,8 +348,8 @@ func TestRestartKeepsPools(t *testing.T) {
 			t.Errorf("container %s: pool after restart %v, want %s", id, m, w.pool)
 			continue
 		}
-		if w.cpus != "" && m.cpus.String() != w.cpus {
-			t.Errorf("container %s: exclusive CPUs after restart %s, want %s", id, m.cpus, w.cpus)
+		if m.cpus.String() != w.cpus {
+			t.Errorf("container %s (pool %s): CPUs after restart %s, want %s as before", id, m.pool, m.cpus, w.cpus)
 		}
 	}
 }
