@@ -224,6 +224,15 @@ func (p *Plugin) Run(ctx context.Context) error {
 		p.log.Info("connected to the runtime", "socket", p.socketPath(), "runtimeNRI", s.RuntimeNRIVersion())
 		select {
 		case <-closed:
+			if launchedByRuntime() {
+				// A pre-installed plugin got its connection from the
+				// runtime that started it; the runtime starts a new one
+				// when it comes back. Staying would leave an orphan.
+				p.log.Warn("runtime connection lost; exiting, the runtime relaunches pre-installed plugins")
+				p.connected.Store(false)
+				p.stub.Store(nil)
+				return nil
+			}
 			p.log.Warn("runtime connection lost; reconnecting", "retry", p.opts.ReconnectDelay)
 		case <-ctx.Done():
 			s.Stop()
@@ -237,6 +246,10 @@ func (p *Plugin) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// launchedByRuntime reports whether the runtime started this process as a
+// pre-installed plugin, handing it a connected socket.
+func launchedByRuntime() bool { return os.Getenv(api.PluginSocketEnvVar) != "" }
 
 func (p *Plugin) socketPath() string {
 	if p.opts.SocketPath == "" {

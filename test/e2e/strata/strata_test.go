@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -495,4 +496,111 @@ func TestE2EBurnerGrowsPool0(t *testing.T) {
 		return b.Size() == 1 && b.Intersection(cpusOf(t, e, lc.ContainerID)).Size() == 0
 	})
 	t.Logf("batch got CPU %s back (had %s)", cpusOf(t, e, batch.ContainerID), batchOwn)
+}
+
+// TestE2EPreinstalled installs strata the way an operator pre-installs an
+// NRI plugin: the binary as <plugin_path>/50-strata and its configuration
+// as <plugin_config_path>/50-strata.conf. containerd launches it at start,
+// passes the configuration at Configure, and the plugin places containers
+// (here: a latency-critical one with an exclusive CPU, allowed by the
+// file's allow-list). When containerd stops, the plugin exits with it.
+func TestE2EPreinstalled(t *testing.T) {
+	// The environment starts an external strata; stop it, so only the
+	// pre-installed one (index 40) places containers.
+	e := env(t, "2.4.2", fastConfig())
+	dir := e.State().Dir
+	if err := e.StopPlugin(0); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(strata(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"preinstalled"}}
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string][]byte{
+		filepath.Join(dir, "nri/plugins/40-strata"): bin,
+		filepath.Join(dir, "nri/conf/40-strata.conf"): y,
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := e.ContainerdLogSize()
+	if err := e.RestartContainerd(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitLog(context.Background(), since, 20*time.Second, func(line string) bool {
+		// containerd 2.4 words it "pre-installed NRI plugin ... synchronization success".
+		return strings.Contains(line, `40-strata`) && (strings.Contains(line, "synchronization success") || strings.Contains(line, "connected and synchronized"))
+	}, nil); err != nil {
+		t.Fatalf("containerd did not launch the pre-installed plugin: %v", err)
+	}
+	w, err := e.RunContainer(context.Background(), cri.PodOptions{Name: "lc", Namespace: "preinstalled",
+		Annotations: map[string]string{"strata.io/pool": isolation.PoolLatencyCritical}}, cri.ContainerOptions{Resources: res(1000, 1000)})
+	if err != nil {
+		t.Fatalf("latency-critical pod allowed by the pre-installed configuration: %v", err)
+	}
+	if c := cpusOf(t, e, w.ContainerID); c.Size() != 1 {
+		t.Errorf("cpuset %s, want 1 exclusive CPU", c)
+	}
+	// The configuration came from the .conf file: namespace demo, which
+	// the external plugin's configuration trusted, is refused here.
+	_, err = e.RunContainer(context.Background(), cri.PodOptions{Name: "other", Namespace: "demo",
+		Annotations: map[string]string{"strata.io/pool": isolation.PoolLatencyCritical}}, cri.ContainerOptions{Resources: res(1000, 1000)})
+	if err == nil || !strings.Contains(err.Error(), isolation.ErrNotAllowed.Error()) {
+		t.Errorf("namespace demo under the pre-installed configuration: %v, want refusal", err)
+	}
+	if err := e.StopContainerd(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the pre-installed plugin to exit with containerd", func() bool {
+		out, _ := exec.Command("pgrep", "-f", filepath.Join(dir, "nri/plugins/40-strata")).Output()
+		return len(strings.TrimSpace(string(out))) == 0
+	})
+}
+
+// TestE2EUpdateKeepsStrataCPUs: when something else (the kubelet) updates a
+// container's resources with another cpuset, the plugin's UpdateContainer
+// reply puts Strata's cpuset back.
+func TestE2EUpdateKeepsStrataCPUs(t *testing.T) {
+	e := env(t, "2.4.2", fastConfig())
+	lc := run(t, e, "lc", isolation.PoolLatencyCritical, res(1000, 1000))
+	mine := cpusOf(t, e, lc.ContainerID)
+	all := online(t)
+	r := res(1000, 1000)
+	r.CpusetCpus = all.String()
+	r.CpuShares = 4096
+	if err := e.CRI().UpdateContainerResources(context.Background(), lc.ContainerID, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := cpusOf(t, e, lc.ContainerID); !got.Equals(mine) {
+		t.Errorf("after an update asking for %s: cpuset %s, want Strata's %s", all, got, mine)
+	}
+}
+
+// TestE2ECRIEvictor evicts a container through the CRI evictor against the
+// real containerd: the container stops.
+func TestE2ECRIEvictor(t *testing.T) {
+	e := env(t, "2.4.2", fastConfig())
+	w := run(t, e, "victim", isolation.PoolBatch, res(0, 0))
+	ev := nriplugin.CRIEvictor{Endpoint: e.State().Socket, Timeout: time.Second}
+	if err := ev.Evict(context.Background(), nriplugin.Evictee{ContainerID: w.ContainerID, Pod: "victim", Namespace: "demo",
+		Pool: isolation.PoolBatch, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.CRI().ContainerStatus(context.Background(), w.ContainerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+		t.Errorf("container state after eviction = %s, want CONTAINER_EXITED", st.State)
+	}
 }
