@@ -523,7 +523,7 @@ func TestE2EPreinstalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, data := range map[string][]byte{
-		filepath.Join(dir, "nri/plugins/40-strata"): bin,
+		filepath.Join(dir, "nri/plugins/40-strata"):   bin,
 		filepath.Join(dir, "nri/conf/40-strata.conf"): y,
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
