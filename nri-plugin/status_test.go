@@ -1,0 +1,60 @@
+package nriplugin
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-nri/strata/cpuset/cpusettest"
+)
+
+// TestStatusOverUnixSocket serves the plugin's endpoints on a unix socket,
+// as `strata run --listen unix:...` does, reads /status back as `strata
+// status` does, and prints it: pools with their CPUs and bands, and members.
+func TestStatusOverUnixSocket(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	h := startPlugin(t, node, rt, trusting())
+	p := pod("prod", "frontend", map[string]string{"strata.io/pool": "latency-critical"})
+	if _, err := rt.create(t, p, container(p, "server", 2000, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "strata.sock")
+	l, err := Listen("unix:" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = h.plugin.Serve(ctx, l) }()
+
+	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer fcancel()
+	st, err := FetchStatus(fctx, "unix:"+sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Connected || len(st.Pools) != 3 || len(st.Containers) != 1 {
+		t.Fatalf("status: connected %v, %d pools, %d containers; want connected, 3, 1", st.Connected, len(st.Pools), len(st.Containers))
+	}
+	var b strings.Builder
+	st.Print(&b)
+	out := b.String()
+	for _, want := range []string{"strata: connected", "latency-critical", "30–50%", "45–60%", "50–80%",
+		"server (ctr-", "prod/frontend", "true"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	// The unix socket is private to its owner.
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("socket %s mode %o, want 600", sock, mode)
+	}
+}
