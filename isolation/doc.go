@@ -35,6 +35,24 @@
 // (ContainerRequest.CurrentCPUs) it rebuilds the pools around them, so a
 // restart moves no cpuset.
 //
+// A pod writes its own annotations, so an annotation alone never promotes
+// it: it may keep the pod in the pool its rules (namespace rules, QoS
+// class, default) give it or move it down, but entering a higher pool needs
+// that pool's allow-list to name the pod's namespace or labels. A pool with
+// no allow-list admits by annotation only pods its rules place at or above
+// it; refusals list the pools the pod may ask for.
+//
+// # Borrowing
+//
+// A pool with shared members but no CPUs of its own — on a node too small
+// for every pool to hold one, or a lowest pool with minCPUs 0 that gave its
+// last CPU to a busy higher pool — never hands out an empty cpuset (which a
+// runtime reads as "every CPU"). Its members run on the CPUs of the nearest
+// lower pool that has some, where their higher priority wins, else of the
+// nearest higher one; batch keeps its profile there (idle scheduling,
+// minimum weight), so it only takes cycles nobody above wants. When the
+// pool gets CPUs again, its members move back.
+//
 // # Control law
 //
 // Each period, for every pool p but the lowest, with u its shared members'
@@ -54,7 +72,9 @@
 // RCF bounds. The headroom term lets the predicted peak keep a pool larger,
 // but never so large that its load would drop below keep, a quarter band
 // above the floor; this is why the predictor cannot push a pool out of its
-// band. floor is minCPUs (at least 1) while the pool has shared members.
+// band. floor is minCPUs (at least 1) while the pool has shared members;
+// for the lowest pool it is minCPUs as configured (0 lets it lend its last
+// CPU, see Borrowing).
 //
 // Step limits keep pools from flapping (katalyst's defaults):
 //
