@@ -48,10 +48,14 @@ func (p *Plugin) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := json.MarshalIndent(p.Status(), "", "  ")
+		if err != nil {
+			p.log.Error("status cannot be encoded", "err", err)
+			http.Error(w, "status: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(p.Status())
+		_, _ = w.Write(append(b, '\n'))
 	})
 	return mux
 }

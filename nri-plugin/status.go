@@ -3,6 +3,7 @@ package nriplugin
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -35,8 +36,11 @@ type PoolStatus struct {
 	BandHigh  float64 `json:"bandHigh"`
 	RCF       float64 `json:"rcf"`
 	Members   int     `json:"members"`
-	Level     string  `json:"level,omitempty"`
-	Reason    string  `json:"reason,omitempty"`
+	// Borrowing: the pool has members but no CPUs of its own; they run on
+	// another pool's CPUs and Load is not defined.
+	Borrowing bool   `json:"borrowing,omitempty"`
+	Level     string `json:"level,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // ContainerStatus is one member in Status.
@@ -68,8 +72,13 @@ func (p *Plugin) Status() *Status {
 			for _, pp := range plan.Pools {
 				if pp.Name == pi.Name {
 					ps.Load, ps.Level, ps.Reason = pp.Load, pp.LevelName, pp.Reason
+					ps.Borrowing = pp.SharedMembers > 0 && pi.Shared.Size() == 0
 				}
 			}
+		}
+		if math.IsInf(ps.Load, 0) || math.IsNaN(ps.Load) {
+			// Usage on no CPUs of its own: JSON has no infinity.
+			ps.Load, ps.Borrowing = 0, true
 		}
 		st.Pools = append(st.Pools, ps)
 	}
@@ -114,8 +123,12 @@ func (s *Status) Print(w io.Writer) {
 		if level == "" {
 			level = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%.0f%%\t%.0f–%.0f%%\t%.2f\t%d\t%s\n", p.Name, p.Priority, orDash(p.CPUs), p.Size,
-			orDash(p.Exclusive), p.Load*100, p.BandLow*100, p.BandHigh*100, p.RCF, p.Members, level)
+		load := fmt.Sprintf("%.0f%%", p.Load*100)
+		if p.Borrowing {
+			load = "borrows"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.0f–%.0f%%\t%.2f\t%d\t%s\n", p.Name, p.Priority, orDash(p.CPUs), p.Size,
+			orDash(p.Exclusive), load, p.BandLow*100, p.BandHigh*100, p.RCF, p.Members, level)
 	}
 	tw.Flush()
 	if s.Batch != "" {

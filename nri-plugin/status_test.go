@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
+
 	"github.com/strata-nri/strata/cpuset/cpusettest"
+	"github.com/strata-nri/strata/isolation"
 )
 
 // TestStatusOverUnixSocket serves the plugin's endpoints on a unix socket,
@@ -56,5 +59,61 @@ func TestStatusOverUnixSocket(t *testing.T) {
 	}
 	if mode := fi.Mode().Perm(); mode != 0o600 {
 		t.Errorf("socket %s mode %o, want 600", sock, mode)
+	}
+}
+
+// TestStatusOfBorrowingPool: on a 2-CPU node with batch allowed to lend its
+// last CPU, a busy batch member has usage but its pool has no CPUs: load is
+// infinite, which JSON cannot carry. /status must still answer, marking
+// the pool as borrowing.
+func TestStatusOfBorrowingPool(t *testing.T) {
+	node := newFakeNode(t, cpusettest.VM2)
+	rt := newRuntime(t)
+	cfg := trusting()
+	cfg.Pools[2].MinCPUs = 0
+	cfg.Period = isolation.Duration{Duration: 50 * time.Millisecond}
+	h := startPlugin(t, node, rt, cfg)
+	lc := pod("prod", "lc", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
+	b := pod("jobs", "crunch", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	var bc *api.Container
+	for _, x := range []struct {
+		p     *api.PodSandbox
+		milli int64
+	}{{lc, 2500}, {b, 0}} {
+		c := container(x.p, "c", x.milli, 0)
+		if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.create(t, x.p, c); err != nil {
+			t.Fatal(err)
+		}
+		bc = c
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go burn(ctx, t, node, bc, 1)
+
+	sock := filepath.Join(t.TempDir(), "strata.sock")
+	l, err := Listen("unix:" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = h.plugin.Serve(ctx, l) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := FetchStatus(ctx, "unix:"+sock)
+		if err != nil {
+			t.Fatalf("status with a borrowing pool: %v", err)
+		}
+		if st.Pools[2].Borrowing {
+			if st.Pools[2].Size != 0 {
+				t.Errorf("borrowing batch pool has %d CPUs", st.Pools[2].Size)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch never shown borrowing: %+v", st.Pools[2])
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

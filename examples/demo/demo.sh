@@ -21,9 +21,11 @@ bin/e2eenv up -plugin "$PWD/bin/strata run --socket-path \${STRATA_NRI_SOCKET} -
 eval "$(bin/e2eenv env)"
 status() { bin/strata status --addr "unix:$STRATA_E2E_DIR/strata.sock"; }
 
-# Kubernetes-style requests: shares = millicores x 1024 / 1000.
+# Kubernetes-style requests: shares = millicores x 1024 / 1000. The
+# latency-critical pod asks for 2.5 CPUs (not whole: it shares pool 0's
+# CPUs), so pool 0 may hold 2 of this machine's CPUs when busy (RCF <= 1).
 echo "== pods: latency-critical (idles 8 s, then burns a CPU for 20 s), online (idle), batch (burns)"
-bin/e2eenv run -name lc -namespace demo -annotation strata.io/pool=latency-critical -cpu-shares 1536 -cpu-period 100000 -- \
+bin/e2eenv run -name lc -namespace demo -annotation strata.io/pool=latency-critical -cpu-shares 2560 -cpu-period 100000 -- \
 	sh -c 'sleep 8; end=$(( $(date +%s) + 20 )); while [ "$(date +%s)" -lt "$end" ]; do :; done; exec sleep 3600'
 bin/e2eenv run -name web -namespace demo -annotation strata.io/pool=online -cpu-shares 512 -- sleep 3600
 bin/e2eenv run -name crunch -namespace demo -annotation strata.io/pool=batch -cpu-shares 2 -- sh -c 'while :; do :; done'
