@@ -23,14 +23,20 @@ status() { bin/strata status --addr "unix:$STRATA_E2E_DIR/strata.sock"; }
 
 # Kubernetes-style requests: shares = millicores x 1024 / 1000. The
 # latency-critical pod asks for 2.5 CPUs (not whole: it shares pool 0's
-# CPUs), so pool 0 may hold 2 of this machine's CPUs when busy (RCF <= 1).
-echo "== pods: latency-critical (idles 8 s, then burns a CPU for 20 s), online (idle), batch (burns)"
+# CPUs), so pool 0 may hold 2 CPUs when busy (a pool holds at most its
+# members' requests). On a 2-CPU machine three populated pools sit at one
+# CPU each, so the online pod arrives after the burst.
+echo "== t=0: latency-critical pod (idles 8 s, then burns a CPU for 16 s) and a batch pod that always burns"
 bin/e2eenv run -name lc -namespace demo -annotation strata.io/pool=latency-critical -cpu-shares 2560 -cpu-period 100000 -- \
-	sh -c 'sleep 8; end=$(( $(date +%s) + 20 )); while [ "$(date +%s)" -lt "$end" ]; do :; done; exec sleep 3600'
-bin/e2eenv run -name web -namespace demo -annotation strata.io/pool=online -cpu-shares 512 -- sleep 3600
+	sh -c 'sleep 8; end=$(( $(date +%s) + 16 )); while [ "$(date +%s)" -lt "$end" ]; do :; done; exec sleep 3600'
 bin/e2eenv run -name crunch -namespace demo -annotation strata.io/pool=batch -cpu-shares 2 -- sh -c 'while :; do :; done'
 
-for i in $(seq 1 20); do
+for i in $(seq 1 22); do
+	if [ "$i" = 17 ]; then
+		echo
+		echo "== t=$((i * 2))s: an online pod arrives and takes a CPU from batch"
+		bin/e2eenv run -name web -namespace demo -annotation strata.io/pool=online -cpu-shares 512 -- sleep 3600
+	fi
 	echo
 	echo "== t=$((i * 2))s"
 	status
