@@ -48,10 +48,13 @@ type PoolConfig struct {
 	ExclusiveCores bool `json:"exclusiveCores,omitempty"`
 	// MinCPUs is a floor for the pool's shared CPUs while it has members;
 	// 0 means 1 CPU. For the lowest (batch) pool it is the batch minimum,
-	// kept while colocation is on, members or not (so the first batch
-	// member never finds an empty pool).
+	// kept while colocation is on, members or not; 0 lets batch lend its
+	// last CPU to a busy higher pool, its members then borrowing (see the
+	// package documentation).
 	MinCPUs int `json:"minCPUs,omitempty"`
-	// Allow is the admission allow-list. Empty admits every pod.
+	// Allow is the admission allow-list. An empty list admits the pods
+	// that classification rules place here, and annotations that do not
+	// promote a pod above the pool its rules give it (see Classify).
 	Allow AllowList `json:"allow,omitempty"`
 	// Profile holds the per-dimension isolation settings of members.
 	Profile Profile `json:"profile"`
@@ -81,7 +84,8 @@ type AllowList struct {
 	Labels     map[string]string `json:"labels,omitempty"`
 }
 
-// Empty reports whether the list admits everyone.
+// Empty reports whether the list names no namespace or label: the pool then
+// admits by rules, and by annotation only without promotion.
 func (a AllowList) Empty() bool { return len(a.Namespaces) == 0 && len(a.Labels) == 0 }
 
 // Profile is the isolation profile of a pool's members, one field per

@@ -2,7 +2,6 @@ package nriplugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -96,8 +95,6 @@ type member struct {
 	pool                     string
 	cgroupsPath              string
 	cg                       *cgroup.Cgroup // nil when the path could not be resolved
-	pid                      int
-	created                  time.Time
 	// As last sent to the runtime.
 	cpus, mems cpuset.CPUSet
 	settings   isolation.Settings
@@ -306,7 +303,6 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	for _, pod := range pods {
 		podByID[pod.GetId()] = pod
 	}
-	now := p.opts.Now()
 	caps := *p.caps.Load()
 	var updates []*api.ContainerUpdate
 
@@ -318,7 +314,6 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 		return nil, err
 	}
 	p.state = st
-	old := p.ctrs
 	p.ctrs = map[string]*member{}
 	p.gen++
 	// Restore recorded members first, so that the exclusive CPUs they hold
@@ -346,7 +341,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 			fresh = append(fresh, c)
 			continue
 		}
-		p.track(pod, c, adm, now, old)
+		p.track(pod, c, adm)
 	}
 	adopted := 0
 	for _, c := range fresh {
@@ -357,7 +352,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 			p.log.Warn("existing container not admitted; leaving it unmanaged", "container", c.GetId(), "pod", podName(pod), "err", err)
 			continue
 		}
-		p.track(pod, c, adm, now, old)
+		p.track(pod, c, adm)
 		adopted++
 	}
 	// Admissions may have moved earlier members' CPUs; what each member
@@ -375,16 +370,13 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 
 // track records an admitted container and applies the admission's side
 // effects on other members' records. Caller holds mu.
-func (p *Plugin) track(pod *api.PodSandbox, c *api.Container, adm isolation.Admission, now time.Time, old map[string]*member) {
+func (p *Plugin) track(pod *api.PodSandbox, c *api.Container, adm isolation.Admission) {
 	m := &member{
 		id: c.GetId(), name: c.GetName(), pod: pod.GetName(), namespace: pod.GetNamespace(),
-		pool: adm.Pool, cgroupsPath: c.GetLinux().GetCgroupsPath(), pid: int(c.GetPid()), created: now,
+		pool: adm.Pool, cgroupsPath: c.GetLinux().GetCgroupsPath(),
 		cpus: adm.CPUs, mems: adm.Mems, settings: adm.Settings, exclusive: adm.Exclusive,
 	}
 	p.applyChangesLocked(adm.Updates)
-	if prev, ok := old[m.id]; ok {
-		m.created = prev.created
-	}
 	if m.cgroupsPath != "" {
 		if cg, err := p.cg.Open(m.cgroupsPath); err == nil {
 			m.cg = cg
@@ -437,12 +429,11 @@ func podName(pod *api.PodSandbox) string {
 // CreateContainer admits a new container into its pool and returns its
 // adjustment: cpuset, CPU and memory settings, the pool annotation. When
 // the admission changed other containers' CPUs (exclusive cores carved
-// out of a shared pool), their updates ride on the reply, which is the one
-// place the runtime accepts them synchronously.
+// out of a shared pool, a pool grown by RCF), their updates are queued for
+// the updater (see enqueue).
 func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	defer p.timeHandler("CreateContainer", time.Now())
 	caps := *p.caps.Load()
-	now := p.opts.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	adm, err := p.state.Admit(request(pod, c))
@@ -452,7 +443,7 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 		return nil, nil, fmt.Errorf("strata: container %s of pod %s: %w", c.GetName(), podName(pod), err)
 	}
 	p.metrics.admissions.WithLabelValues(adm.Pool, "admitted").Inc()
-	p.track(pod, c, adm, now, nil)
+	p.track(pod, c, adm)
 	p.enqueue(adm.Updates)
 	p.log.Info("container admitted", "container", c.GetName(), "id", c.GetId(), "pod", podName(pod), "pool", adm.Pool,
 		"cpus", adm.CPUs.String(), "exclusive", adm.Exclusive, "others", len(adm.Updates))
@@ -485,10 +476,7 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.C
 	m := p.ctrs[c.GetId()]
 	var snap member
 	if m != nil {
-		if c.GetPid() != 0 {
-			m.pid = int(c.GetPid())
-		}
-		snap = *m
+		snap = *m // written outside the lock
 	}
 	p.mu.Unlock()
 	if m == nil {
@@ -583,7 +571,3 @@ func (p *Plugin) updater(ctx context.Context) {
 		}
 	}
 }
-
-// errNotConnected is returned by status calls while no runtime is
-// connected.
-var errNotConnected = errors.New("not connected to the runtime")

@@ -15,6 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// errNotConnected is /healthz's answer while no runtime is connected.
+var errNotConnected = errors.New("not connected to the runtime")
+
 // DefaultListen is where the HTTP endpoints bind unless told otherwise:
 // loopback only. A "unix:" prefix selects a unix socket instead.
 const DefaultListen = "127.0.0.1:9797"
