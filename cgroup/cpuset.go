@@ -1,0 +1,57 @@
+package cgroup
+
+import (
+	"k8s.io/utils/cpuset"
+	"path/filepath"
+)
+
+// SetCPUSetCPUs writes cpuset.cpus. On v1 the set must be a subset of the
+// parent's; callers that grow and shrink nested cpusets order their writes
+// (parent first when growing, child first when shrinking).
+func (c *Cgroup) SetCPUSetCPUs(cpus cpuset.CPUSet) error {
+	dir, err := c.Dir(CPUSet)
+	if err != nil {
+		return err
+	}
+	return writeString(dir, "cpuset.cpus", cpus.String())
+}
+
+// CPUSetCPUs reads cpuset.cpus (the configured set, not the effective one).
+func (c *Cgroup) CPUSetCPUs() (cpuset.CPUSet, error) { return c.readCPUSet("cpuset.cpus") }
+
+// EffectiveCPUs reads cpuset.effective_cpus, the CPUs the tasks may really
+// use after the parent's restrictions.
+func (c *Cgroup) EffectiveCPUs() (cpuset.CPUSet, error) {
+	if c.h.mode == V2 {
+		return c.readCPUSet("cpuset.cpus.effective")
+	}
+	return c.readCPUSet("cpuset.effective_cpus")
+}
+
+// SetCPUSetMems writes cpuset.mems (NUMA node ids).
+func (c *Cgroup) SetCPUSetMems(mems cpuset.CPUSet) error {
+	dir, err := c.Dir(CPUSet)
+	if err != nil {
+		return err
+	}
+	return writeString(dir, "cpuset.mems", mems.String())
+}
+
+// CPUSetMems reads cpuset.mems.
+func (c *Cgroup) CPUSetMems() (cpuset.CPUSet, error) { return c.readCPUSet("cpuset.mems") }
+
+func (c *Cgroup) readCPUSet(file string) (cpuset.CPUSet, error) {
+	dir, err := c.Dir(CPUSet)
+	if err != nil {
+		return cpuset.New(), err
+	}
+	s, err := readString(dir, file)
+	if err != nil {
+		return cpuset.New(), err
+	}
+	set, err := cpuset.Parse(s)
+	if err != nil {
+		return cpuset.New(), &FileError{Op: "parse", Path: filepath.Join(dir, file), Value: s, Err: err}
+	}
+	return set, nil
+}
