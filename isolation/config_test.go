@@ -181,15 +181,15 @@ classification: {annotation: strata.io/pool, default: b, qos: {guaranteed: "", b
 	}
 }
 
-// testdata/default.yaml documents the defaults for operators: it must
+// default.yaml documents the defaults for operators: it must
 // parse to exactly DefaultConfig.
 func TestDefaultYAMLIsDefaultConfig(t *testing.T) {
-	cfg, err := isolation.LoadConfig("testdata/default.yaml")
+	cfg, err := isolation.ParseConfig(isolation.DefaultConfigYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(cfg, isolation.DefaultConfig()) {
-		t.Errorf("testdata/default.yaml differs from DefaultConfig:\n%+v\n%+v", cfg, isolation.DefaultConfig())
+		t.Errorf("default.yaml differs from DefaultConfig:\n%+v\n%+v", cfg, isolation.DefaultConfig())
 	}
 }
 
