@@ -427,6 +427,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		cfg.Batch.Schedule = nil
 	}
 	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
+		if located := locateDecodeError(data); located != nil {
+			return nil, located
+		}
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {

@@ -2,162 +2,140 @@
 // together: configuration, the NRI connection, the pool controller, the
 // HTTP endpoints. See package nriplugin.
 //
-//	strata run    [flags]   connect to the runtime and manage pools
-//	strata status [--addr]  print pools and members of a running plugin
-//	strata config           print the default configuration
+//	strata run             [flags]  connect to the runtime and manage pools
+//	strata status          [flags]  print pools and members of a running plugin
+//	strata config                   print the documented default configuration
+//	strata config validate FILE...  check configuration files without running
+//	strata version         [--json] print version, commit, Go and NRI versions
+//	strata help            [COMMAND]
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 	// The batch watermark schedule names a time zone; minimal hosts and
 	// container images may have no zoneinfo.
 	_ "time/tzdata"
-
-	"sigs.k8s.io/yaml"
-
-	"github.com/strata-nri/strata/isolation"
-	nriplugin "github.com/strata-nri/strata/nri-plugin"
 )
 
-func main() {
-	args := os.Args[1:]
-	cmd := "run"
+// command is one subcommand: its one-line summary, usage and body.
+type command struct {
+	name, summary, usage string
+	run                  func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"run", "connect to the runtime and manage pools (the default)", "strata run [flags]", runCmd},
+		{"status", "print pools and members of a running plugin", "strata status [--addr ADDR] [--json] [--watch [--interval D]]", statusCmd},
+		{"config", "print the default configuration, or validate files", "strata config\n       strata config validate FILE...", configCmd},
+		{"version", "print version, commit, Go and NRI library versions", "strata version [--json]", versionCmd},
+		{"help", "show help for a command", "strata help [COMMAND]", helpCmd},
+	}
+}
+
+// errUsage marks an error whose message already told the user what to do;
+// it exits 2 like flag's own errors.
+var errUsage = errors.New("usage")
+
+func main() { os.Exit(mainWith(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// mainWith runs a command line and returns the exit code: 0 on success, 1
+// on failure, 2 on a usage error.
+func mainWith(args []string, stdout, stderr io.Writer) int {
+	name := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		name, args = "help", nil
 	}
-	var err error
-	switch cmd {
-	case "run":
-		err = run(args)
-	case "status":
-		err = status(args)
-	case "config":
-		err = printConfig()
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "strata: unknown command %q\n\n", name)
+		printHelp(stderr)
+		return 2
+	}
+	err := cmd.run(args, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
 	default:
-		err = fmt.Errorf("unknown command %q (commands: run, status, config)", cmd)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "strata:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "strata:", err)
+		return 1
 	}
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	socket := fs.String("socket-path", "", "runtime's NRI socket (default /var/run/nri/nri.sock)")
-	name := fs.String("name", "", "plugin name (default strata, or from the pre-installed file name)")
-	idx := fs.String("idx", "", "plugin index (default 50, or from the pre-installed file name)")
-	config := fs.String("config", "", "pool configuration file (YAML); default: what the runtime passes, else the built-in default")
-	listen := fs.String("listen", nriplugin.DefaultListen, `HTTP endpoints: "host:port" or "unix:/path"; "" disables`)
-	evictor := fs.String("evictor", "dry-run", "how to evict: dry-run, cri, kubernetes")
-	criEndpoint := fs.String("cri-endpoint", "/run/containerd/containerd.sock", "CRI socket for --evictor=cri")
-	sysfs := fs.String("sysfs", "/sys", "sysfs root")
-	procfs := fs.String("procfs", "/proc", "procfs root")
-	logLevel := fs.String("log-level", "info", "debug, info, warn, error")
-	_ = fs.Parse(args)
-
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	// A pre-installed plugin (/opt/nri/plugins/NN-name) learns its index
-	// and name from its file name.
-	if *name == "" && *idx == "" {
-		if base := filepath.Base(os.Args[0]); len(base) > 3 && base[2] == '-' && isDigits(base[:2]) {
-			*idx, *name = base[:2], base[3:]
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
 		}
 	}
-	opts := nriplugin.Options{PluginName: *name, PluginIdx: *idx, SocketPath: *socket, SysfsRoot: *sysfs, ProcRoot: *procfs, Logger: logger}
-	if *config != "" {
-		cfg, err := isolation.LoadConfig(*config)
-		if err != nil {
-			return err
-		}
-		opts.Config = cfg
-	}
-	switch *evictor {
-	case "dry-run":
-	case "cri":
-		opts.Evictor = nriplugin.CRIEvictor{Endpoint: *criEndpoint}
-	case "kubernetes":
-		opts.Evictor = nriplugin.KubernetesEvictor{}
-	default:
-		return fmt.Errorf("--evictor %q: want dry-run, cri or kubernetes", *evictor)
-	}
-	p, err := nriplugin.New(opts)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if *listen != "" {
-		l, err := nriplugin.Listen(*listen)
-		if err != nil {
-			return fmt.Errorf("--listen %s: %w", *listen, err)
-		}
-		logger.Info("serving /metrics, /healthz, /status", "listen", *listen)
-		go func() {
-			if err := p.Serve(ctx, l); err != nil {
-				logger.Error("HTTP server stopped", "err", err)
-			}
-		}()
-	}
-	return p.Run(ctx)
+	return command{}, false
 }
 
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
+// newFlags makes a command's flag set: errors and --help print the
+// command's usage and flags to stderr; the caller maps the error to an
+// exit code.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	cmd, _ := lookup(name)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nUsage:\n  %s\n", cmd.summary, strings.ReplaceAll(cmd.usage, "\n       ", "\n  "))
+		var n int
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(stderr, "\nFlags:")
+			fs.PrintDefaults()
 		}
 	}
-	return s != ""
+	return fs
 }
 
-func status(args []string) error {
-	fs := flag.NewFlagSet("status", flag.ExitOnError)
-	addr := fs.String("addr", nriplugin.DefaultListen, `plugin's HTTP address: "host:port" or "unix:/path"`)
-	asJSON := fs.Bool("json", false, "print JSON")
-	_ = fs.Parse(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := nriplugin.FetchStatus(ctx, *addr)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		b, err := yaml.Marshal(st)
-		if err != nil {
+// parse parses flags, turning a parse error into errUsage (flag has
+// already printed it with the usage).
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		b, err = yaml.YAMLToJSON(b)
-		if err != nil {
-			return err
-		}
-		fmt.Println(string(b))
-		return nil
+		return errUsage
 	}
-	st.Print(os.Stdout)
 	return nil
 }
 
-func printConfig() error {
-	b, err := yaml.Marshal(isolation.DefaultConfig())
-	if err != nil {
-		return errors.New("marshal default configuration: " + err.Error())
+func helpCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		printHelp(stdout)
+		return nil
 	}
-	_, err = os.Stdout.Write(b)
-	return err
+	cmd, ok := lookup(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "strata help: unknown command %q\n\n", args[0])
+		printHelp(stderr)
+		return errUsage
+	}
+	// Every command prints its own usage for --help.
+	return cmd.run([]string{"--help"}, stdout, stdout)
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "strata: tiered resource pools for containerd, as an NRI plugin.")
+	fmt.Fprintln(w, "\nUsage:\n  strata COMMAND [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'strata help COMMAND' or 'strata COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "Documentation: docs/operating.md and docs/configuration.md in the source tree.")
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/strata-nri/strata/isolation"
+	nriplugin "github.com/strata-nri/strata/nri-plugin"
+)
+
+func runCmd(args []string, _, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	socket := fs.String("socket-path", "", "runtime's NRI socket (default /var/run/nri/nri.sock)")
+	name := fs.String("name", "", "plugin name (default strata; a pre-installed plugin gets it from the runtime)")
+	idx := fs.String("idx", "", "plugin index (default 50; a pre-installed plugin gets it from the runtime)")
+	config := fs.String("config", "", "pool configuration file (YAML); default: what the runtime passes, else the built-in default")
+	listen := fs.String("listen", nriplugin.DefaultListen, `HTTP endpoints: "host:port" or "unix:/path"; "" disables`)
+	evictor := fs.String("evictor", "dry-run", "how to evict: dry-run, cri, kubernetes")
+	criEndpoint := fs.String("cri-endpoint", "/run/containerd/containerd.sock", "CRI socket for --evictor=cri")
+	sysfs := fs.String("sysfs", "/sys", "sysfs root")
+	procfs := fs.String("procfs", "/proc", "procfs root")
+	logLevel := fs.String("log-level", "info", "debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("run takes no arguments, got %q", fs.Args())
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	// The NRI stub and its transport log through their own packages; send
+	// them through the same structured logger so one stream has one format.
+	nriplugin.RouteNRILogs(logger)
+
+	opts := nriplugin.Options{PluginName: *name, PluginIdx: *idx, SocketPath: *socket, SysfsRoot: *sysfs, ProcRoot: *procfs, Logger: logger}
+	if *config != "" {
+		cfg, err := isolation.LoadConfig(*config)
+		if err != nil {
+			return err
+		}
+		opts.Config = cfg
+	}
+	switch *evictor {
+	case "dry-run":
+	case "cri":
+		opts.Evictor = nriplugin.CRIEvictor{Endpoint: *criEndpoint}
+	case "kubernetes":
+		opts.Evictor = nriplugin.KubernetesEvictor{}
+	default:
+		return fmt.Errorf("--evictor %q: want dry-run, cri or kubernetes", *evictor)
+	}
+	p, err := nriplugin.New(opts)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *listen != "" {
+		l, err := nriplugin.Listen(*listen)
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w", *listen, err)
+		}
+		logger.Info("serving /metrics, /healthz, /status", "listen", *listen)
+		go func() {
+			if err := p.Serve(ctx, l); err != nil {
+				logger.Error("HTTP server stopped", "err", err)
+			}
+		}()
+	}
+	return p.Run(ctx)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	o := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
