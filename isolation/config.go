@@ -32,6 +32,7 @@ type Config struct {
 
 // PoolConfig describes one pool.
 type PoolConfig struct {
+	// Name identifies the pool in annotations, rules, logs and metrics.
 	Name string `json:"name"`
 	// Priority: 0 is the highest. Unique per pool. The pool with the largest
 	// number is the lowest pool: it holds every CPU nobody else needs.
@@ -62,7 +63,9 @@ type PoolConfig struct {
 
 // Band is a target load band, fractions of the pool's CPUs.
 type Band struct {
-	Low  float64 `json:"low"`
+	// Low: below it the pool releases CPUs (fraction, 0 < low < high).
+	Low float64 `json:"low"`
+	// High: above it the pool grows (fraction, at most 1).
 	High float64 `json:"high"`
 }
 
@@ -71,7 +74,9 @@ func (b Band) Mid() float64 { return (b.Low + b.High) / 2 }
 
 // RCFBounds bound the Resource Configuration Factor.
 type RCFBounds struct {
+	// Min: the least share of requests the pool keeps, in (0, max].
 	Min float64 `json:"min"`
+	// Max: the most share of requests the pool may hold, in [min, 1].
 	Max float64 `json:"max"`
 }
 
@@ -80,8 +85,10 @@ type RCFBounds struct {
 // contain every entry of Labels (empty: no label needed). Both empty:
 // everyone is admitted.
 type AllowList struct {
-	Namespaces []string          `json:"namespaces,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
+	// Namespaces admitted: exact names or shell patterns ("pay-*").
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Labels every admitted pod must carry, with these values.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Empty reports whether the list names no namespace or label: the pool then
@@ -151,7 +158,9 @@ type PageCacheProfile struct {
 // pool annotation, namespace rules, the Kubernetes QoS class, the default.
 type ClassificationConfig struct {
 	// Annotation is the pod annotation naming a pool, e.g. strata.io/pool.
-	Annotation string          `json:"annotation"`
+	Annotation string `json:"annotation"`
+	// Namespaces: rules sending the pods of a namespace to a pool; the
+	// first matching rule applies.
 	Namespaces []NamespaceRule `json:"namespaces,omitempty"`
 	// QoS maps Kubernetes QoS classes to pools; empty entries fall through.
 	QoS QoSRules `json:"qos,omitempty"`
@@ -166,14 +175,19 @@ type ClassificationConfig struct {
 // NamespaceRule sends pods of a namespace to a pool. Namespace may be a
 // shell pattern (path.Match), e.g. "batch-*".
 type NamespaceRule struct {
+	// Namespace name or shell pattern.
 	Namespace string `json:"namespace"`
-	Pool      string `json:"pool"`
+	// Pool its pods go to.
+	Pool string `json:"pool"`
 }
 
 // QoSRules map Kubernetes QoS classes to pool names.
 type QoSRules struct {
+	// Guaranteed: pool for pods of QoS class Guaranteed.
 	Guaranteed string `json:"guaranteed,omitempty"`
-	Burstable  string `json:"burstable,omitempty"`
+	// Burstable: pool for pods of QoS class Burstable.
+	Burstable string `json:"burstable,omitempty"`
+	// BestEffort: pool for pods of QoS class BestEffort.
 	BestEffort string `json:"bestEffort,omitempty"`
 }
 
@@ -181,7 +195,9 @@ type QoSRules struct {
 type ResizeConfig struct {
 	// A pool grows by at most max(MaxGrowCores, MaxGrowPercent % of its
 	// shared CPUs) per period (katalyst: 10 cores).
-	MaxGrowCores   int     `json:"maxGrowCores"`
+	MaxGrowCores int `json:"maxGrowCores"`
+	// MaxGrowPercent: the growth limit as a percentage of the pool's
+	// shared CPUs (see MaxGrowCores).
 	MaxGrowPercent float64 `json:"maxGrowPercent"`
 	// A pool shrinks by at most MaxShrinkCores per step (katalyst: 2) ...
 	MaxShrinkCores int `json:"maxShrinkCores"`
@@ -193,13 +209,17 @@ type ResizeConfig struct {
 // PredictorConfig configures the peak predictor: a decaying histogram of
 // each pool's usage whose Percentile is the predicted peak.
 type PredictorConfig struct {
-	Disabled   bool     `json:"disabled,omitempty"`
-	HalfLife   Duration `json:"halfLife"`
-	Percentile float64  `json:"percentile"`
+	// Disabled turns the predictor off: pools size by current usage only.
+	Disabled bool `json:"disabled,omitempty"`
+	// HalfLife: how fast old samples lose weight (koordlet: 12 h).
+	HalfLife Duration `json:"halfLife"`
+	// Percentile of the decayed usage histogram taken as the peak, (0, 1].
+	Percentile float64 `json:"percentile"`
 }
 
 // ProtectionConfig holds the protection levels, lowest first.
 type ProtectionConfig struct {
+	// Levels, lowest first; each adds actions to those below it.
 	Levels []ProtectionLevel `json:"levels"`
 	// Cooldown: a pool leaves a level only after its thresholds have not
 	// been met for this long.
@@ -208,14 +228,19 @@ type ProtectionConfig struct {
 	// interval. EvictInterval: at most one eviction per node per interval,
 	// so each eviction's effect is seen before the next.
 	ReclaimInterval Duration `json:"reclaimInterval"`
-	EvictInterval   Duration `json:"evictInterval"`
+	// EvictInterval: see ReclaimInterval.
+	EvictInterval Duration `json:"evictInterval"`
 }
 
 // ProtectionLevel is reached when any of its thresholds is met; it takes
 // its own actions and those of every lower level.
 type ProtectionLevel struct {
-	Name    string       `json:"name"`
-	When    Thresholds   `json:"when"`
+	// Name of the level, shown in status, logs and metrics.
+	Name string `json:"name"`
+	// When: the thresholds, any of which reaches the level.
+	When Thresholds `json:"when"`
+	// Actions the level adds, in escalation order: release, preempt,
+	// cpuDowngrade, reclaimPageCache, evict.
 	Actions []ActionKind `json:"actions"`
 }
 
@@ -229,8 +254,10 @@ type Thresholds struct {
 	// PSI avg10 values in percent (0..100), of the pool when observed,
 	// else of the node. CPU PSI is ignored for a pool whose members are
 	// throttled (it would measure their quota, not interference).
-	CPUSome    float64 `json:"cpuPSISome,omitempty"`
+	CPUSome float64 `json:"cpuPSISome,omitempty"`
+	// MemorySome: memory PSI "some" avg10, percent.
 	MemorySome float64 `json:"memoryPSISome,omitempty"`
+	// MemoryFull: memory PSI "full" avg10, percent.
 	MemoryFull float64 `json:"memoryPSIFull,omitempty"`
 }
 
@@ -249,8 +276,11 @@ type BatchConfig struct {
 // WatermarkWindow applies Watermark from From (inclusive) to To (exclusive),
 // "HH:MM" each; a window may wrap midnight ("22:00" → "06:00").
 type WatermarkWindow struct {
-	From      string   `json:"from"`
-	To        string   `json:"to"`
+	// From: start of the window, "HH:MM", inclusive.
+	From string `json:"from"`
+	// To: end of the window, "HH:MM", exclusive.
+	To string `json:"to"`
+	// Watermark in force during the window ("5%" or cores).
 	Watermark Quantity `json:"watermark"`
 }
 
