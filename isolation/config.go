@@ -96,9 +96,9 @@ type AllowList struct {
 func (a AllowList) Empty() bool { return len(a.Namespaces) == 0 && len(a.Labels) == 0 }
 
 // Profile is the isolation profile of a pool's members, one field per
-// dimension. Dimensions owned by later packages (RDT, block IO, network)
-// are added as further fields of their own types, each with its own
-// validate method, so none of the existing ones change.
+// dimension. Pool-level dimensions (RDT, block IO, network) add further
+// fields of their own types, each validated from validateDimensions (see
+// dimensions.go), so none of the existing ones change.
 type Profile struct {
 	CPU CPUProfile `json:"cpu"`
 	// OOMScoreAdj, when set, overrides the container's oom_score_adj

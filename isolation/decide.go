@@ -112,6 +112,7 @@ func (d *decider) run() {
 	d.containers()
 	d.protect()
 	d.capacity()
+	d.dimensions()
 }
 
 func resize[T any](s []T, n int) []T {
@@ -179,9 +180,9 @@ func (d *decider) met(l *ProtectionLevel, k int) (trigger, bool) {
 			return trigger{"memory usage", u, w.MemoryUsage}, true
 		}
 	}
-	psi, ok := d.obs.Pools[pp.Name]
-	if !ok {
-		psi = PoolPressure{CPU: node.CPU, Memory: node.Memory}
+	psi := PoolPressure{CPU: node.CPU, Memory: node.Memory}
+	if po, ok := d.obs.Pools[pp.Name]; ok && po.PressureMeasured {
+		psi = po.Pressure
 	}
 	// A throttled pool's CPU PSI measures its own quota, not interference.
 	if w.CPUSome > 0 && d.p.scratch.throttled[k] < 0.05 && psi.CPU.Some >= w.CPUSome {
@@ -796,6 +797,9 @@ func (s *State) Commit(plan *Plan) error {
 			c.evicting = true
 			s.lastEvict = t
 		}
+	}
+	for _, dm := range s.dims {
+		dm.commit(plan)
 	}
 	return nil
 }

@@ -399,7 +399,8 @@ func TestCPUPSIIgnoredWhenThrottled(t *testing.T) {
 		for i := range 4 {
 			n.obs.Containers[id("lc", i)] = isolation.ContainerUsage{CPU: 1, Throttled: throttled}
 		}
-		n.obs.Pools = map[string]isolation.PoolPressure{isolation.PoolLatencyCritical: {CPU: isolation.PSI{Some: 35}}}
+		n.obs.Pools = map[string]isolation.PoolObservation{isolation.PoolLatencyCritical: {
+			Pressure: isolation.PoolPressure{CPU: isolation.PSI{Some: 35}}, PressureMeasured: true}}
 		p := n.step(t)
 		if got, want := p.Pools[0].Level, map[float64]int{0: 0, 0.5: -1}[throttled]; got != want {
 			t.Errorf("throttled %.1f: level %d, want %d", throttled, got, want)

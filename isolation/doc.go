@@ -131,6 +131,20 @@
 // colocation.disabled gives batch nothing: its members are suspended
 // (quota 1 % of a CPU, idle scheduling) or evicted (colocation.whenDisabled).
 //
+// # Pool-level dimensions
+//
+// A resource set per pool (block IO, RDT, network) plugs in as a
+// dimension: a Profile field of its own type (profile_<dim>.go) validated
+// from Profile.validateDimensions; a PoolPlan field of its own type
+// (plan_<dim>.go); optionally a PoolObservation field for its per-pool
+// measurements; and a decision step (decide_<dim>.go) implementing the
+// unexported dimension interface — decide(plan, obs, state), pure, run
+// last in Decide; commit(plan), its hysteresis, run by Commit — listed
+// once in newDimensions (dimensions.go). Package nri-plugin applies the
+// plan field through the dimension's Controller. Pool pressure in
+// Observations.Pools counts only when PressureMeasured; otherwise
+// protection reads the node's PSI.
+//
 // # State and purity
 //
 // State holds pools and containers. Admit, Restore and Remove change it at

@@ -14,10 +14,10 @@ type Observations struct {
 	// Containers by container ID. A container without an entry counts as
 	// idle this period.
 	Containers map[string]ContainerUsage
-	// Pools by pool name: pressure stall information aggregated over the
-	// pool's members, when the plugin can measure it. Missing pools use
-	// the node's values.
-	Pools map[string]PoolPressure
+	// Pools by pool name: per-pool measurements (pressure of the pool's
+	// members, and what pool-level dimensions measure). A pool without an
+	// entry, or without measured pressure, uses the node's PSI.
+	Pools map[string]PoolObservation
 	// Node-wide PSI and memory.
 	Node NodePressure
 }
@@ -42,6 +42,16 @@ type PSI struct {
 type PoolPressure struct {
 	CPU    PSI
 	Memory PSI
+}
+
+// PoolObservation is one pool's measurements over the last period. A
+// pool-level dimension that measures per pool (see dimensions.go) adds one
+// field of its own type here.
+type PoolObservation struct {
+	// Pressure is the PSI of the pool's members; only when
+	// PressureMeasured, else protection reads the node's PSI.
+	Pressure         PoolPressure
+	PressureMeasured bool
 }
 
 // NodePressure is node-wide pressure and memory.
@@ -155,6 +165,9 @@ type PoolPlan struct {
 	// levelMet: the level's thresholds were met this period (not just
 	// held by cooldown).
 	levelMet bool
+
+	// Pool-level dimensions (see dimensions.go) add one field each below,
+	// of their own type: this pool's section of the dimension's plan.
 }
 
 // InBand reports whether the load was inside the band this period.

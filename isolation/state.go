@@ -34,6 +34,8 @@ type State struct {
 	onlinePred *PeakPredictor
 	lastEvict  time.Time
 	version    uint64
+	// dims: the pool-level dimensions' decision steps and memory.
+	dims []dimension
 }
 
 type window struct {
@@ -97,6 +99,7 @@ func NewState(topo *strcpuset.Topology, cfg *Config) (*State, error) {
 		usable: alloc.Usable(), loc: loc, water: water,
 		byID:       map[string]int{},
 		onlinePred: NewPeakPredictor(cfg.Predictor.HalfLife.Duration),
+		dims:       newDimensions(cfg),
 	}
 	for i, w := range cfg.Batch.Schedule {
 		from, _ := parseClock(w.From)

@@ -251,6 +251,7 @@ func (p Profile) validate(v *validator, f string) {
 			v.add(f+".memory."+m.name, strconv.Quote(string(m.m)), "%v", err)
 		}
 	}
+	p.validateDimensions(v, f)
 }
 
 func (t Thresholds) validate(v *validator, f string) {
