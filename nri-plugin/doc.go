@@ -39,6 +39,24 @@
 // re-sends it on drift: containerd drops updates for containers that are
 // still being created, and other agents may rewrite cpusets.
 //
+// # Pool-level dimensions
+//
+// A resource set per pool rather than per container (block IO, RDT,
+// network) is a dimension. A new dimension is a profile field + a plan
+// field + one decide step (package isolation, see its doc) + one
+// Controller here, registered through Options.Controllers. The registry
+// starts each controller at Run; one whose Start wraps ErrNotSupported is
+// disabled with its reason (logged once, shown in /status) and the rest
+// runs. Each period the loop calls Observe (per-pool measurements into
+// Observations.Pools) before Decide and ApplyPools with the committed plan
+// after it; a container is announced with ContainerAdmitted once it
+// started (or at Synchronize when it runs) and ContainerRemoved when it
+// stops. Handlers only queue those announcements; controllers are called
+// one at a time, outside the plugin's lock, and a failing or panicking
+// controller is logged and stops neither the others nor the loop. A
+// per-container setting of a dimension (a blockio or RDT class) is a
+// routing row in the applier instead.
+//
 // # Concurrency
 //
 // One mutex guards the controller state. Handlers hold it briefly and

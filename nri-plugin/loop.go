@@ -56,6 +56,7 @@ func (p *Plugin) step(ctx context.Context) {
 	start := time.Now()
 	p.syncSampler()
 	obs := p.observe()
+	p.dims.observe(obs)
 
 	caps := *p.caps.Load()
 	p.mu.Lock()
@@ -108,6 +109,7 @@ func (p *Plugin) step(ctx context.Context) {
 	for _, a := range plan.Actions {
 		p.act(ctx, a, targets[a.Container])
 	}
+	p.dims.applyPools(&plan)
 	p.lastPlan.Store(&plan)
 	p.record(&plan)
 	p.metrics.loopDuration.Observe(time.Since(start).Seconds())
@@ -191,6 +193,7 @@ func (p *Plugin) observe() *isolation.Observations {
 	s := p.sampler
 	obs := &s.obs
 	clear(obs.Containers)
+	clear(obs.Pools)
 	pass := s.cgroups.Sample()
 	for i := range pass.Samples {
 		cs := &pass.Samples[i]

@@ -48,6 +48,9 @@ type Options struct {
 	ReconnectDelay time.Duration
 	// Now is the clock (time.Now when nil); tests substitute it.
 	Now func() time.Time
+	// Controllers carry the pool-level dimensions (block IO, RDT,
+	// network) out; see Controller.
+	Controllers []Controller
 }
 
 // Plugin is Strata's NRI plugin: it admits containers into pools when the
@@ -84,6 +87,8 @@ type Plugin struct {
 	sampler   *sampler
 	lastPlan  atomic.Pointer[isolation.Plan]
 	connected atomic.Bool
+	// dims runs the pool-level dimensions' controllers, outside mu.
+	dims *controllers
 }
 
 type stubHolder struct{ s stub.Stub }
@@ -92,6 +97,9 @@ type stubHolder struct{ s stub.Stub }
 // controller's state.
 type member struct {
 	id, name, pod, namespace string
+	podUID                   string
+	podIPs                   []string
+	annotations              map[string]string // the pod's
 	pool                     string
 	cgroupsPath              string
 	cg                       *cgroup.Cgroup // nil when the path could not be resolved
@@ -134,6 +142,7 @@ func New(opts Options) (*Plugin, error) {
 		ctrs:    map[string]*member{},
 		updates: make(chan []isolation.ContainerChange, 256),
 		metrics: NewMetrics(),
+		dims:    newControllers(opts.Logger, opts.Controllers),
 	}
 	p.caps.Store(&runtimeCaps{})
 	var err error
@@ -169,15 +178,26 @@ func (p *Plugin) reset(cfg *isolation.Config) error {
 	return nil
 }
 
+// config is the pool configuration in force.
+func (p *Plugin) config() *isolation.Config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
+
 // Run connects to the runtime and serves until ctx ends, reconnecting with
 // a fresh stub whenever the runtime goes away (a containerd restart ends the
 // stub), and runs the feedback loop and the updater meanwhile.
 func (p *Plugin) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
+	p.dims.start(ctx, ControllerEnv{Logger: p.log, Cgroups: p.cg, SysfsRoot: p.opts.SysfsRoot, ProcRoot: p.opts.ProcRoot,
+		Config: p.config}, p.metrics.Registry)
+	defer p.dims.stop() // after the goroutines ended
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); p.updater(ctx) }()
 	go func() { defer wg.Done(); p.loop(ctx) }()
+	go func() { defer wg.Done(); p.dims.run(ctx) }()
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait: a fatal error must end the goroutines too
 	for ctx.Err() == nil {
@@ -319,7 +339,9 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	// Restore recorded members first, so that the exclusive CPUs they hold
 	// are taken before newcomers are admitted.
 	var fresh []*api.Container
+	running := map[string]bool{}
 	for _, c := range ctrs {
+		running[c.GetId()] = c.GetState() == api.ContainerState_CONTAINER_RUNNING
 		if c.GetState() != api.ContainerState_CONTAINER_RUNNING && c.GetState() != api.ContainerState_CONTAINER_CREATED {
 			continue
 		}
@@ -363,6 +385,15 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 			Fields: isolation.FieldCPUs | isolation.FieldMems | isolation.FieldCPUShares | isolation.FieldCPUQuota | isolation.FieldMemoryLimit,
 		}, caps))
 	}
+	// Running members exist for the dimensions now; created ones at
+	// StartContainer.
+	var started []Member
+	for _, m := range p.ctrs {
+		if running[m.id] {
+			started = append(started, m.info())
+		}
+	}
+	p.dims.resync(started)
 	p.synced = true
 	p.log.Info("synchronized with the runtime", "containers", len(p.ctrs), "adopted", adopted, "updates", len(updates))
 	return updates, nil
@@ -373,6 +404,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 func (p *Plugin) track(pod *api.PodSandbox, c *api.Container, adm isolation.Admission) {
 	m := &member{
 		id: c.GetId(), name: c.GetName(), pod: pod.GetName(), namespace: pod.GetNamespace(),
+		podUID: pod.GetUid(), podIPs: pod.GetIps(), annotations: pod.GetAnnotations(),
 		pool: adm.Pool, cgroupsPath: c.GetLinux().GetCgroupsPath(),
 		cpus: adm.CPUs, mems: adm.Mems, settings: adm.Settings, exclusive: adm.Exclusive,
 	}
@@ -483,6 +515,7 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.C
 		return nil
 	}
 	p.applyDirect(&snap, isolation.FieldCPUIdle|isolation.FieldOOMScoreAdj, *p.caps.Load())
+	p.dims.admitted(snap.info())
 	return nil
 }
 
@@ -530,10 +563,26 @@ func (p *Plugin) forgetLocked(id string) []isolation.ContainerChange {
 		return nil
 	}
 	delete(p.ctrs, id)
+	p.dims.removed(id)
 	changes := p.state.Remove(id)
 	p.applyChangesLocked(changes)
 	p.gen++
 	return changes
+}
+
+// info is what controllers learn of a member.
+func (m *member) info() Member {
+	cg := m.cg
+	return Member{
+		ID: m.id, Name: m.name, Pod: joinPod(m.namespace, m.pod), PodUID: m.podUID, Pool: m.pool,
+		PodIPs: m.podIPs, Annotations: m.annotations, CgroupsPath: m.cgroupsPath, Cgroup: cg,
+		Pids: func() ([]int, error) {
+			if cg == nil {
+				return nil, fmt.Errorf("container %s: cgroups path %q not understood", m.id, m.cgroupsPath)
+			}
+			return cg.Procs()
+		},
+	}
 }
 
 // updater sends unsolicited updates to the runtime, one batch at a time,

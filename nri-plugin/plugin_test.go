@@ -124,10 +124,14 @@ type harness struct {
 	done   chan struct{}
 }
 
-func startPlugin(t testing.TB, node *fakeNode, rt *runtime, cfg *isolation.Config) *harness {
+func startPlugin(t testing.TB, node *fakeNode, rt *runtime, cfg *isolation.Config, more ...func(*Options)) *harness {
 	t.Helper()
-	p, err := New(Options{SocketPath: rt.socket, Config: cfg, SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
-		Cgroups: node.h, Logger: quietLogger(), ReconnectDelay: 50 * time.Millisecond})
+	opts := Options{SocketPath: rt.socket, Config: cfg, SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
+		Cgroups: node.h, Logger: quietLogger(), ReconnectDelay: 50 * time.Millisecond}
+	for _, f := range more {
+		f(&opts)
+	}
+	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,11 +463,19 @@ func TestRuntimeRestartReconnects(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The new runtime relays creations to the reconnected plugin.
+	// The new runtime relays creations to the reconnected plugin — once
+	// its Synchronize returned, which is a little after the plugin saw it.
 	p2 := pod("prod", "next", map[string]string{"strata.io/pool": isolation.PoolBatch})
-	resp, err := rt2.create(t, p2, container(p2, "c", 100, 0))
-	if err != nil || resp.GetAdjust().GetAnnotations()[AnnotationAssignedPool] != isolation.PoolBatch {
-		t.Fatalf("create after reconnect: %v, %v", resp.GetAdjust().GetAnnotations(), err)
+	for {
+		resp, err := rt2.r.CreateContainer(context.Background(), &api.CreateContainerRequest{Pod: p2, Container: container(p2, "c", 100, 0)})
+		got := resp.GetAdjust().GetAnnotations()[AnnotationAssignedPool]
+		if err == nil && got == isolation.PoolBatch {
+			break
+		}
+		if err != nil || got != "" || time.Now().After(deadline) {
+			t.Fatalf("create after reconnect: pool %q, %v", got, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

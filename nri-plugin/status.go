@@ -21,6 +21,8 @@ type Status struct {
 	Batch      string            `json:"batchCapacity,omitempty"`
 	Actions    []string          `json:"actions,omitempty"`
 	Containers []ContainerStatus `json:"containers"`
+	// Dimensions: the pool-level dimensions' controllers.
+	Dimensions []DimensionStatus `json:"dimensions,omitempty"`
 }
 
 // PoolStatus is one pool in Status.
@@ -55,10 +57,11 @@ type ContainerStatus struct {
 
 // Status reports the plugin's pools and members now.
 func (p *Plugin) Status() *Status {
+	dims := p.dims.status() // before mu: a controller's hook may be running
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := &Status{Time: p.opts.Now(), Connected: p.connected.Load(), Synced: p.synced, Cgroup: p.cg.Mode().String(),
-		Reserved: p.state.Reserved().String()}
+		Reserved: p.state.Reserved().String(), Dimensions: dims}
 	plan := p.lastPlan.Load()
 	for _, pi := range p.state.Pools() {
 		ps := PoolStatus{Name: pi.Name, Priority: pi.Priority, CPUs: pi.CPUs.String(), Shared: pi.Shared.String(),
@@ -137,6 +140,25 @@ func (s *Status) Print(w io.Writer) {
 	for _, a := range s.Actions {
 		fmt.Fprintln(w, "action:", a)
 	}
+	if len(s.Dimensions) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DIMENSION\tSTATE\tDETAIL")
+		for _, d := range s.Dimensions {
+			detail := d.Summary
+			if d.State != dimRunning {
+				detail = d.Reason
+			}
+			if d.LastError != "" {
+				detail = strings.TrimSpace(detail + " (error: " + d.LastError + ")")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Name, d.State, orDash(detail))
+			for _, pool := range sortedKeys(d.Pools) {
+				fmt.Fprintf(tw, "  %s\t\t%s\n", pool, d.Pools[pool])
+			}
+		}
+		tw.Flush()
+	}
 	if len(s.Containers) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -146,6 +168,15 @@ func (s *Status) Print(w io.Writer) {
 		}
 		tw.Flush()
 	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func orDash(s string) string {
