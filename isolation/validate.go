@@ -45,6 +45,21 @@ func (c *Config) validate(v *validator) {
 		v.add("reservedCPUs", strconv.Quote(c.ReservedCPUs), "must be a Linux CPU list such as \"0-1,64\": %v", err)
 	}
 
+	names := c.validatePools(v)
+	c.Classification.validate(v, c, names)
+	c.Resize.validate(v)
+	c.Predictor.validate(v)
+	c.Protection.validate(v)
+	c.Batch.validate(v)
+	switch c.Colocation.WhenDisabled {
+	case "", WhenDisabledSuspend, WhenDisabledEvict:
+	default:
+		v.add("colocation.whenDisabled", strconv.Quote(c.Colocation.WhenDisabled), "allowed: %q, %q", WhenDisabledSuspend, WhenDisabledEvict)
+	}
+}
+
+// validatePools checks every pool and returns the set of pool names.
+func (c *Config) validatePools(v *validator) map[string]bool {
 	names := map[string]bool{}
 	if len(c.Pools) < 2 {
 		v.add("pools", len(c.Pools), "need at least 2 pools (one or more online pools and the lowest, batch pool)")
@@ -58,57 +73,67 @@ func (c *Config) validate(v *validator) {
 	}
 	for i, p := range c.Pools {
 		f := fmt.Sprintf("pools[%d]", i)
-		if p.Name == "" || strings.ContainsAny(p.Name, " \t/,") {
-			v.add(f+".name", strconv.Quote(p.Name), "must be a non-empty name without spaces, '/' or ','")
-		} else if names[p.Name] {
+		p.validate(v, f, i == lowest)
+		if p.Name != "" && names[p.Name] {
 			v.add(f+".name", strconv.Quote(p.Name), "duplicate pool name")
-		} else if p.Name == OnDisallowedRefuse {
-			v.add(f+".name", strconv.Quote(p.Name), "%q is reserved for classification.onDisallowed", OnDisallowedRefuse)
 		}
 		names[p.Name] = true
-		if p.Priority < 0 {
-			v.add(f+".priority", p.Priority, "must be ≥ 0 (0 is the highest priority)")
-		}
 		if other, dup := prios[p.Priority]; dup {
 			v.add(f+".priority", p.Priority, "already used by pool %q; priorities must be unique", other)
 		}
 		prios[p.Priority] = p.Name
-		if !(p.Band.Low > 0 && p.Band.Low <= 1) {
-			v.add(f+".band.low", p.Band.Low, "must be in (0, 1], a fraction of the pool's CPUs")
-		}
-		if !(p.Band.High > 0 && p.Band.High <= 1) {
-			v.add(f+".band.high", p.Band.High, "must be in (0, 1], a fraction of the pool's CPUs")
-		}
-		if p.Band.Low >= p.Band.High {
-			v.add(f+".band", fmt.Sprintf("%g–%g", p.Band.Low, p.Band.High), "band.low must be below band.high")
-		}
-		// The lowest pool holds the rest: its RCF bounds are not used and
-		// may be left out.
-		if i != lowest || p.RCF != (RCFBounds{}) {
-			if !(p.RCF.Min > 0 && p.RCF.Min <= 1) {
-				v.add(f+".rcf.min", p.RCF.Min, "must be in (0, 1]")
-			}
-			if !(p.RCF.Max > 0 && p.RCF.Max <= 1) {
-				v.add(f+".rcf.max", p.RCF.Max, "must be in (0, 1]")
-			}
-			if p.RCF.Min > p.RCF.Max {
-				v.add(f+".rcf", fmt.Sprintf("%g–%g", p.RCF.Min, p.RCF.Max), "rcf.min must not exceed rcf.max")
-			}
-		}
-		if p.MinCPUs < 0 {
-			v.add(f+".minCPUs", p.MinCPUs, "must be ≥ 0")
-		}
-		for j, ns := range p.Allow.Namespaces {
-			if _, err := path.Match(ns, ""); err != nil || ns == "" {
-				v.add(fmt.Sprintf("%s.allow.namespaces[%d]", f, j), strconv.Quote(ns), "must be a namespace or a shell pattern such as \"team-*\"")
-			}
-		}
-		p.Profile.validate(v, f+".profile")
 	}
 	if lowest >= 0 && c.Pools[lowest].ExclusiveCores {
 		v.add(fmt.Sprintf("pools[%d].exclusiveCores", lowest), true, "the lowest pool %q holds the idle CPUs and cannot pin exclusive cores", c.Pools[lowest].Name)
 	}
+	return names
+}
 
+// validate checks one pool on its own; f is its field path.
+func (p PoolConfig) validate(v *validator, f string, lowest bool) {
+	if p.Name == "" || strings.ContainsAny(p.Name, " \t/,") {
+		v.add(f+".name", strconv.Quote(p.Name), "must be a non-empty name without spaces, '/' or ','")
+	} else if p.Name == OnDisallowedRefuse {
+		v.add(f+".name", strconv.Quote(p.Name), "%q is reserved for classification.onDisallowed", OnDisallowedRefuse)
+	}
+	if p.Priority < 0 {
+		v.add(f+".priority", p.Priority, "must be ≥ 0 (0 is the highest priority)")
+	}
+	if !(p.Band.Low > 0 && p.Band.Low <= 1) {
+		v.add(f+".band.low", p.Band.Low, "must be in (0, 1], a fraction of the pool's CPUs")
+	}
+	if !(p.Band.High > 0 && p.Band.High <= 1) {
+		v.add(f+".band.high", p.Band.High, "must be in (0, 1], a fraction of the pool's CPUs")
+	}
+	if p.Band.Low >= p.Band.High {
+		v.add(f+".band", fmt.Sprintf("%g–%g", p.Band.Low, p.Band.High), "band.low must be below band.high")
+	}
+	// The lowest pool holds the rest: its RCF bounds are not used and
+	// may be left out.
+	if !lowest || p.RCF != (RCFBounds{}) {
+		if !(p.RCF.Min > 0 && p.RCF.Min <= 1) {
+			v.add(f+".rcf.min", p.RCF.Min, "must be in (0, 1]")
+		}
+		if !(p.RCF.Max > 0 && p.RCF.Max <= 1) {
+			v.add(f+".rcf.max", p.RCF.Max, "must be in (0, 1]")
+		}
+		if p.RCF.Min > p.RCF.Max {
+			v.add(f+".rcf", fmt.Sprintf("%g–%g", p.RCF.Min, p.RCF.Max), "rcf.min must not exceed rcf.max")
+		}
+	}
+	if p.MinCPUs < 0 {
+		v.add(f+".minCPUs", p.MinCPUs, "must be ≥ 0")
+	}
+	for j, ns := range p.Allow.Namespaces {
+		if _, err := path.Match(ns, ""); err != nil || ns == "" {
+			v.add(fmt.Sprintf("%s.allow.namespaces[%d]", f, j), strconv.Quote(ns), "must be a namespace or a shell pattern such as \"team-*\"")
+		}
+	}
+	p.Profile.validate(v, f+".profile")
+}
+
+// validate checks classification; names are the configured pools.
+func (cl ClassificationConfig) validate(v *validator, c *Config, names map[string]bool) {
 	allowed := poolList(c.Pools)
 	poolRef := func(field, name string, optional bool) {
 		if name == "" && optional {
@@ -118,7 +143,6 @@ func (c *Config) validate(v *validator) {
 			v.add(field, strconv.Quote(name), "unknown pool; allowed: %s", allowed)
 		}
 	}
-	cl := c.Classification
 	if cl.Annotation == "" {
 		v.add("classification.annotation", `""`, "must name the pod annotation that selects a pool, e.g. strata.io/pool")
 	}
@@ -140,8 +164,9 @@ func (c *Config) validate(v *validator) {
 			v.add("classification.onDisallowed", strconv.Quote(cl.OnDisallowed), "the fallback pool must have an empty allow-list, or the fallback could refuse too")
 		}
 	}
+}
 
-	r := c.Resize
+func (r ResizeConfig) validate(v *validator) {
 	if r.MaxGrowCores < 1 {
 		v.add("resize.maxGrowCores", r.MaxGrowCores, "must be ≥ 1")
 	}
@@ -154,17 +179,21 @@ func (c *Config) validate(v *validator) {
 	if r.ShrinkInterval.Duration < 0 {
 		v.add("resize.shrinkInterval", r.ShrinkInterval.Duration, "must be ≥ 0")
 	}
+}
 
-	if !c.Predictor.Disabled {
-		if c.Predictor.HalfLife.Duration <= 0 {
-			v.add("predictor.halfLife", c.Predictor.HalfLife.Duration, "must be a positive duration such as \"1h\"")
-		}
-		if !(c.Predictor.Percentile > 0 && c.Predictor.Percentile <= 1) {
-			v.add("predictor.percentile", c.Predictor.Percentile, "must be in (0, 1], e.g. 0.95")
-		}
+func (pc PredictorConfig) validate(v *validator) {
+	if pc.Disabled {
+		return
 	}
+	if pc.HalfLife.Duration <= 0 {
+		v.add("predictor.halfLife", pc.HalfLife.Duration, "must be a positive duration such as \"1h\"")
+	}
+	if !(pc.Percentile > 0 && pc.Percentile <= 1) {
+		v.add("predictor.percentile", pc.Percentile, "must be in (0, 1], e.g. 0.95")
+	}
+}
 
-	pr := c.Protection
+func (pr ProtectionConfig) validate(v *validator) {
 	for _, d := range []struct {
 		name string
 		d    Duration
@@ -198,8 +227,9 @@ func (c *Config) validate(v *validator) {
 			}
 		}
 	}
+}
 
-	b := c.Batch
+func (b BatchConfig) validate(v *validator) {
 	if _, err := b.Watermark.parse(); err != nil {
 		v.add("batch.watermark", strconv.Quote(string(b.Watermark)), "%v", err)
 	}
@@ -222,12 +252,6 @@ func (c *Config) validate(v *validator) {
 		if _, err := w.Watermark.parse(); err != nil {
 			v.add(f+".watermark", strconv.Quote(string(w.Watermark)), "%v", err)
 		}
-	}
-
-	switch c.Colocation.WhenDisabled {
-	case "", WhenDisabledSuspend, WhenDisabledEvict:
-	default:
-		v.add("colocation.whenDisabled", strconv.Quote(c.Colocation.WhenDisabled), "allowed: %q, %q", WhenDisabledSuspend, WhenDisabledEvict)
 	}
 }
 
