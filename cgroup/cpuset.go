@@ -1,8 +1,11 @@
 package cgroup
 
 import (
-	"k8s.io/utils/cpuset"
 	"path/filepath"
+
+	"k8s.io/utils/cpuset"
+
+	"github.com/strata-nri/strata/internal/cpulist"
 )
 
 // SetCPUSetCPUs writes cpuset.cpus. On v1 the set must be a subset of the
@@ -49,7 +52,7 @@ func (c *Cgroup) readCPUSet(file string) (cpuset.CPUSet, error) {
 	if err != nil {
 		return cpuset.New(), err
 	}
-	set, err := cpuset.Parse(s)
+	set, err := cpulist.Parse(s)
 	if err != nil {
 		return cpuset.New(), &FileError{Op: "parse", Path: filepath.Join(dir, file), Value: s, Err: err}
 	}

@@ -3,6 +3,8 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+
+	"github.com/strata-nri/strata/internal/safetext"
 )
 
 var (
@@ -45,9 +47,9 @@ type FileError struct {
 func (e *FileError) Error() string {
 	switch e.Op {
 	case "write":
-		return fmt.Sprintf("write %q to %s: %v", e.Value, e.Path, e.Err)
+		return fmt.Sprintf("write %s to %s: %v", safetext.Quote(e.Value), e.Path, e.Err)
 	case "parse":
-		return fmt.Sprintf("parse %s: value %q: %v", e.Path, e.Value, e.Err)
+		return fmt.Sprintf("parse %s: value %s: %v", e.Path, safetext.Quote(e.Value), e.Err)
 	default:
 		return fmt.Sprintf("%s %s: %v", e.Op, e.Path, e.Err)
 	}

@@ -12,6 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 	"k8s.io/utils/cpuset"
+
+	"github.com/strata-nri/strata/internal/cpulist"
+	"github.com/strata-nri/strata/internal/safetext"
 )
 
 // Hybrid core kinds, as the kernel names their PMUs: /sys/devices/cpu_core
@@ -181,12 +184,12 @@ func (d *discoverer) readListAt(dirfd int, dir, name string, optional bool) (ids
 		}
 		return nil, false, err
 	}
-	if err := parseList(data, func(lo, hi int) {
+	if err := cpulist.Ranges(data, func(lo, hi int) {
 		for i := lo; i <= hi; i++ {
 			ids = append(ids, i)
 		}
 	}); err != nil {
-		return nil, false, fmt.Errorf("cpuset: malformed CPU list in %s: %q: %w", filepath.Join(dir, name), strings.TrimSpace(string(data)), err)
+		return nil, false, fmt.Errorf("cpuset: malformed CPU list in %s: %s: %w", filepath.Join(dir, name), safetext.Quote(strings.TrimSpace(string(data))), err)
 	}
 	return ids, true, nil
 }
@@ -249,7 +252,7 @@ func (d *discoverer) readIntAt(dirfd int, dir, name string, optional bool, def i
 	s := strings.TrimSpace(string(data))
 	v, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("cpuset: malformed integer in %s: %q", filepath.Join(dir, name), s)
+		return 0, fmt.Errorf("cpuset: malformed integer in %s: %s", filepath.Join(dir, name), safetext.Quote(s))
 	}
 	return v, nil
 }
@@ -629,7 +632,7 @@ func (d *discoverer) readNodes() error {
 		for j, f := range fields {
 			v, err := strconv.Atoi(f)
 			if err != nil || v <= 0 {
-				return fmt.Errorf("cpuset: malformed distance %q in %s", f, distPath)
+				return fmt.Errorf("cpuset: malformed distance %s in %s", safetext.Quote(f), distPath)
 			}
 			row[ids[j]] = v
 		}
