@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/utils/cpuset"
+	strcpuset "github.com/strata-nri/strata/cpuset"
+	"github.com/strata-nri/strata/internal/safetext"
 )
 
 // ConfigError is one invalid field: Field is its path in the YAML document
@@ -38,11 +39,9 @@ func (v *validator) add(field string, value any, format string, args ...any) {
 }
 
 func (c *Config) validate(v *validator) {
-	if c.Period.Duration <= 0 {
-		v.add("period", c.Period.Duration, "must be a positive duration such as \"1s\"")
-	}
-	if _, err := cpuset.Parse(c.ReservedCPUs); err != nil {
-		v.add("reservedCPUs", strconv.Quote(c.ReservedCPUs), "must be a Linux CPU list such as \"0-1,64\": %v", err)
+	v.duration("period", c.Period.Duration, MinPeriod, MaxPeriod)
+	if _, err := strcpuset.ParseList(c.ReservedCPUs); err != nil {
+		v.add("reservedCPUs", safetext.Quote(c.ReservedCPUs), "must be a Linux CPU list such as \"0-1,64\": %v", err)
 	}
 
 	names := c.validatePools(v)
@@ -54,15 +53,15 @@ func (c *Config) validate(v *validator) {
 	switch c.Colocation.WhenDisabled {
 	case "", WhenDisabledSuspend, WhenDisabledEvict:
 	default:
-		v.add("colocation.whenDisabled", strconv.Quote(c.Colocation.WhenDisabled), "allowed: %q, %q", WhenDisabledSuspend, WhenDisabledEvict)
+		v.add("colocation.whenDisabled", safetext.Quote(c.Colocation.WhenDisabled), "allowed: %q, %q", WhenDisabledSuspend, WhenDisabledEvict)
 	}
 }
 
 // validatePools checks every pool and returns the set of pool names.
 func (c *Config) validatePools(v *validator) map[string]bool {
 	names := map[string]bool{}
-	if len(c.Pools) < 2 {
-		v.add("pools", len(c.Pools), "need at least 2 pools (one or more online pools and the lowest, batch pool)")
+	if len(c.Pools) < 2 || len(c.Pools) > MaxPools {
+		v.add("pools", len(c.Pools), "need 2..%d pools (one or more online pools and the lowest, batch pool)", MaxPools)
 	}
 	prios := map[int]string{}
 	lowest := -1
@@ -75,7 +74,7 @@ func (c *Config) validatePools(v *validator) map[string]bool {
 		f := fmt.Sprintf("pools[%d]", i)
 		p.validate(v, f, i == lowest)
 		if p.Name != "" && names[p.Name] {
-			v.add(f+".name", strconv.Quote(p.Name), "duplicate pool name")
+			v.add(f+".name", safetext.Quote(p.Name), "duplicate pool name")
 		}
 		names[p.Name] = true
 		if other, dup := prios[p.Priority]; dup {
@@ -92,12 +91,12 @@ func (c *Config) validatePools(v *validator) map[string]bool {
 // validate checks one pool on its own; f is its field path.
 func (p PoolConfig) validate(v *validator, f string, lowest bool) {
 	if p.Name == "" || strings.ContainsAny(p.Name, " \t/,") {
-		v.add(f+".name", strconv.Quote(p.Name), "must be a non-empty name without spaces, '/' or ','")
+		v.add(f+".name", safetext.Quote(p.Name), "must be a non-empty name without spaces, '/' or ','")
 	} else if p.Name == OnDisallowedRefuse {
-		v.add(f+".name", strconv.Quote(p.Name), "%q is reserved for classification.onDisallowed", OnDisallowedRefuse)
+		v.add(f+".name", safetext.Quote(p.Name), "%q is reserved for classification.onDisallowed", OnDisallowedRefuse)
 	}
-	if p.Priority < 0 {
-		v.add(f+".priority", p.Priority, "must be ≥ 0 (0 is the highest priority)")
+	if p.Priority < 0 || p.Priority > MaxPriority {
+		v.add(f+".priority", p.Priority, "must be in 0..%d (0 is the highest priority)", MaxPriority)
 	}
 	if !(p.Band.Low > 0 && p.Band.Low <= 1) {
 		v.add(f+".band.low", p.Band.Low, "must be in (0, 1], a fraction of the pool's CPUs")
@@ -121,12 +120,14 @@ func (p PoolConfig) validate(v *validator, f string, lowest bool) {
 			v.add(f+".rcf", fmt.Sprintf("%g–%g", p.RCF.Min, p.RCF.Max), "rcf.min must not exceed rcf.max")
 		}
 	}
-	if p.MinCPUs < 0 {
-		v.add(f+".minCPUs", p.MinCPUs, "must be ≥ 0")
+	if p.MinCPUs < 0 || p.MinCPUs > strcpuset.MaxCPUs {
+		v.add(f+".minCPUs", p.MinCPUs, "must be in 0..%d (this machine's bound is checked at start)", strcpuset.MaxCPUs)
 	}
+	v.listLen(f+".allow.namespaces", len(p.Allow.Namespaces))
+	v.listLen(f+".allow.labels", len(p.Allow.Labels))
 	for j, ns := range p.Allow.Namespaces {
-		if _, err := path.Match(ns, ""); err != nil || ns == "" {
-			v.add(fmt.Sprintf("%s.allow.namespaces[%d]", f, j), strconv.Quote(ns), "must be a namespace or a shell pattern such as \"team-*\"")
+		if !validPattern(ns) {
+			v.add(fmt.Sprintf("%s.allow.namespaces[%d]", f, j), safetext.Quote(ns), "must be a namespace or a shell pattern such as \"team-*\"")
 		}
 	}
 	p.Profile.validate(v, f+".profile")
@@ -140,16 +141,17 @@ func (cl ClassificationConfig) validate(v *validator, c *Config, names map[strin
 			return
 		}
 		if !names[name] {
-			v.add(field, strconv.Quote(name), "unknown pool; allowed: %s", allowed)
+			v.add(field, safetext.Quote(name), "unknown pool; allowed: %s", allowed)
 		}
 	}
 	if cl.Annotation == "" {
 		v.add("classification.annotation", `""`, "must name the pod annotation that selects a pool, e.g. strata.io/pool")
 	}
+	v.listLen("classification.namespaces", len(cl.Namespaces))
 	for i, r := range cl.Namespaces {
 		f := fmt.Sprintf("classification.namespaces[%d]", i)
-		if _, err := path.Match(r.Namespace, ""); err != nil || r.Namespace == "" {
-			v.add(f+".namespace", strconv.Quote(r.Namespace), "must be a namespace or a shell pattern such as \"batch-*\"")
+		if !validPattern(r.Namespace) {
+			v.add(f+".namespace", safetext.Quote(r.Namespace), "must be a namespace or a shell pattern such as \"batch-*\"")
 		}
 		poolRef(f+".pool", r.Pool, false)
 	}
@@ -159,35 +161,33 @@ func (cl ClassificationConfig) validate(v *validator, c *Config, names map[strin
 	poolRef("classification.default", cl.Default, false)
 	if cl.OnDisallowed != "" && cl.OnDisallowed != OnDisallowedRefuse {
 		if !names[cl.OnDisallowed] {
-			v.add("classification.onDisallowed", strconv.Quote(cl.OnDisallowed), "must be %q or a pool name: %s", OnDisallowedRefuse, allowed)
+			v.add("classification.onDisallowed", safetext.Quote(cl.OnDisallowed), "must be %q or a pool name: %s", OnDisallowedRefuse, allowed)
 		} else if p := c.pool(cl.OnDisallowed); p != nil && !p.Allow.Empty() {
-			v.add("classification.onDisallowed", strconv.Quote(cl.OnDisallowed), "the fallback pool must have an empty allow-list, or the fallback could refuse too")
+			v.add("classification.onDisallowed", safetext.Quote(cl.OnDisallowed), "the fallback pool must have an empty allow-list, or the fallback could refuse too")
 		}
 	}
 }
 
 func (r ResizeConfig) validate(v *validator) {
-	if r.MaxGrowCores < 1 {
-		v.add("resize.maxGrowCores", r.MaxGrowCores, "must be ≥ 1")
+	// Step limits stay within what any machine has, so that step
+	// arithmetic (cores × percent) cannot overflow.
+	if r.MaxGrowCores < 1 || r.MaxGrowCores > strcpuset.MaxCPUs {
+		v.add("resize.maxGrowCores", r.MaxGrowCores, "must be in 1..%d", strcpuset.MaxCPUs)
 	}
-	if r.MaxGrowPercent < 0 {
-		v.add("resize.maxGrowPercent", r.MaxGrowPercent, "must be ≥ 0 (0: only maxGrowCores applies)")
+	if !(r.MaxGrowPercent >= 0 && r.MaxGrowPercent <= 1000) {
+		v.add("resize.maxGrowPercent", r.MaxGrowPercent, "must be in [0, 1000] (0: only maxGrowCores applies)")
 	}
-	if r.MaxShrinkCores < 1 {
-		v.add("resize.maxShrinkCores", r.MaxShrinkCores, "must be ≥ 1")
+	if r.MaxShrinkCores < 1 || r.MaxShrinkCores > strcpuset.MaxCPUs {
+		v.add("resize.maxShrinkCores", r.MaxShrinkCores, "must be in 1..%d", strcpuset.MaxCPUs)
 	}
-	if r.ShrinkInterval.Duration < 0 {
-		v.add("resize.shrinkInterval", r.ShrinkInterval.Duration, "must be ≥ 0")
-	}
+	v.duration("resize.shrinkInterval", r.ShrinkInterval.Duration, 0, MaxInterval)
 }
 
 func (pc PredictorConfig) validate(v *validator) {
 	if pc.Disabled {
 		return
 	}
-	if pc.HalfLife.Duration <= 0 {
-		v.add("predictor.halfLife", pc.HalfLife.Duration, "must be a positive duration such as \"1h\"")
-	}
+	v.duration("predictor.halfLife", pc.HalfLife.Duration, time.Second, MaxHalfLife)
 	if !(pc.Percentile > 0 && pc.Percentile <= 1) {
 		v.add("predictor.percentile", pc.Percentile, "must be in (0, 1], e.g. 0.95")
 	}
@@ -198,16 +198,17 @@ func (pr ProtectionConfig) validate(v *validator) {
 		name string
 		d    Duration
 	}{{"cooldown", pr.Cooldown}, {"reclaimInterval", pr.ReclaimInterval}, {"evictInterval", pr.EvictInterval}} {
-		if d.d.Duration < 0 {
-			v.add("protection."+d.name, d.d.Duration, "must be ≥ 0")
-		}
+		v.duration("protection."+d.name, d.d.Duration, 0, MaxInterval)
+	}
+	if len(pr.Levels) > MaxLevels {
+		v.add("protection.levels", len(pr.Levels), "at most %d levels", MaxLevels)
 	}
 	last := -1
 	levelNames := map[string]bool{}
 	for i, l := range pr.Levels {
 		f := fmt.Sprintf("protection.levels[%d]", i)
 		if l.Name == "" || levelNames[l.Name] {
-			v.add(f+".name", strconv.Quote(l.Name), "must be a unique, non-empty level name")
+			v.add(f+".name", safetext.Quote(l.Name), "must be a unique, non-empty level name")
 		}
 		levelNames[l.Name] = true
 		l.When.validate(v, f+".when")
@@ -219,9 +220,9 @@ func (pr ProtectionConfig) validate(v *validator) {
 			af := fmt.Sprintf("%s.actions[%d]", f, j)
 			switch {
 			case rank < 0:
-				v.add(af, strconv.Quote(string(a)), "unknown action; allowed: %s", actionList())
+				v.add(af, safetext.Quote(string(a)), "unknown action; allowed: %s", actionList())
 			case rank <= last:
-				v.add(af, strconv.Quote(string(a)), "actions must escalate in the order %s, each once", actionList())
+				v.add(af, safetext.Quote(string(a)), "actions must escalate in the order %s, each once", actionList())
 			default:
 				last = rank
 			}
@@ -231,27 +232,70 @@ func (pr ProtectionConfig) validate(v *validator) {
 
 func (b BatchConfig) validate(v *validator) {
 	if _, err := b.Watermark.parse(); err != nil {
-		v.add("batch.watermark", strconv.Quote(string(b.Watermark)), "%v", err)
+		v.add("batch.watermark", safetext.Quote(string(b.Watermark)), "%v", err)
 	}
 	if _, err := time.LoadLocation(b.TimeZone); err != nil {
-		v.add("batch.timeZone", strconv.Quote(b.TimeZone), "must be an IANA time zone such as \"UTC\" or \"Asia/Shanghai\": %v", err)
+		v.add("batch.timeZone", safetext.Quote(b.TimeZone), "must be an IANA time zone such as \"UTC\" or \"Asia/Shanghai\": %v", err)
 	}
+	v.listLen("batch.schedule", len(b.Schedule))
 	for i, w := range b.Schedule {
 		f := fmt.Sprintf("batch.schedule[%d]", i)
 		from, err1 := parseClock(w.From)
 		if err1 != nil {
-			v.add(f+".from", strconv.Quote(w.From), "%v", err1)
+			v.add(f+".from", safetext.Quote(w.From), "%v", err1)
 		}
 		to, err2 := parseClock(w.To)
 		if err2 != nil {
-			v.add(f+".to", strconv.Quote(w.To), "%v", err2)
+			v.add(f+".to", safetext.Quote(w.To), "%v", err2)
 		}
 		if err1 == nil && err2 == nil && from == to {
 			v.add(f, w.From+"–"+w.To, "from and to must differ")
 		}
 		if _, err := w.Watermark.parse(); err != nil {
-			v.add(f+".watermark", strconv.Quote(string(w.Watermark)), "%v", err)
+			v.add(f+".watermark", safetext.Quote(string(w.Watermark)), "%v", err)
 		}
+	}
+}
+
+// Bounds of configuration values. Durations outside them are mistakes (a
+// loop period of a nanosecond would spin the plugin; an interval of years
+// would switch a protection off without saying so), and counts beyond them
+// would only make validation and Decide slow.
+const (
+	MinPeriod   = 10 * time.Millisecond
+	MaxPeriod   = time.Hour
+	MaxInterval = 24 * time.Hour
+	MaxHalfLife = 30 * 24 * time.Hour
+	MaxPools    = 64
+	MaxPriority = 1000
+	MaxLevels   = 16
+	// MaxListLen bounds each list of the configuration (namespace rules,
+	// allow-list entries, schedule windows).
+	MaxListLen = 4096
+)
+
+// maxPatternLen bounds a namespace pattern: namespaces are DNS labels
+// of at most 63 characters; 253 leaves room for any pattern over them.
+const maxPatternLen = 253
+
+func validPattern(p string) bool {
+	if p == "" || len(p) > maxPatternLen {
+		return false
+	}
+	_, err := path.Match(p, "")
+	return err == nil
+}
+
+func (v *validator) listLen(field string, n int) {
+	if n > MaxListLen {
+		v.add(field, n, "at most %d entries", MaxListLen)
+	}
+}
+
+// duration checks lo ≤ d ≤ hi and names both bounds when it is not.
+func (v *validator) duration(field string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		v.add(field, d, "must be from %v to %v", lo, hi)
 	}
 }
 
@@ -262,7 +306,7 @@ func (p Profile) validate(v *validator, f string) {
 	switch p.CPU.Quota {
 	case "", QuotaKeep, QuotaUnlimited:
 	default:
-		v.add(f+".cpu.quota", strconv.Quote(string(p.CPU.Quota)), "allowed: %q, %q", QuotaKeep, QuotaUnlimited)
+		v.add(f+".cpu.quota", safetext.Quote(string(p.CPU.Quota)), "allowed: %q, %q", QuotaKeep, QuotaUnlimited)
 	}
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		v.add(f+".oomScoreAdj", *p.OOMScoreAdj, "must be in -1000..1000")
@@ -272,24 +316,24 @@ func (p Profile) validate(v *validator, f string) {
 		m    MemoryPolicy
 	}{{"min", p.Memory.Min}, {"low", p.Memory.Low}, {"high", p.Memory.High}, {"softLimit", p.Memory.SoftLimit}} {
 		if _, _, err := m.m.parse(); err != nil {
-			v.add(f+".memory."+m.name, strconv.Quote(string(m.m)), "%v", err)
+			v.add(f+".memory."+m.name, safetext.Quote(string(m.m)), "%v", err)
 		}
 	}
 	p.validateDimensions(v, f)
 }
 
 func (t Thresholds) validate(v *validator, f string) {
-	if t.CPULoad < 0 || t.CPULoad > 1.5 {
+	if !(t.CPULoad >= 0 && t.CPULoad <= 1.5) {
 		v.add(f+".cpuLoad", t.CPULoad, "must be a fraction in [0, 1.5] (0: not checked)")
 	}
-	if t.MemoryUsage < 0 || t.MemoryUsage > 1 {
+	if !(t.MemoryUsage >= 0 && t.MemoryUsage <= 1) {
 		v.add(f+".memoryUsage", t.MemoryUsage, "must be a fraction in [0, 1] (0: not checked)")
 	}
 	for _, x := range []struct {
 		name string
 		v    float64
 	}{{"cpuPSISome", t.CPUSome}, {"memoryPSISome", t.MemorySome}, {"memoryPSIFull", t.MemoryFull}} {
-		if x.v < 0 || x.v > 100 {
+		if !(x.v >= 0 && x.v <= 100) {
 			v.add(f+"."+x.name, x.v, "must be a PSI avg10 percentage in [0, 100] (0: not checked)")
 		}
 	}
@@ -304,7 +348,7 @@ func poolList(pools []PoolConfig) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(strconv.Quote(p.Name))
+		b.WriteString(safetext.Quote(p.Name))
 	}
 	return b.String()
 }
@@ -338,14 +382,14 @@ func (q Quantity) parse() (quantity, error) {
 	}
 	if p, ok := strings.CutSuffix(s, "%"); ok {
 		f, err := strconv.ParseFloat(p, 64)
-		if err != nil || f < 0 || f > 100 {
+		if err != nil || !(f >= 0 && f <= 100) {
 			return quantity{}, fmt.Errorf("want a percentage in 0%%..100%% such as \"10%%\", or cores such as \"8\"")
 		}
 		return quantity{fraction: f / 100}, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return quantity{}, fmt.Errorf("want a percentage in 0%%..100%% such as \"10%%\", or cores such as \"8\"")
+	if err != nil || !(f >= 0 && f <= strcpuset.MaxCPUs) {
+		return quantity{}, fmt.Errorf("want a percentage in 0%%..100%% such as \"10%%\", or cores in 0..%d such as \"8\"", strcpuset.MaxCPUs)
 	}
 	return quantity{cores: f}, nil
 }
