@@ -3,11 +3,13 @@ package isolation
 import (
 	"errors"
 	"fmt"
-	"math"
 	"path"
+	"strconv"
 	"strings"
 
 	"k8s.io/utils/cpuset"
+
+	"github.com/strata-nri/strata/internal/safetext"
 )
 
 // ContainerRequest is what the runtime tells us about a container being
@@ -121,7 +123,7 @@ type AdmissionError struct {
 
 func (e *AdmissionError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "container %s of pod %s: %v %q", e.Container, e.Pod, e.Err, e.Pool)
+	fmt.Fprintf(&b, "container %s of pod %s: %v %s", safetext.Name(e.Container), safetext.Name(e.Pod), e.Err, safetext.Quote(e.Pool))
 	if e.Annotation != "" {
 		fmt.Fprintf(&b, " (annotation %s)", e.Annotation)
 	}
@@ -176,13 +178,18 @@ func (a AllowList) Admits(namespace string, labels map[string]string) bool {
 // does not admit the pod is never chosen: an annotation naming one is
 // refused, or sent to classification.onDisallowed's fallback pool; a rule
 // naming one falls through to the next rule.
+//
+// Every pool Classify returns has passed gate, the one admission check
+// (Restore passes the same one): operator rules must satisfy the pool's
+// allow-list; anything the pod controls — its annotation, the fallback its
+// annotation triggers — must also satisfy the no-promotion rule.
 func (c *Config) Classify(r *ContainerRequest) (Classification, error) {
 	cl := &c.Classification
 	v, annotated := r.Annotations[cl.Annotation]
 	if !annotated {
 		return c.classifyByRules(r)
 	}
-	ann := cl.Annotation + "=" + v
+	ann := cl.Annotation + "=" + safetext.Name(v)
 	p := c.pool(v)
 	if p == nil {
 		// The annotation's allowed values are the configured pools.
@@ -193,20 +200,7 @@ func (c *Config) Classify(r *ContainerRequest) (Classification, error) {
 		return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
 			Allowed: names, Err: ErrUnknownPool}
 	}
-	detail := ""
-	switch {
-	case !p.Allow.Admits(r.Namespace, r.Labels):
-		detail = "namespace and labels are outside the pool's allow-list"
-	case p.Allow.Empty():
-		// A pod writes its own annotations. Without an allow-list that
-		// names it, an annotation may keep a pod where its rules put it
-		// or move it down, never promote it: otherwise any pod could
-		// claim the top pool and its exclusive cores.
-		if base, err := c.classifyByRules(r); err == nil && p.Priority < c.pool(base.Pool).Priority {
-			detail = fmt.Sprintf("pool %q has no allow-list, so the annotation cannot promote the pod above pool %q (%s); "+
-				"list its namespace or labels in the pool's allow", p.Name, base.Pool, base.Route)
-		}
-	}
+	detail := c.gate(r, p, true)
 	if detail == "" {
 		return Classification{Pool: p.Name, Route: "annotation " + ann}, nil
 	}
@@ -214,7 +208,51 @@ func (c *Config) Classify(r *ContainerRequest) (Classification, error) {
 		return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
 			Allowed: c.allowedPools(r), Err: ErrNotAllowed, Detail: detail}
 	}
-	return Classification{Pool: cl.OnDisallowed, Route: "fallback (" + ann + " not allowed)"}, nil
+	// The fallback is reached through the pod's own annotation, so it is
+	// held to the same rule: a fallback pool above the pod's rules pool
+	// would be a way up for any pod that asks for a pool it may not have.
+	fb := c.pool(cl.OnDisallowed)
+	if fb != nil && c.gate(r, fb, true) == "" {
+		return Classification{Pool: fb.Name, Route: "fallback (" + ann + " not allowed)"}, nil
+	}
+	if base, err := c.classifyByRules(r); err == nil {
+		base.Route = "rules (" + ann + " not allowed; fallback " + strconv.Quote(cl.OnDisallowed) + " would promote the pod): " + base.Route
+		return base, nil
+	}
+	return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: v, Annotation: ann,
+		Allowed: c.allowedPools(r), Err: ErrNotAllowed, Detail: detail}
+}
+
+// gate is the admission check. It returns "" when pool p may take the pod,
+// else why not. Every pool is held to its allow-list. A pool the pod asked
+// for (requested: its annotation, the fallback that annotation triggers, a
+// pool recorded in annotations at restore) must in addition be one the
+// operator named the pod for — a non-empty allow-list that admits it — or
+// not be above the pool the operator's rules give the pod. When the rules
+// give it no pool at all, there is nothing to compare with, and only an
+// allow-list that names the pod will do: a refused pod does not get in by
+// asking.
+func (c *Config) gate(r *ContainerRequest, p *PoolConfig, requested bool) string {
+	if !p.Allow.Admits(r.Namespace, r.Labels) {
+		return "namespace and labels are outside the pool's allow-list"
+	}
+	if !requested || !p.Allow.Empty() {
+		return ""
+	}
+	// A pod writes its own annotations. Without an allow-list that names
+	// it, an annotation may keep a pod where its rules put it or move it
+	// down, never promote it: otherwise any pod could claim the top pool
+	// and its exclusive cores.
+	base, err := c.classifyByRules(r)
+	if err != nil {
+		return fmt.Sprintf("pool %q has no allow-list and the rules admit the pod to no pool; "+
+			"list its namespace or labels in the allow of the pool it should have", p.Name)
+	}
+	if p.Priority < c.pool(base.Pool).Priority {
+		return fmt.Sprintf("pool %q has no allow-list, so the annotation cannot promote the pod above pool %q (%s); "+
+			"list its namespace or labels in the pool's allow", p.Name, base.Pool, base.Route)
+	}
+	return ""
 }
 
 // classifyByRules chooses a pool without the annotation: namespace rules,
@@ -246,7 +284,7 @@ func (c *Config) classifyByRules(r *ContainerRequest) (Classification, error) {
 		return Classification{Pool: cl.Default, Route: "default"}, nil
 	}
 	return Classification{}, &AdmissionError{Container: r.ID, Pod: r.pod(), Pool: cl.Default,
-		Allowed: c.allowedPoolsAbove(r, math.MinInt), Err: ErrNotAllowed, Detail: "no rule matched and the default pool's allow-list does not admit the pod"}
+		Allowed: c.namedPools(r), Err: ErrNotAllowed, Detail: "no rule matched and the default pool's allow-list does not admit the pod"}
 }
 
 func (c *Config) admits(pool string, r *ContainerRequest) bool {
@@ -255,28 +293,25 @@ func (c *Config) admits(pool string, r *ContainerRequest) bool {
 }
 
 // allowedPools lists the pools the pod may ask for by annotation: those
-// whose allow-list names it, and those without one that are not above the
-// pool its rules give it.
+// the admission check lets it into.
 func (c *Config) allowedPools(r *ContainerRequest) []string {
-	floor := math.MinInt
-	if base, err := c.classifyByRules(r); err == nil {
-		floor = c.pool(base.Pool).Priority
+	var out []string
+	for i := range c.Pools {
+		if c.gate(r, &c.Pools[i], true) == "" {
+			out = append(out, c.Pools[i].Name)
+		}
 	}
-	return c.allowedPoolsAbove(r, floor)
+	return out
 }
 
-// allowedPoolsAbove lists the pools the pod may ask for when its rules put
-// it in a pool of priority floor (math.MinInt: no such pool).
-func (c *Config) allowedPoolsAbove(r *ContainerRequest, floor int) []string {
+// namedPools lists the pools whose non-empty allow-list admits the pod:
+// where it may ask to go when the rules give it no pool.
+func (c *Config) namedPools(r *ContainerRequest) []string {
 	var out []string
 	for _, p := range c.Pools {
-		if !p.Allow.Admits(r.Namespace, r.Labels) {
-			continue
+		if !p.Allow.Empty() && p.Allow.Admits(r.Namespace, r.Labels) {
+			out = append(out, p.Name)
 		}
-		if p.Allow.Empty() && p.Priority < floor {
-			continue
-		}
-		out = append(out, p.Name)
 	}
 	return out
 }

@@ -84,7 +84,9 @@ func TestAnnotationOutsideAllowListFallback(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	req := isolation.ContainerRequest{ID: "ctr1", Namespace: "dev", Annotations: map[string]string{"strata.io/pool": "latency-critical"}}
+	// Burstable: its rules give it online, so the fallback online is no
+	// promotion (see TestFallbackNeverPromotes).
+	req := isolation.ContainerRequest{ID: "ctr1", Namespace: "dev", CPUShares: 512, Annotations: map[string]string{"strata.io/pool": "latency-critical"}}
 	got, err := cfg.Classify(&req)
 	if err != nil {
 		t.Fatal(err)

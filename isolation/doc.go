@@ -42,6 +42,26 @@
 // no allow-list admits by annotation only pods its rules place at or above
 // it; refusals list the pools the pod may ask for.
 //
+// Every way into a pool passes one admission check (Config.gate): the
+// rules hold each pool to its allow-list, and whatever the pod controls —
+// its annotation, the onDisallowed fallback that annotation triggers, a
+// record read back at Restore — is held to the no-promotion rule as well.
+// A pod the rules refuse (say, the default pool has an allow-list that
+// does not name it) has no rules pool to compare with: it gets in only
+// where an allow-list names it. A fallback pool above the pod's rules pool
+// would promote it, so it gets its rules pool instead.
+//
+// Restore cannot tell Strata's record (the strata.io/assigned-pool and
+// strata.io/exclusive-cpus annotations the plugin writes) from the same
+// keys written by a pod or a CRI client: the runtime hands both back alike.
+// Rather than sign records with a node secret, Restore trusts one no
+// further than a fresh admission would go: the recorded pool must pass the
+// admission check under today's configuration, and exclusive CPUs are kept
+// only in a pool that pins, for a request of exactly that many whole CPUs,
+// on CPUs that are free, usable and the ones the container runs on. A
+// record that fails is dropped and the container admitted afresh; a forged
+// one gains nothing a restart of the pod would not give it.
+//
 // # Borrowing
 //
 // A pool with shared members but no CPUs of its own — on a node too small

@@ -87,10 +87,18 @@ func NewState(topo *strcpuset.Topology, cfg *Config) (*State, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	reserved, _ := cpuset.Parse(cfg.ReservedCPUs)
+	reserved, _ := strcpuset.ParseList(cfg.ReservedCPUs)
 	alloc, err := strcpuset.NewAllocator(topo, strcpuset.AllocatorOptions{Reserved: reserved})
 	if err != nil {
 		return nil, fmt.Errorf("isolation: reservedCPUs %q: %w", cfg.ReservedCPUs, err)
+	}
+	// minCPUs is bounded by any machine at Validate; here by this one.
+	for i, p := range cfg.Pools {
+		if n := alloc.Usable().Size(); p.MinCPUs > n {
+			return nil, &ConfigError{Field: fmt.Sprintf("pools[%d].minCPUs", i), Value: p.MinCPUs,
+				Reason: fmt.Sprintf("more than the %d CPUs the pools share on this machine (online %s, reserved %s, isolated %s)",
+					n, topo.Online(), reserved, topo.Isolated())}
+		}
 	}
 	loc, _ := time.LoadLocation(cfg.Batch.TimeZone)
 	water, _ := cfg.Batch.Watermark.parse()
@@ -196,8 +204,23 @@ func (s *State) Admit(req ContainerRequest) (Admission, error) {
 // Restore re-admits a container found running after a restart, in the pool
 // recorded for it (the plugin reads it back from its annotations) and with
 // the exclusive CPUs it had. It does not classify again: a pool chosen once
-// stays. Restore fails when the pool is unknown or the exclusive CPUs are
-// taken or reserved.
+// stays, as long as the current configuration would still admit the
+// container there.
+//
+// The record is not trusted further than that. The runtime hands Strata's
+// own annotations back exactly as it hands back any a pod or a CRI client
+// wrote under the same keys, so Restore treats the recorded pool as a
+// request: it passes the same admission check as an annotation (allow-list
+// and no-promotion; see Classify). Recorded exclusive CPUs are kept only
+// when the pool pins exclusive cores, the container's request is that
+// many whole CPUs, the CPUs are usable and free, and the container runs on
+// exactly them now (when its cpuset is known). A forged record therefore
+// gains nothing a fresh admission would not give, except the choice of
+// which free CPUs — and only CPUs it already runs on.
+//
+// A refusal is an *AdmissionError (ErrUnknownPool, ErrNotAllowed,
+// ErrNoExclusiveCPUs); the caller then admits the container afresh with
+// Admit. On refusal nothing changes.
 func (s *State) Restore(req ContainerRequest, pool string, exclusive cpuset.CPUSet) (Admission, error) {
 	if _, dup := s.byID[req.ID]; dup {
 		return Admission{}, fmt.Errorf("isolation: container %s of pod %s is already admitted", req.ID, req.pod())
@@ -207,17 +230,30 @@ func (s *State) Restore(req ContainerRequest, pool string, exclusive cpuset.CPUS
 		return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: pool, Err: ErrUnknownPool,
 			Allowed: s.cfg.allowedPools(&req), Detail: "recorded pool does not exist in the configuration"}
 	}
+	if detail := s.cfg.gate(&req, p.cfg, true); detail != "" {
+		return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: pool, Err: ErrNotAllowed,
+			Allowed: s.cfg.allowedPools(&req), Detail: "recorded pool: " + detail}
+	}
 	var excl cpuset.CPUSet
 	if exclusive.Size() > 0 {
-		if !exclusive.IsSubsetOf(s.usable) {
+		refuse := func(format string, args ...any) (Admission, error) {
 			return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: pool, Err: ErrNoExclusiveCPUs,
-				Detail: fmt.Sprintf("recorded exclusive CPUs %s are not all usable (usable: %s)", exclusive, s.usable)}
+				Detail: fmt.Sprintf("recorded exclusive CPUs %s: ", exclusive) + fmt.Sprintf(format, args...)}
+		}
+		switch n := wholeCPUs(&req); {
+		case !p.cfg.ExclusiveCores:
+			return refuse("pool %q does not pin exclusive cores", pool)
+		case n != exclusive.Size():
+			return refuse("the container requests %d millicores, not %d whole CPUs", req.CPURequest(), exclusive.Size())
+		case !exclusive.IsSubsetOf(s.usable):
+			return refuse("not all usable (usable: %s)", s.usable)
+		case req.CurrentCPUs.Size() > 0 && !req.CurrentCPUs.Equals(exclusive):
+			return refuse("the container runs on %s", req.CurrentCPUs)
 		}
 		var err error
 		excl, err = s.takeExclusive(p, exclusive.Size(), exclusive)
 		if err != nil {
-			return Admission{}, &AdmissionError{Container: req.ID, Pod: req.pod(), Pool: pool, Err: ErrNoExclusiveCPUs,
-				Detail: fmt.Sprintf("recorded exclusive CPUs %s: %v", exclusive, err)}
+			return refuse("%v", err)
 		}
 	}
 	if excl.Size() == 0 && req.CurrentCPUs.Size() > 0 && p.rank < len(s.pools)-1 {

@@ -14,10 +14,6 @@ import (
 
 func newState(tb testing.TB, shape cpusettest.Shape, cfg *isolation.Config) *isolation.State {
 	tb.Helper()
-	topo, err := strcpuset.Discover(cpusettest.Root(tb, shape))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	if cfg == nil {
 		cfg = isolation.DefaultConfig()
 		cfg.ReservedCPUs = "0"
@@ -28,6 +24,16 @@ func newState(tb testing.TB, shape cpusettest.Shape, cfg *isolation.Config) *iso
 		if cfg.Pools[i].Allow.Empty() {
 			cfg.Pools[i].Allow.Namespaces = []string{"ns"}
 		}
+	}
+	return newStateWith(tb, shape, cfg)
+}
+
+// newStateWith builds a state for cfg as it is.
+func newStateWith(tb testing.TB, shape cpusettest.Shape, cfg *isolation.Config) *isolation.State {
+	tb.Helper()
+	topo, err := strcpuset.Discover(cpusettest.Root(tb, shape))
+	if err != nil {
+		tb.Fatal(err)
 	}
 	st, err := isolation.NewState(topo, cfg)
 	if err != nil {
@@ -187,10 +193,15 @@ func TestRestore(t *testing.T) {
 	if _, err := st.Restore(req("y", "", 1000), "gold", cpuset.New()); !errors.Is(err, isolation.ErrUnknownPool) {
 		t.Errorf("unknown recorded pool: %v", err)
 	}
-	if _, err := st.Restore(req("z", "", 2000), isolation.PoolLatencyCritical, cpuset.New(10, 12)); !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
+	shop := func(id string, milli int64) isolation.ContainerRequest {
+		r := req(id, "", milli)
+		r.Namespace, r.Labels = "shop", map[string]string{"tier": "lc"}
+		return r
+	}
+	if _, err := st.Restore(shop("z", 2000), isolation.PoolLatencyCritical, cpuset.New(10, 12)); !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
 		t.Errorf("CPUs already taken: %v", err)
 	}
-	if _, err := st.Restore(req("r", "", 1000), isolation.PoolLatencyCritical, cpuset.New(0)); !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
+	if _, err := st.Restore(shop("r", 1000), isolation.PoolLatencyCritical, cpuset.New(0)); !errors.Is(err, isolation.ErrNoExclusiveCPUs) {
 		t.Errorf("reserved CPU restored: %v", err)
 	}
 	checkPartition(t, st, 79)

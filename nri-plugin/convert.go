@@ -6,6 +6,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"k8s.io/utils/cpuset"
 
+	strcpuset "github.com/strata-nri/strata/cpuset"
 	"github.com/strata-nri/strata/isolation"
 )
 
@@ -60,17 +61,20 @@ func request(pod *api.PodSandbox, ctr *api.Container) isolation.ContainerRequest
 	return r
 }
 
-// recorded reads back the pool and exclusive CPUs Strata recorded on a
-// container, from its annotations (authoritative) or, for a container that
-// lost them, nothing.
+// recorded reads back the pool and exclusive CPUs recorded on a container,
+// from its annotations, or nothing for a container without them or with a
+// malformed list.
 func recorded(ctr *api.Container) (pool string, exclusive cpuset.CPUSet, ok bool) {
 	pool, ok = ctr.GetAnnotations()[AnnotationAssignedPool]
 	if !ok {
 		return "", cpuset.New(), false
 	}
-	exclusive, err := cpuset.Parse(ctr.GetAnnotations()[AnnotationExclusiveCPUs])
+	// Strata writes a well-formed list; anything else is not its record.
+	// A record is trusted no further than re-admission (isolation's
+	// State.Restore), so a well-formed forgery gains nothing either.
+	exclusive, err := strcpuset.ParseList(ctr.GetAnnotations()[AnnotationExclusiveCPUs])
 	if err != nil {
-		exclusive = cpuset.New()
+		return "", cpuset.New(), false
 	}
 	return pool, exclusive, true
 }

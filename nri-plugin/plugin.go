@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-nri/strata/cgroup"
 	strcpuset "github.com/strata-nri/strata/cpuset"
+	"github.com/strata-nri/strata/internal/safetext"
 	"github.com/strata-nri/strata/isolation"
 	"k8s.io/utils/cpuset"
 )
@@ -354,12 +355,12 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 		req := request(pod, c)
 		// Rebuild pools around the CPUs containers run on now, so a
 		// restart moves nothing (koordinator#2334's stale state).
-		if cur, err := cpuset.Parse(c.GetLinux().GetResources().GetCpu().GetCpus()); err == nil {
+		if cur, err := strcpuset.ParseList(c.GetLinux().GetResources().GetCpu().GetCpus()); err == nil {
 			req.CurrentCPUs = cur
 		}
 		adm, err := p.state.Restore(req, pool, excl)
 		if err != nil {
-			p.log.Warn("cannot restore container's recorded pool; re-admitting", "container", c.GetId(), "pool", pool, "err", err)
+			p.log.Warn("cannot restore container's recorded pool; re-admitting", "container", c.GetId(), "pool", safetext.Quote(pool), "err", err)
 			fresh = append(fresh, c)
 			continue
 		}

@@ -1,0 +1,47 @@
+package nriplugin
+
+import (
+	"testing"
+
+	"github.com/containerd/nri/pkg/api"
+
+	"github.com/strata-nri/strata/cpuset/cpusettest"
+	"github.com/strata-nri/strata/isolation"
+)
+
+// TestSynchronizeDistrustsForgedRecords starts the plugin on a runtime
+// whose containers carry Strata's record annotations that Strata never
+// wrote (a pod or a CRI client set them while the plugin was away). They
+// are admitted as a fresh container would be: the forged pool 0 and
+// exclusive CPUs are not taken as Strata's own record.
+func TestSynchronizeDistrustsForgedRecords(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	forge := func(ns, name string, milli int64, excl string) *api.Container {
+		p := pod(ns, name, nil)
+		c := container(p, "c", milli, milli)
+		c.State = api.ContainerState_CONTAINER_RUNNING
+		c.Annotations = map[string]string{AnnotationAssignedPool: isolation.PoolLatencyCritical, AnnotationExclusiveCPUs: excl}
+		c.Linux.Resources.Cpu.Cpus = "1-79"
+		rt.pods = append(rt.pods, p)
+		rt.ctrs = append(rt.ctrs, c)
+		return c
+	}
+	outsider := forge("dev", "sneaky", 2000, "4,44")
+	// In the allow-list, but claiming CPUs it does not run on and a
+	// range of billions.
+	insider := forge("prod", "greedy", 2000, "0-4000000000")
+	h := startPlugin(t, node, rt, trusting())
+	h.plugin.mu.Lock()
+	defer h.plugin.mu.Unlock()
+	m := h.plugin.ctrs[outsider.Id]
+	if m == nil || m.pool != isolation.PoolOnline || m.exclusive {
+		t.Errorf("forged record outside pool 0's allow-list: %+v, want a fresh admission to online, not exclusive", m)
+	}
+	m = h.plugin.ctrs[insider.Id]
+	if m == nil || m.pool != isolation.PoolOnline {
+		// Without an annotation of its own a Guaranteed pod of prod goes
+		// to online by its QoS rule; the forged record counts for nothing.
+		t.Errorf("forged exclusive CPUs: %+v, want a fresh admission to online", m)
+	}
+}
