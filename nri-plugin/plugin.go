@@ -176,6 +176,7 @@ func (p *Plugin) reset(cfg *isolation.Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cfg, p.state = cfg, st
+	p.metrics.zeroPoolSeries(cfg)
 	return nil
 }
 
