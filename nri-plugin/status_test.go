@@ -26,7 +26,7 @@ func TestStatusOverUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "strata.sock")
-	l, err := Listen("unix:" + sock)
+	l, err := Listen("unix:"+sock, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestStatusOfBorrowingPool(t *testing.T) {
 	go burn(ctx, t, node, bc, 1)
 
 	sock := filepath.Join(t.TempDir(), "strata.sock")
-	l, err := Listen("unix:" + sock)
+	l, err := Listen("unix:"+sock, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *listen != "" {
-		l, err := nriplugin.Listen(*listen)
+		l, err := nriplugin.Listen(*listen, logger)
 		if err != nil {
 			return fmt.Errorf("--listen %s: %w", *listen, err)
 		}
