@@ -4,6 +4,7 @@
 
 GO                  ?= go
 STATICCHECK_VERSION := v0.8.2
+HELM_VERSION        := v3.22.0
 PKGS                := ./...
 
 .PHONY: all build deps lint test test-unit bench-smoke test-kernel test-e2e bench demo clean

@@ -33,3 +33,15 @@ if [ ! -x bin/staticcheck ] || [ "$(cat bin/.staticcheck-version 2>/dev/null)" !
 	GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 	echo "$want" > bin/.staticcheck-version
 fi
+
+# helm, for the deployment tests (helm lint / helm template of
+# deploy/helm/strata). Built from the Go module proxy once per machine and
+# cached outside the work tree, since a cold build takes minutes.
+HELM_VERSION=$(sed -n 's/^HELM_VERSION *:= *//p' Makefile)
+helm_dir=${STRATA_TOOLS_CACHE:-/var/cache/strata-tools}/helm-${HELM_VERSION}
+if [ ! -x "$helm_dir/helm" ]; then
+	echo "install-deps: building helm ${HELM_VERSION} (cached in $helm_dir)"
+	mkdir -p "$helm_dir"
+	GOBIN="$helm_dir" go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+fi
+ln -sf "$helm_dir/helm" bin/helm
