@@ -1,16 +1,13 @@
 package nriplugin
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -27,6 +24,10 @@ type Evictee struct {
 	Namespace   string
 	Pool        string
 	Reason      string
+	// Alternatives are other members of the same pool, in the
+	// controller's order, that an evictor may take instead (a
+	// PodDisruptionBudget protects the evictee).
+	Alternatives []Evictee
 }
 
 // Evictor removes a container from the node. NRI cannot evict (the
@@ -76,61 +77,118 @@ func (c CRIEvictor) Evict(ctx context.Context, e Evictee) error {
 	return nil
 }
 
-// KubernetesEvictor posts an Eviction for the container's pod to the API
-// server with the pod's service account (in-cluster), honouring
-// PodDisruptionBudgets.
+// ErrEvictionBlocked: the API server refused every candidate's eviction
+// (a PodDisruptionBudget allows no disruption, 429). Evict wraps it in an
+// error that names each pod and the API server's reason.
+var ErrEvictionBlocked = errors.New("eviction blocked")
+
+// KubernetesEvictor evicts pods through the Eviction API (pods/eviction)
+// as the plugin's service account, so PodDisruptionBudgets are honoured.
+// The evictee and its Alternatives (other members of the same pool, in
+// the controller's order) are candidates: lowest Kubernetes priority
+// first (spec.priority; the controller's order among equals), the first
+// whose eviction the API server accepts is evicted, and a candidate a
+// PodDisruptionBudget protects (429) is passed over for the next. The
+// controller only ever proposes members of a pool below the one under
+// pressure, never of pool 0, and candidates are never taken from another
+// pool.
 type KubernetesEvictor struct {
-	APIServer string // default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
-	TokenFile string // default /var/run/secrets/kubernetes.io/serviceaccount/token
-	CAFile    string // default /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
-	Client    *http.Client
+	Kube   *KubeClient
+	Logger *slog.Logger
 }
 
-// Evict creates the pods/eviction subresource for the pod.
+// Evict evicts the first candidate the API server lets go.
 func (k KubernetesEvictor) Evict(ctx context.Context, e Evictee) error {
-	const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
-	if k.APIServer == "" {
-		k.APIServer = "https://" + net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))
+	log := k.Logger
+	if log == nil {
+		log = slog.Default()
 	}
-	if k.TokenFile == "" {
-		k.TokenFile = sa + "token"
+	type cand struct {
+		Evictee
+		priority int32
+		order    int
 	}
-	if k.CAFile == "" {
-		k.CAFile = sa + "ca.crt"
-	}
-	if e.Namespace == "" || e.Pod == "" {
-		return fmt.Errorf("evict container %s: no pod namespace/name to evict through Kubernetes", e.ContainerID)
-	}
-	token, err := os.ReadFile(k.TokenFile)
-	if err != nil {
-		return fmt.Errorf("evict pod %s/%s: %w", e.Namespace, e.Pod, err)
-	}
-	client := k.Client
-	if client == nil {
-		pool := x509.NewCertPool()
-		if ca, err := os.ReadFile(k.CAFile); err == nil {
-			pool.AppendCertsFromPEM(ca)
+	seen := map[string]bool{}
+	var cands []cand
+	var refusals []string
+	for i, c := range append([]Evictee{e}, e.Alternatives...) {
+		key := c.Namespace + "/" + c.Pod
+		if c.Namespace == "" || c.Pod == "" || seen[key] {
+			continue // not a Kubernetes pod, or a second container of one
 		}
-		client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		seen[key] = true
+		var pod struct {
+			Metadata struct{ DeletionTimestamp *string }
+			Spec     struct{ Priority *int32 }
+		}
+		err := k.Kube.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/pods/%s", c.Namespace, c.Pod), "", nil, &pod)
+		var ke *KubeError
+		switch {
+		case errors.As(err, &ke) && ke.Code == http.StatusNotFound:
+			refusals = append(refusals, key+": pod is gone")
+			continue
+		case err != nil:
+			return fmt.Errorf("evict pod %s (container %s): %w", key, c.ContainerID, err)
+		case pod.Metadata.DeletionTimestamp != nil:
+			// Already on its way out; evicting it again frees nothing
+			// more, so the next candidate is not evicted either.
+			log.Info("eviction candidate is already terminating", "pod", key)
+			return nil
+		}
+		var prio int32
+		if pod.Spec.Priority != nil {
+			prio = *pod.Spec.Priority
+		}
+		cands = append(cands, cand{Evictee: c, priority: prio, order: i})
 	}
-	body, _ := json.Marshal(map[string]any{
-		"apiVersion": "policy/v1", "kind": "Eviction",
-		"metadata": map[string]string{"name": e.Pod, "namespace": e.Namespace},
+	if len(cands) == 0 {
+		if len(refusals) == 0 {
+			return fmt.Errorf("evict container %s: no pod namespace/name to evict through Kubernetes", e.ContainerID)
+		}
+		return fmt.Errorf("evict container %s: no candidate left: %s", e.ContainerID, strings.Join(refusals, "; "))
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].priority < cands[j].priority })
+	for _, c := range cands {
+		body := map[string]any{
+			"apiVersion": "policy/v1", "kind": "Eviction",
+			"metadata": map[string]string{"name": c.Pod, "namespace": c.Namespace},
+		}
+		err := k.Kube.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/eviction", c.Namespace, c.Pod), "", body, nil)
+		var ke *KubeError
+		switch {
+		case err == nil:
+			if c.order != 0 || len(refusals) > 0 {
+				log.Warn("evicted another candidate", "pod", c.Namespace+"/"+c.Pod, "priority", c.priority,
+					"proposed", e.Namespace+"/"+e.Pod, "passedOver", strings.Join(refusals, "; "))
+			}
+			return nil
+		case errors.As(err, &ke) && ke.Code == http.StatusTooManyRequests:
+			refusals = append(refusals, fmt.Sprintf("%s/%s (priority %d): %s", c.Namespace, c.Pod, c.priority, ke.Message))
+		case errors.As(err, &ke) && ke.Code == http.StatusNotFound:
+			refusals = append(refusals, c.Namespace+"/"+c.Pod+": pod is gone")
+		default:
+			return fmt.Errorf("evict pod %s/%s (container %s): %w", c.Namespace, c.Pod, c.ContainerID, err)
+		}
+	}
+	return fmt.Errorf("evict container %s: %w: %s", e.ContainerID, ErrEvictionBlocked, strings.Join(refusals, "; "))
+}
+
+// evictionAlternatives lists the other members of target's pool, most
+// memory first (the controller's own victim order), for an evictor to fall
+// back on. Called by the loop goroutine, which owns the sampler.
+func (p *Plugin) evictionAlternatives(target member) []Evictee {
+	obs := p.sampler.obs.Containers
+	p.mu.Lock()
+	var out []Evictee
+	for id, m := range p.ctrs {
+		if id != target.id && m.pool == target.pool && m.pod != "" {
+			out = append(out, Evictee{ContainerID: id, Container: m.name, Pod: m.pod, Namespace: m.namespace, Pool: m.pool})
+		}
+	}
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		mi, mj := obs[out[i].ContainerID].MemoryBytes, obs[out[j].ContainerID].MemoryBytes
+		return mi > mj || mi == mj && out[i].ContainerID < out[j].ContainerID
 	})
-	url := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s/eviction", strings.TrimSuffix(k.APIServer, "/"), e.Namespace, e.Pod)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("evict pod %s/%s: %w", e.Namespace, e.Pod, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("evict pod %s/%s: API server answered %s", e.Namespace, e.Pod, resp.Status)
-	}
-	return nil
+	return out
 }

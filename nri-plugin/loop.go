@@ -293,7 +293,8 @@ func (p *Plugin) act(ctx context.Context, a isolation.Action, m member) {
 		}
 		ectx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		err := p.opts.Evictor.Evict(ectx, Evictee{ContainerID: m.id, Container: m.name, Pod: m.pod, Namespace: m.namespace, Pool: m.pool, Reason: a.Reason})
+		err := p.opts.Evictor.Evict(ectx, Evictee{ContainerID: m.id, Container: m.name, Pod: m.pod, Namespace: m.namespace, Pool: m.pool, Reason: a.Reason,
+			Alternatives: p.evictionAlternatives(m)})
 		if err != nil {
 			log.Warn("eviction failed", "err", err)
 			return
@@ -334,4 +335,7 @@ func (p *Plugin) record(plan *isolation.Plan) {
 		}
 	}
 	p.metrics.batchCapacity.Set(plan.Batch.CPUs)
+	if p.opts.BatchCapacity != nil {
+		p.opts.BatchCapacity.Observe(plan.Batch)
+	}
 }

@@ -42,6 +42,9 @@ type Options struct {
 	Cgroups   *cgroup.Hierarchy
 	// Evictor carries out evictions (DryRunEvictor when nil).
 	Evictor Evictor
+	// BatchCapacity, when set, is handed every plan's batch capacity view
+	// (a *CapacityPublisher publishes it on the Node); it must not block.
+	BatchCapacity interface{ Observe(isolation.BatchCapacity) }
 	// Logger receives structured logs (slog.Default() when nil).
 	Logger *slog.Logger
 	// ReconnectDelay is the pause before reconnecting after the runtime
@@ -108,6 +111,7 @@ type member struct {
 	cpus, mems cpuset.CPUSet
 	settings   isolation.Settings
 	exclusive  bool
+	request    int64 // CPU request (millicores) it was admitted with
 }
 
 // New prepares a plugin: discovers the topology and cgroups and builds the
@@ -410,6 +414,8 @@ func (p *Plugin) track(pod *api.PodSandbox, c *api.Container, adm isolation.Admi
 		pool: adm.Pool, cgroupsPath: c.GetLinux().GetCgroupsPath(),
 		cpus: adm.CPUs, mems: adm.Mems, settings: adm.Settings, exclusive: adm.Exclusive,
 	}
+	r := request(pod, c)
+	m.request = r.CPURequest()
 	p.applyChangesLocked(adm.Updates)
 	if m.cgroupsPath != "" {
 		if cg, err := p.cg.Open(m.cgroupsPath); err == nil {
@@ -529,7 +535,7 @@ func (p *Plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	caps := *p.caps.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m := p.ctrs[c.GetId()]
+	m := p.resizeLocked(pod, c, res)
 	if m == nil {
 		return nil, nil
 	}

@@ -19,6 +19,7 @@ type Status struct {
 	Reserved   string            `json:"reservedCPUs"`
 	Pools      []PoolStatus      `json:"pools"`
 	Batch      string            `json:"batchCapacity,omitempty"`
+	BatchCPUs  float64           `json:"batchCPUs"` // the batch capacity view's figure
 	Actions    []string          `json:"actions,omitempty"`
 	Containers []ContainerStatus `json:"containers"`
 	// Dimensions: the pool-level dimensions' controllers.
@@ -86,7 +87,7 @@ func (p *Plugin) Status() *Status {
 		st.Pools = append(st.Pools, ps)
 	}
 	if plan != nil {
-		st.Batch = plan.Batch.String()
+		st.Batch, st.BatchCPUs = plan.Batch.String(), plan.Batch.CPUs
 		for _, a := range plan.Actions {
 			st.Actions = append(st.Actions, fmt.Sprintf("%s %s: %s", a.Kind, a.Container, a.Reason))
 		}

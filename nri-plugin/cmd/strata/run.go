@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/strata-nri/strata/isolation"
 	nriplugin "github.com/strata-nri/strata/nri-plugin"
@@ -21,6 +23,13 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	listen := fs.String("listen", nriplugin.DefaultListen, `HTTP endpoints: "host:port" or "unix:/path"; "" disables`)
 	evictor := fs.String("evictor", "dry-run", "how to evict: dry-run, cri, kubernetes")
 	criEndpoint := fs.String("cri-endpoint", "/run/containerd/containerd.sock", "CRI socket for --evictor=cri")
+	kubeAPI := fs.String("kube-apiserver", "", "Kubernetes API server URL (default: in-cluster, from KUBERNETES_SERVICE_HOST/PORT)")
+	kubeToken := fs.String("kube-token-file", "", "service-account token file (default: the in-cluster one)")
+	kubeCA := fs.String("kube-ca-file", "", "API server CA file (default: the in-cluster one)")
+	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "this node's name in Kubernetes (default $NODE_NAME); enables publishing the batch capacity")
+	batchRes := fs.String("batch-resource", nriplugin.DefaultBatchResource, `extended resource the batch capacity is published as on the Node, millicores; "" disables`)
+	batchInterval := fs.Duration("batch-resource-interval", 30*time.Second, "least time between two updates of the batch-capacity resource")
+	batchMinChange := fs.Int64("batch-resource-min-change", 100, "least change (millicores) worth an update of the batch-capacity resource")
 	sysfs := fs.String("sysfs", "/sys", "sysfs root")
 	procfs := fs.String("procfs", "/proc", "procfs root")
 	logLevel := fs.String("log-level", "info", "debug, info, warn, error")
@@ -47,14 +56,24 @@ func runCmd(args []string, _, stderr io.Writer) error {
 		}
 		opts.Config = cfg
 	}
+	kube := &nriplugin.KubeClient{APIServer: *kubeAPI, TokenFile: *kubeToken, CAFile: *kubeCA}
 	switch *evictor {
 	case "dry-run":
 	case "cri":
 		opts.Evictor = nriplugin.CRIEvictor{Endpoint: *criEndpoint}
 	case "kubernetes":
-		opts.Evictor = nriplugin.KubernetesEvictor{}
+		opts.Evictor = nriplugin.KubernetesEvictor{Kube: kube, Logger: logger}
 	default:
 		return fmt.Errorf("--evictor %q: want dry-run, cri or kubernetes", *evictor)
+	}
+	var publisher *nriplugin.CapacityPublisher
+	if *nodeName != "" && *batchRes != "" {
+		if *batchInterval < time.Second || *batchMinChange < 1 {
+			return fmt.Errorf("--batch-resource-interval %s, --batch-resource-min-change %d: want at least 1s and 1 millicore", *batchInterval, *batchMinChange)
+		}
+		publisher = &nriplugin.CapacityPublisher{Kube: kube, Node: *nodeName, Resource: *batchRes,
+			Interval: *batchInterval, MinChange: *batchMinChange, Logger: logger}
+		opts.BatchCapacity = publisher
 	}
 	p, err := nriplugin.New(opts)
 	if err != nil {
@@ -62,6 +81,10 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if publisher != nil {
+		logger.Info("publishing the batch capacity on the node", "node", *nodeName, "resource", *batchRes, "interval", *batchInterval)
+		go publisher.Run(ctx)
+	}
 	if *listen != "" {
 		l, err := nriplugin.Listen(*listen, logger)
 		if err != nil {

@@ -344,3 +344,14 @@ func GoBuild(ctx context.Context, pkg, outDir string) (string, error) {
 	}
 	return out, nil
 }
+
+// HashTree, LockFile and AllExist are the cache helpers BuildContainerd
+// uses, for other tool-module builds (the Kubernetes tier's).
+func HashTree(dir string, extra ...string) (string, error) { return hashTree(dir, extra...) }
+
+// LockFile takes an exclusive flock on path; call the returned func to
+// release it.
+func LockFile(path string) (func(), error) { return lockFile(path) }
+
+// AllExist reports whether every path exists.
+func AllExist(paths ...string) bool { return allExist(paths...) }

@@ -33,6 +33,11 @@ type proc struct {
 // /proc/<pid>/environ. It is not exported to the user's shell by e2eenv.
 const runEnv = "STRATA_E2E_RUN"
 
+// RunEnvVar is runEnv for processes started beside the harness's own (the
+// Kubernetes tier's components): a process whose environment has
+// RunEnvVar=<run dir> is killed by Close and by the removal of a stale run.
+const RunEnvVar = runEnv
+
 // ownedBy reports whether pid belongs to the run in dir: it carries
 // STRATA_E2E_RUN=dir, or it is a containerd binary (daemon, shim) whose
 // command line names the run directory.
