@@ -106,6 +106,8 @@ type Profile struct {
 	OOMScoreAdj *int             `json:"oomScoreAdj,omitempty"`
 	Memory      MemoryProfile    `json:"memory"`
 	PageCache   PageCacheProfile `json:"pageCache"`
+	// RDT is the pool's L3 cache and memory bandwidth share (resctrl).
+	RDT RDTProfile `json:"rdt,omitempty"`
 }
 
 // CPUProfile: everything CPU except the cpuset, which the controller owns.

@@ -37,12 +37,14 @@ func newDimensions(cfg *Config) []dimension {
 	_ = cfg // the dimensions' constructors take it
 	return []dimension{
 		// newIODimension(cfg),
+		newRDTDimension(cfg),
 	}
 }
 
 // validateDimensions validates the pool-level dimensions' profile fields,
 // one line each: p.IO.validate(v, f+".io").
 func (p Profile) validateDimensions(v *validator, f string) {
+	p.RDT.validate(v, f+".rdt")
 	_, _, _ = p, v, f
 }
 

@@ -52,6 +52,7 @@ type PoolObservation struct {
 	// PressureMeasured, else protection reads the node's PSI.
 	Pressure         PoolPressure
 	PressureMeasured bool
+	RDT              RDTObservation
 }
 
 // NodePressure is node-wide pressure and memory.
@@ -168,6 +169,7 @@ type PoolPlan struct {
 
 	// Pool-level dimensions (see dimensions.go) add one field each below,
 	// of their own type: this pool's section of the dimension's plan.
+	RDT RDTPlan
 }
 
 // InBand reports whether the load was inside the band this period.

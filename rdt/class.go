@@ -437,6 +437,32 @@ func (c *Class) AddTasks(pids ...int) (gone []int, err error) {
 	return c.r.addTasks(c.dir, pids)
 }
 
+// AddProcesses moves every thread of each process into the class:
+// resctrl moves one task (thread) per write, so each PID is expanded to
+// /proc/PID/task/*. A process that exited is returned in gone. Threads
+// the process starts later inherit the class.
+func (c *Class) AddProcesses(pids ...int) (gone []int, err error) {
+	return c.r.addProcesses(c.dir, pids)
+}
+
+func (r *Resctrl) addProcesses(dir string, pids []int) (gone []int, err error) {
+	var tids []int
+	for _, pid := range pids {
+		entries, rerr := os.ReadDir(filepath.Join(r.proc, strconv.Itoa(pid), "task"))
+		if rerr != nil || len(entries) == 0 {
+			gone = append(gone, pid)
+			continue
+		}
+		for _, e := range entries {
+			if tid, perr := strconv.Atoi(e.Name()); perr == nil {
+				tids = append(tids, tid)
+			}
+		}
+	}
+	g, err := r.addTasks(dir, tids)
+	return append(gone, g...), err
+}
+
 func (r *Resctrl) addTasks(dir string, pids []int) (gone []int, err error) {
 	path := filepath.Join(dir, "tasks")
 	var errs []error

@@ -422,3 +422,22 @@ func TestTasks(t *testing.T) {
 		t.Fatalf("TaskGroup(777) = %q %q %v", ctrl, mon, err)
 	}
 }
+
+func TestAddProcessesMovesEveryThread(t *testing.T) {
+	r := open(t, rdttest.IntelL3MBA)
+	if err := r.Apply(map[string]ClassConfig{"batch": {Schemata: Schemata{MB: {0: 50}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tid := range []string{"500", "501", "502", "600"} {
+		pid := map[bool]string{true: "600", false: "500"}[tid == "600"]
+		os.MkdirAll(filepath.Join(r.proc, pid, "task", tid), 0o755)
+	}
+	batch, _ := r.Class("batch")
+	gone, err := batch.AddProcesses(500, 600, 700) // 700 has exited
+	if err != nil || len(gone) != 1 || gone[0] != 700 {
+		t.Fatalf("gone %v err %v", gone, err)
+	}
+	if got := readFile(t, filepath.Join(batch.Dir(), "tasks")); got != "500\n501\n502\n600\n" {
+		t.Fatalf("tasks %q", got)
+	}
+}

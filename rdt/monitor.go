@@ -93,6 +93,12 @@ func (m *MonGroup) AddTasks(pids ...int) (gone []int, err error) {
 	return m.class.r.addTasks(m.dir, pids)
 }
 
+// AddProcesses moves every thread of the processes into the monitoring
+// group (see Class.AddProcesses).
+func (m *MonGroup) AddProcesses(pids ...int) (gone []int, err error) {
+	return m.class.r.addProcesses(m.dir, pids)
+}
+
 // Tasks lists the monitoring group's tasks.
 func (m *MonGroup) Tasks() ([]int, error) { return readTasks(filepath.Join(m.dir, "tasks")) }
 
