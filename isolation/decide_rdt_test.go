@@ -117,7 +117,7 @@ func TestRDTThrottleFollowsPressure(t *testing.T) {
 	want := []step{
 		{5, 80}, {5, 80}, {5, 80}, // calm
 		{4, 60}, {3, 40}, {2, 20}, {2, 20}, {2, 20}, {2, 20}, {2, 20}, // pool 0 stalled (periods 3-9)
-		{2, 20}, // period 10: level held (cooldown 2 s since period 9)
+		{2, 20},                   // period 10: level held (cooldown 2 s since period 9)
 		{2, 20}, {2, 20}, {3, 40}, // periods 11-13 calm: one step back
 		{3, 40}, {3, 40}, {4, 60},
 		{4, 60}, {4, 60}, {5, 80},
