@@ -36,6 +36,11 @@ type StallRates struct {
 // avg300=.. total=..".
 var ErrMalformedPSI = errors.New("malformed PSI line")
 
+// ParsePSI parses the content of a PSI file (a cgroup's io.pressure, say)
+// into out without allocating unless it fails; the error names path and the
+// line. It serves other samplers that keep their own PSI files open.
+func ParsePSI(path string, b []byte, out *PSIStats) error { return parsePSI(path, b, out) }
+
 // parsePSI parses the content of a PSI file without allocating unless it
 // fails; the error names the file and the line.
 func parsePSI(path string, b []byte, out *PSIStats) error {
