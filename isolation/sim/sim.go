@@ -97,6 +97,10 @@ type Scenario struct {
 	Record bool
 	// Observe, if set, is called after every committed period.
 	Observe func(i int, plan *isolation.Plan)
+	// BeforeDecide, when set, adds what a dimension's model measures
+	// (obs.Pools) just before period i's Decide; last is the previous
+	// period's plan (zero at i = 0).
+	BeforeDecide func(i int, last *isolation.Plan, obs *isolation.Observations)
 }
 
 // PoolSample is one pool in one period.
@@ -336,6 +340,9 @@ func Run(s Scenario) (*Result, error) {
 		}
 		obs.Node = isolation.NodePressure{MemoryTotal: memTotal, MemoryUsed: memUsed}
 
+		if s.BeforeDecide != nil {
+			s.BeforeDecide(i, &plan, &obs)
+		}
 		isolation.DecideInto(&plan, &obs, st, now)
 		// Apply.
 		for _, a := range plan.Actions {
