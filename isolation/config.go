@@ -108,6 +108,8 @@ type Profile struct {
 	PageCache   PageCacheProfile `json:"pageCache"`
 	// RDT is the pool's L3 cache and memory bandwidth share (resctrl).
 	RDT RDTProfile `json:"rdt,omitempty"`
+	// IO is the pool's block IO weight, limits and protection (iolimit).
+	IO IOProfile `json:"io,omitempty"`
 }
 
 // CPUProfile: everything CPU except the cpuset, which the controller owns.

@@ -36,7 +36,7 @@ type dimension interface {
 func newDimensions(cfg *Config) []dimension {
 	_ = cfg // the dimensions' constructors take it
 	return []dimension{
-		// newIODimension(cfg),
+		newIODimension(cfg),
 		newRDTDimension(cfg),
 	}
 }
@@ -45,6 +45,7 @@ func newDimensions(cfg *Config) []dimension {
 // one line each: p.IO.validate(v, f+".io").
 func (p Profile) validateDimensions(v *validator, f string) {
 	p.RDT.validate(v, f+".rdt")
+	p.IO.validate(v, f+".io")
 	_, _, _ = p, v, f
 }
 

@@ -53,6 +53,7 @@ type PoolObservation struct {
 	Pressure         PoolPressure
 	PressureMeasured bool
 	RDT              RDTObservation
+	IO               IOObservation
 }
 
 // NodePressure is node-wide pressure and memory.
@@ -170,6 +171,7 @@ type PoolPlan struct {
 	// Pool-level dimensions (see dimensions.go) add one field each below,
 	// of their own type: this pool's section of the dimension's plan.
 	RDT RDTPlan
+	IO  IOPlan
 }
 
 // InBand reports whether the load was inside the band this period.
