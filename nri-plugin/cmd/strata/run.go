@@ -32,6 +32,7 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	batchMinChange := fs.Int64("batch-resource-min-change", 100, "least change (millicores) worth an update of the batch-capacity resource")
 	sysfs := fs.String("sysfs", "/sys", "sysfs root")
 	procfs := fs.String("procfs", "/proc", "procfs root")
+	resctrl := fs.String("resctrl", "", "resctrl mount point for the RDT dimension (default: from /proc/mounts, else /sys/fs/resctrl)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parse(fs, args); err != nil {
@@ -49,6 +50,7 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	nriplugin.RouteNRILogs(logger)
 
 	opts := nriplugin.Options{PluginName: *name, PluginIdx: *idx, SocketPath: *socket, SysfsRoot: *sysfs, ProcRoot: *procfs, Logger: logger}
+	opts.Controllers = append(opts.Controllers, nriplugin.NewRDTController(nriplugin.RDTOptions{Root: *resctrl}))
 	if *config != "" {
 		cfg, err := isolation.LoadConfig(*config)
 		if err != nil {
