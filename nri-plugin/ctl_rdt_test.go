@@ -73,11 +73,11 @@ func TestRDTControllerAppliesPools(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"schemata":                                    "L3:0=1f;1=1f\n",
-		"strata-latency-critical/schemata":            "L3:0=7e0;1=7e0\n",
-		"strata-latency-critical/mode":                "exclusive",
-		"strata-batch/schemata":                       "L3:0=1f;1=1f\nMB:0=80;1=80\n",
-		"strata-batch/tasks":                          "500\n501\n",
+		"schemata":                                     "L3:0=1f;1=1f\n",
+		"strata-latency-critical/schemata":             "L3:0=7e0;1=7e0\n",
+		"strata-latency-critical/mode":                 "exclusive",
+		"strata-batch/schemata":                        "L3:0=1f;1=1f\nMB:0=80;1=80\n",
+		"strata-batch/tasks":                           "500\n501\n",
 		"strata-batch/mon_groups/c-0123456789ab/tasks": "500\n501\n",
 	}
 	check := func() {
