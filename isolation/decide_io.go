@@ -12,6 +12,12 @@ type ioDimension struct {
 type ioMemory struct {
 	throttled bool
 	calm      int
+	// hold is the calm periods the throttle needs to lift now: CalmPeriods,
+	// doubled (up to 32×) each time pressure returns within hold periods
+	// of a lift, so a batch pool that would at once press the disk again
+	// is not lifted every few periods; it decays back after 4 × hold calm
+	// periods lifted. since counts periods since the last lift.
+	hold, since int
 }
 
 func newIODimension(*Config) dimension { return &ioDimension{mem: map[string]ioMemory{}} }
@@ -76,20 +82,32 @@ func (d *ioDimension) decide(p *Plan, obs *Observations, st *State) {
 				break
 			}
 		}
-		mem := d.mem[p.Pools[k].Name]
+		mem, seen := d.mem[p.Pools[k].Name]
+		if !seen || mem.hold == 0 {
+			mem = ioMemory{hold: t.CalmPeriods, since: 1 << 30}
+		}
+		ip.Hold, ip.since = mem.hold, mem.since
 		switch {
 		case why != "":
 			ip.Throttled, ip.Reason = true, "throttled: "+why
+			if !mem.throttled && mem.since <= mem.hold {
+				ip.Hold = min(2*mem.hold, 32*t.CalmPeriods) // pressure came straight back
+			}
 		case mem.throttled && calm:
 			ip.Calm = mem.calm + 1
-			ip.Throttled = ip.Calm < t.CalmPeriods
+			ip.Throttled = ip.Calm < mem.hold
 			if ip.Throttled {
-				ip.Reason = fmt.Sprintf("lifting after %d of %d calm periods", ip.Calm, t.CalmPeriods)
+				ip.Reason = fmt.Sprintf("lifting after %d of %d calm periods", ip.Calm, mem.hold)
 			} else {
-				ip.Reason, ip.Calm = "lifted", 0
+				ip.Reason, ip.Calm, ip.since = "lifted", 0, 0
 			}
 		case mem.throttled:
 			ip.Throttled, ip.Reason = true, fmt.Sprintf("held: higher pools' IO PSI not yet below %.1f%%", t.ReleasePSISome)
+		default:
+			ip.since = mem.since + 1
+			if ip.since > 4*mem.hold {
+				ip.Hold = t.CalmPeriods
+			}
 		}
 		if !ip.Throttled {
 			continue
@@ -123,8 +141,8 @@ func tighter(a, b uint64) uint64 {
 func (d *ioDimension) commit(p *Plan) {
 	clear(d.mem)
 	for k := range p.Pools {
-		if ip := p.Pools[k].IO; ip.Throttled {
-			d.mem[p.Pools[k].Name] = ioMemory{throttled: true, calm: ip.Calm}
+		if ip := p.Pools[k].IO; ip.Hold > 0 {
+			d.mem[p.Pools[k].Name] = ioMemory{throttled: ip.Throttled, calm: ip.Calm, hold: ip.Hold, since: ip.since}
 		}
 	}
 }

@@ -9,10 +9,14 @@ type IOPlan struct {
 	// capacity was measured.
 	Limits []IOPlanLimit
 	// Throttled: the protection action holds this pool back; Reason says
-	// why (or why it is being lifted). Calm counts calm periods so far.
+	// why (or why it is being lifted). Calm counts calm periods so far, of
+	// Hold needed to lift (Protect's calmPeriods, doubled each time
+	// pressure returned right after a lift).
 	Throttled bool
 	Reason    string
 	Calm      int
+	Hold      int
+	since     int // periods since the last lift, carried to commit
 }
 
 // IOPlanLimit is one device's per-member limit (0: none), the device as the
