@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
+
+	"github.com/strata-nri/strata/cpuset/cpusettest"
 	"github.com/strata-nri/strata/internal/testutil"
 	"github.com/strata-nri/strata/isolation"
 	"github.com/strata-nri/strata/rdt"
@@ -172,5 +175,72 @@ func TestRDTControllerAMDUnits(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(root, "strata-batch/schemata"))
 	if !strings.Contains(string(data), "16=f;") || !strings.Contains(string(data), "MB:0=512;") || !strings.Contains(string(data), "23=512\n") {
 		t.Fatalf("batch schemata %q, want ways 0-3 on cache ids up to 23 and 25%% of 2048", data)
+	}
+}
+
+// The RDT controller inside the running plugin, on an Intel resctrl
+// fixture: the pools' classes appear, a started batch container's process
+// lands in batch's class, and status shows the dimension per pool.
+func TestRDTControllerInPlugin(t *testing.T) {
+	root, proc := rdttest.Write(t, rdttest.IntelL3MBA)
+	if err := os.MkdirAll(filepath.Join(proc, "700", "task", "700"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	cfg := trusting()
+	cfg.Period = isolation.Duration{Duration: 50 * time.Millisecond}
+	cfg.Pools[0].Profile.RDT = isolation.RDTProfile{L3Percent: 50}
+	cfg.Pools[2].Profile.RDT = isolation.RDTProfile{L3Ways: 4, MBPercent: 60, Throttle: &isolation.RDTThrottle{MinMBPercent: 20}}
+	h := startPlugin(t, node, rt, cfg, func(o *Options) {
+		o.Controllers = []Controller{NewRDTController(RDTOptions{Root: root, ProcRoot: proc})}
+	})
+
+	batchPod := pod("jobs", "stream", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	batch := container(batchPod, "worker", 0, 0)
+	if err := node.tree.AddCgroup(batch.Linux.CgroupsPath); err != nil {
+		t.Fatal(err)
+	}
+	// The container's process: cgroup.procs in each of its cgroup directories.
+	filepath.Walk(node.tree.Dir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && info.IsDir() && strings.HasSuffix(path, strings.TrimSuffix(batch.Linux.CgroupsPath, "/")) {
+			os.WriteFile(filepath.Join(path, "cgroup.procs"), []byte("700\n"), 0o644)
+		}
+		return nil
+	})
+	if _, err := rt.create(t, batchPod, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.r.StartContainer(context.Background(), &api.StartContainerRequest{Pod: batchPod, Container: batch}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(file string) string {
+		data, _ := os.ReadFile(filepath.Join(root, file))
+		return string(data)
+	}
+	waitFor(t, 3*time.Second, "batch's process in its class", func() bool {
+		return read("strata-batch/tasks") == "700\n"
+	})
+	for file, want := range map[string]string{
+		"strata-batch/schemata":            "L3:0=f;1=f\nMB:0=60;1=60\n",
+		"strata-latency-critical/schemata": "L3:0=7e0;1=7e0\n",
+		"strata-latency-critical/mode":     "exclusive",
+		"schemata":                         "L3:0=1f;1=1f\n",
+	} {
+		if got := read(file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	var found bool
+	for _, d := range h.plugin.Status().Dimensions {
+		if d.Name == "rdt" {
+			found = true
+			if d.State != dimRunning || !strings.HasPrefix(d.Pools[isolation.PoolBatch], "class strata-batch, ways 0-3 (4), MB 60%") {
+				t.Errorf("rdt status %+v", d)
+			}
+		}
+	}
+	if !found {
+		t.Error("no rdt dimension in status")
 	}
 }
