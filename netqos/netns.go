@@ -1,0 +1,102 @@
+package netqos
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// scope is the network namespace an object works in: its netlink handle,
+// and a way to run code whose kernel calls resolve interface indexes there
+// (TCX attach, BPF link queries, raw netlink sockets).
+type scope struct {
+	path string
+	ns   netns.NsHandle // netns.None() for the caller's namespace
+	nl   *netlink.Handle
+}
+
+// openScope opens the namespace at path ("" = the caller's).
+func openScope(path string) (*scope, error) {
+	s := &scope{path: path, ns: netns.None()}
+	if path == "" {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return nil, fmt.Errorf("netqos: netlink: %w", err)
+		}
+		s.nl = h
+		return s, nil
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: network namespace %s: %v", ErrInvalid, path, err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("netqos: netlink in %s: %w", path, err)
+	}
+	s.ns, s.nl = ns, h
+	return s, nil
+}
+
+func (s *scope) close() {
+	if s.nl != nil {
+		s.nl.Close()
+	}
+	if s.ns.IsOpen() {
+		s.ns.Close()
+	}
+}
+
+func (s *scope) String() string {
+	if s.path == "" {
+		return "this network namespace"
+	}
+	return "network namespace " + s.path
+}
+
+// link finds an interface by name, with an error naming it and the
+// namespace when it does not exist.
+func (s *scope) link(name string) (netlink.Link, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: interface name is empty", ErrInvalid)
+	}
+	l, err := s.nl.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%w: %q in %s", ErrNoInterface, name, s)
+		}
+		return nil, fmt.Errorf("netqos: look up interface %q in %s: %w", name, s, err)
+	}
+	return l, nil
+}
+
+// do runs fn on a thread inside the namespace. If the thread cannot be
+// moved back it stays locked, so the runtime retires it with the goroutine
+// instead of reusing a thread in the wrong namespace.
+func (s *scope) do(fn func() error) error {
+	if !s.ns.IsOpen() {
+		return fn()
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netqos: current network namespace: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(s.ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netqos: enter %s: %w", s, err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		return errors.Join(ferr, fmt.Errorf("netqos: leave %s: %w", s, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
