@@ -257,7 +257,24 @@ func (c *RDTController) ApplyPools(plan *isolation.Plan) error {
 		}
 		cfgs[rp.Class] = rdt.ClassConfig{Schemata: s, Exclusive: rp.Exclusive && rp.Ways > 0 && l3 != nil}
 	}
-	if l3 != nil && len(cfgs) > 0 {
+	// Classes of pools that lost their RDT profile (or of an earlier
+	// configuration) go first: an exclusive one would block the default
+	// group's ways coming back.
+	existing, err := c.r.Classes()
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, class := range existing {
+		if _, keep := cfgs[class.Name()]; !keep {
+			if err := class.Delete(); err != nil {
+				return err
+			}
+			delete(c.applied, class.Name())
+			removed = true
+		}
+	}
+	if l3 != nil && (len(cfgs) > 0 || removed || c.applied[""] != "") {
 		s := rdt.Schemata{}
 		c.setCache(s, l3.CBMMask&^exclusive)
 		cfgs[""] = rdt.ClassConfig{Schemata: s}
@@ -275,19 +292,6 @@ func (c *RDTController) ApplyPools(plan *isolation.Plan) error {
 		}
 		for name, cfg := range changed {
 			c.applied[name] = fmt.Sprintf("%s|%v", cfg.Schemata, cfg.Exclusive)
-		}
-	}
-	// Classes of pools that lost their RDT profile go.
-	existing, err := c.r.Classes()
-	if err != nil {
-		return err
-	}
-	for _, class := range existing {
-		if _, keep := cfgs[class.Name()]; !keep {
-			if err := class.Delete(); err != nil {
-				return err
-			}
-			delete(c.applied, class.Name())
 		}
 	}
 	clear(c.classes)

@@ -160,6 +160,18 @@ func TestRDTControllerAppliesPools(t *testing.T) {
 	if _, err := os.Stat(batchDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("batch class left: %v", err)
 	}
+	// No pool has a profile any more: every class goes and the default
+	// group gets all ways back.
+	plan.Pools[0].RDT = isolation.RDTPlan{}
+	if err := c.ApplyPools(plan); err != nil {
+		t.Fatal(err)
+	}
+	if classes, _ := c.r.Classes(); len(classes) != 0 {
+		t.Errorf("classes left: %v", classes)
+	}
+	if data, _ := os.ReadFile(filepath.Join(root, "schemata")); string(data) != "L3:0=7ff;1=7ff\n" {
+		t.Errorf("default group schemata %q, want every way back", data)
+	}
 }
 
 // On AMD with CDP-less L3 and absolute bandwidth, percentages become units.
