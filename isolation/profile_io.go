@@ -29,14 +29,21 @@ const DefaultBatchIOWeight = 25
 // device's measured capacity (the highest throughput the plugin has seen
 // on it), used when the absolute value is 0 and a capacity is known.
 type IODeviceLimit struct {
-	Device    string `json:"device"`
-	ReadBPS   uint64 `json:"readBPS,omitempty"`
-	WriteBPS  uint64 `json:"writeBPS,omitempty"`
-	ReadIOPS  uint64 `json:"readIOPS,omitempty"`
+	// Device: a block device path, a path on the filesystem to limit, or
+	// major:minor.
+	Device string `json:"device"`
+	// ReadBPS: read bytes per second (0: no limit).
+	ReadBPS uint64 `json:"readBPS,omitempty"`
+	// WriteBPS: write bytes per second (0: no limit).
+	WriteBPS uint64 `json:"writeBPS,omitempty"`
+	// ReadIOPS: read operations per second (0: no limit).
+	ReadIOPS uint64 `json:"readIOPS,omitempty"`
+	// WriteIOPS: write operations per second (0: no limit).
 	WriteIOPS uint64 `json:"writeIOPS,omitempty"`
 	// ReadPercent and WritePercent: 1..100 of the measured read (write)
 	// bandwidth capacity.
-	ReadPercent  int `json:"readPercent,omitempty"`
+	ReadPercent int `json:"readPercent,omitempty"`
+	// WritePercent: see ReadPercent.
 	WritePercent int `json:"writePercent,omitempty"`
 }
 
