@@ -52,6 +52,7 @@ type RDTController struct {
 	applied map[string]string            // class -> applied schemata and mode, to skip unchanged writes
 	pools   map[string]isolation.RDTPlan // last applied plan section per pool
 	mon     map[string]rdtReading        // pool -> last counters
+	periods int                          // ApplyPools calls, for the sweep
 
 	ways, mb, occupancy, bandwidth *prometheus.GaugeVec
 }
@@ -323,7 +324,80 @@ func (c *RDTController) ApplyPools(plan *isolation.Plan) error {
 			errs = append(errs, err)
 		}
 	}
+	if c.periods++; c.periods%rdtSweepEvery == 0 {
+		errs = append(errs, c.sweep(ids))
+	}
 	return errors.Join(errs...)
+}
+
+// rdtSweepEvery: every this many periods the controller looks for threads
+// of its members outside their class — a thread created while its process
+// was being moved keeps the group it was cloned in.
+const rdtSweepEvery = 10
+
+// sweep moves members' stray threads into their class and monitoring
+// group. Caller holds mu.
+func (c *RDTController) sweep(ids []string) error {
+	inClass := map[string]map[int]bool{}
+	var errs []error
+	for _, id := range ids {
+		rm := c.members[id]
+		class := c.classes[rm.class]
+		if rm.class == "" || class == nil {
+			continue
+		}
+		if inClass[rm.class] == nil {
+			tasks, err := class.Tasks()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			inClass[rm.class] = map[int]bool{}
+			for _, t := range tasks {
+				inClass[rm.class][t] = true
+			}
+		}
+		pids, err := rm.m.Pids()
+		if err != nil {
+			continue // the container is going; ContainerRemoved follows
+		}
+		var stray []int
+		for _, pid := range pids {
+			tids, err := c.r.Threads(pid)
+			if err != nil {
+				continue
+			}
+			for _, tid := range tids {
+				if !inClass[rm.class][tid] {
+					stray = append(stray, tid)
+				}
+			}
+		}
+		if len(stray) == 0 {
+			continue
+		}
+		c.log.Debug("moving threads created during the container's move", "container", rm.m.ID, "tids", stray)
+		if _, err := class.AddTasks(stray...); err != nil {
+			errs = append(errs, err)
+		}
+		if rm.mon != nil {
+			if _, err := rm.mon.AddTasks(stray...); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ClassOf returns the resctrl class (group name, as NRI's LinuxRdt ClosID
+// wants it) of a pool, "" while the pool has none.
+func (c *RDTController) ClassOf(pool string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if class := c.classes[pool]; class != nil {
+		return class.Group()
+	}
+	return ""
 }
 
 // setCache writes mask for every cache id of the L3 resource, on both CDP

@@ -97,6 +97,23 @@ func TestRDTControllerAppliesPools(t *testing.T) {
 		t.Errorf("online has no RDT profile but got a class: %v", err)
 	}
 
+	if got := c.ClassOf(isolation.PoolBatch); got != "strata-batch" {
+		t.Errorf("ClassOf(batch) = %q", got)
+	}
+	// A thread the process started while it was being moved stays behind;
+	// the periodic sweep moves it (and only it).
+	if err := os.MkdirAll(filepath.Join(proc, "500/task/502"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < rdtSweepEvery; i++ {
+		if err := c.ApplyPools(rdtPlan(5, 80)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want["strata-batch/tasks"] = "500\n501\n502\n"
+	want["strata-batch/mon_groups/c-0123456789ab/tasks"] = "500\n501\n502\n"
+	check()
+
 	// Counters: two readings a second apart give the bandwidth.
 	// (The kernel makes mon_data with each group; the fixture needs it written.)
 	batchDir := filepath.Join(root, "strata-batch")

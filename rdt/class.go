@@ -448,19 +448,35 @@ func (c *Class) AddProcesses(pids ...int) (gone []int, err error) {
 func (r *Resctrl) addProcesses(dir string, pids []int) (gone []int, err error) {
 	var tids []int
 	for _, pid := range pids {
-		entries, rerr := os.ReadDir(filepath.Join(r.proc, strconv.Itoa(pid), "task"))
-		if rerr != nil || len(entries) == 0 {
+		t, terr := r.Threads(pid)
+		if terr != nil {
 			gone = append(gone, pid)
 			continue
 		}
-		for _, e := range entries {
-			if tid, perr := strconv.Atoi(e.Name()); perr == nil {
-				tids = append(tids, tid)
-			}
-		}
+		tids = append(tids, t...)
 	}
 	g, err := r.addTasks(dir, tids)
 	return append(gone, g...), err
+}
+
+// Threads lists the threads (TIDs) of a process from /proc/PID/task; an
+// error wrapping os.ErrNotExist means the process is gone.
+func (r *Resctrl) Threads(pid int) ([]int, error) {
+	dir := filepath.Join(r.proc, strconv.Itoa(pid), "task")
+	entries, err := os.ReadDir(dir)
+	if err == nil && len(entries) == 0 {
+		err = os.ErrNotExist
+	}
+	if err != nil {
+		return nil, &FileError{Op: "read", Path: dir, Err: err}
+	}
+	tids := make([]int, 0, len(entries))
+	for _, e := range entries {
+		if tid, perr := strconv.Atoi(e.Name()); perr == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
 }
 
 func (r *Resctrl) addTasks(dir string, pids []int) (gone []int, err error) {
