@@ -97,6 +97,9 @@ func (c *RDTController) Start(_ context.Context, env ControllerEnv) error {
 	if err != nil {
 		return err
 	}
+	if !r.Info().Allocation() {
+		return fmt.Errorf("%w: resctrl at %s offers monitoring only; pool classes need cache or bandwidth allocation", ErrNotSupported, r.Root())
+	}
 	c.log, c.cfg, c.r = env.Logger, env.Config, r
 	c.members, c.classes, c.applied = map[string]*rdtMember{}, map[string]*rdt.Class{}, map[string]string{}
 	c.pools, c.mon = map[string]isolation.RDTPlan{}, map[string]rdtReading{}

@@ -36,6 +36,14 @@ func TestRDTControllerNotSupportedHere(t *testing.T) {
 	}
 }
 
+func TestRDTControllerMonitoringOnlyHost(t *testing.T) {
+	root, proc := rdttest.Write(t, rdttest.MonitoringOnly)
+	err := NewRDTController(RDTOptions{Root: root}).Start(context.Background(), rdtEnv(proc))
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "monitoring only") {
+		t.Fatalf("Start = %v, want not supported: monitoring only", err)
+	}
+}
+
 func rdtPlan(batchWays, batchMB int) *isolation.Plan {
 	return &isolation.Plan{Pools: []isolation.PoolPlan{
 		{Name: isolation.PoolLatencyCritical, RDT: isolation.RDTPlan{Enabled: true, Class: isolation.PoolLatencyCritical, FirstWay: 5, Ways: 6, MaxWays: 6, Exclusive: true}},
