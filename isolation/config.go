@@ -28,6 +28,8 @@ type Config struct {
 	Protection     ProtectionConfig     `json:"protection"`
 	Batch          BatchConfig          `json:"batch"`
 	Colocation     ColocationConfig     `json:"colocation"`
+	// Network shapes the uplink per pool (netqos); empty: off.
+	Network NetworkConfig `json:"network,omitempty"`
 }
 
 // PoolConfig describes one pool.
@@ -110,6 +112,8 @@ type Profile struct {
 	RDT RDTProfile `json:"rdt,omitempty"`
 	// IO is the pool's block IO weight, limits and protection (iolimit).
 	IO IOProfile `json:"io,omitempty"`
+	// Net is the pool's class on the uplink (netqos).
+	Net NetProfile `json:"net,omitempty"`
 }
 
 // CPUProfile: everything CPU except the cpuset, which the controller owns.

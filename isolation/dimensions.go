@@ -38,6 +38,7 @@ func newDimensions(cfg *Config) []dimension {
 	return []dimension{
 		newIODimension(cfg),
 		newRDTDimension(cfg),
+		newNetDimension(cfg),
 	}
 }
 
@@ -46,6 +47,7 @@ func newDimensions(cfg *Config) []dimension {
 func (p Profile) validateDimensions(v *validator, f string) {
 	p.RDT.validate(v, f+".rdt")
 	p.IO.validate(v, f+".io")
+	p.Net.validate(v, f+".net")
 	_, _, _ = p, v, f
 }
 

@@ -54,6 +54,7 @@ type PoolObservation struct {
 	PressureMeasured bool
 	RDT              RDTObservation
 	IO               IOObservation
+	Net              NetObservation
 }
 
 // NodePressure is node-wide pressure and memory.
@@ -172,6 +173,7 @@ type PoolPlan struct {
 	// of their own type: this pool's section of the dimension's plan.
 	RDT RDTPlan
 	IO  IOPlan
+	Net NetPlan
 }
 
 // InBand reports whether the load was inside the band this period.

@@ -50,6 +50,7 @@ func (c *Config) validate(v *validator) {
 	c.Predictor.validate(v)
 	c.Protection.validate(v)
 	c.Batch.validate(v)
+	c.Network.validate(v, c)
 	switch c.Colocation.WhenDisabled {
 	case "", WhenDisabledSuspend, WhenDisabledEvict:
 	default:
