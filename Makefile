@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 HELM_VERSION        := v3.22.0
 PKGS                := ./...
 
-.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-e2e bench demo clean
+.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-e2e fuzz bench demo clean
 
 all: build
 
@@ -46,6 +46,20 @@ test-e2e:
 # bench.)
 bench-smoke:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./cgroup/... ./cpuset/... ./isolation/... ./nri-plugin/...
+
+# Fuzzing: each native Go fuzz target (func Fuzz… in any _test.go) runs
+# for FUZZTIME. Their seed corpora already run in test-unit; this explores
+# beyond them. A failure leaves its input under the package's
+# testdata/fuzz/ for a regression seed.
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for f in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go')); do \
+		dir=./$$(dirname $$f); \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$dir $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
 
 # Every tier. CI sets STRATA_TEST_REQUIRE_KERNEL=1 so that a kernel test
 # skipped on a machine that has the feature fails instead.

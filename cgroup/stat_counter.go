@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 
 	"github.com/strata-nri/strata/internal/byteconv"
@@ -171,7 +172,9 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 		if !ok {
 			return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: errors.New("line 1: want one unsigned integer")}
 		}
-		out[f.Counter] = v * f.Scale
+		if !scaled(v, f.Scale, &out[f.Counter]) {
+			return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: errors.New("line 1: value overflows in canonical units")}
+		}
 		return nil
 	}
 	var seen uint64 // bit i: Fields[i] found
@@ -217,7 +220,9 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 			if !ok {
 				return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: fmt.Errorf("line %d: %s: want an unsigned integer", lineNo, f.Key)}
 			}
-			out[f.Counter] = v * f.Scale
+			if !scaled(v, f.Scale, &out[f.Counter]) {
+				return &FileError{Op: "parse", Path: s.Path, Value: string(line), Err: fmt.Errorf("line %d: %s: value overflows in canonical units", lineNo, f.Key)}
+			}
 			seen |= 1 << i
 			break
 		}
@@ -232,4 +237,14 @@ func (s *CounterSource) Parse(b []byte, out *[NumCounters]uint64) error {
 		return &FileError{Op: "parse", Path: s.Path, Err: fmt.Errorf("%w: %v", ErrMissingKey, missing)}
 	}
 	return nil
+}
+
+// scaled stores v × scale in dst, reporting false when it overflows (a
+// corrupt file; no kernel counter gets there).
+func scaled(v, scale uint64, dst *uint64) bool {
+	if scale > 1 && v > math.MaxUint64/scale {
+		return false
+	}
+	*dst = v * scale
+	return true
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/strata-nri/strata/internal/testutil"
 )
 
-func statTree(t *testing.T, mode cgroup.Mode, rel string) (*cgrouptest.Tree, *cgroup.Cgroup) {
+func statTree(t testing.TB, mode cgroup.Mode, rel string) (*cgrouptest.Tree, *cgroup.Cgroup) {
 	t.Helper()
 	tree, err := cgrouptest.New(t.TempDir(), mode, "0-3", "0")
 	if err != nil {

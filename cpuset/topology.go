@@ -322,9 +322,12 @@ func (d *discoverer) run() (*Topology, error) {
 	t.present = cpuset.New(present...)
 	t.nohzFull = cpuset.New(nohz...).Intersection(t.online)
 	t.isolated = cpuset.New(isolated...).Union(t.nohzFull).Intersection(t.online)
+	// The kernel prints lists sorted and without repeats; a corrupt file
+	// may not ("10,0", "0,0"). Work from the sets, which are both.
+	online = t.online.List()
 	for _, l := range [][]int{online, offline, possible, present} {
-		if len(l) > 0 && l[len(l)-1] > t.maxID {
-			t.maxID = l[len(l)-1]
+		for _, id := range l {
+			t.maxID = max(t.maxID, id)
 		}
 	}
 	t.onlineMask = newMask(t.maxID)
@@ -590,6 +593,8 @@ func (d *discoverer) readNodes() error {
 	if err != nil {
 		return err
 	}
+	// Sorted and without repeats whatever the file says (see run).
+	ids = cpuset.New(ids...).List()
 	t.nodeIdx = map[int]int{}
 	if !ok {
 		t.nodes = []NUMANode{{ID: 0, CPUs: t.online, Distances: []int{10}}}

@@ -42,6 +42,9 @@ type ContainerRequest struct {
 	CurrentCPUs cpuset.CPUSet
 }
 
+// maxCPUShares is the kernel's largest cpu.shares (v1 MAX_SHARES).
+const maxCPUShares = 262144
+
 // CPURequest returns the CPU request in millicores.
 func (r *ContainerRequest) CPURequest() int64 {
 	if r.CPURequestMilli > 0 {
@@ -50,7 +53,9 @@ func (r *ContainerRequest) CPURequest() int64 {
 	if r.CPUShares <= 2 { // the kubelet's minimum: no request
 		return 0
 	}
-	return int64(r.CPUShares) * 1000 / 1024
+	// The kernel caps cpu.shares at 262144; a runtime reporting more is
+	// not believed further (and the product cannot overflow).
+	return int64(min(r.CPUShares, maxCPUShares)) * 1000 / 1024
 }
 
 func (r *ContainerRequest) pod() string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/strata-nri/strata/internal/byteconv"
+	"github.com/strata-nri/strata/internal/safetext"
 )
 
 // PSILine is one line of a PSI file: the share of time in which tasks
@@ -71,7 +72,7 @@ func parsePSI(path string, b []byte, out *PSIStats) error {
 			continue
 		}
 		if err := parsePSILine(line[5:], dst); err != nil {
-			return fmt.Errorf("parse %s: line %d %q: %w", path, lineNo, line, err)
+			return fmt.Errorf("parse %s: line %d %s: %w", path, lineNo, safetext.Quote(string(line)), err)
 		}
 	}
 	if !haveSome {
@@ -91,14 +92,14 @@ func parsePSILine(fields []byte, dst *PSILine) error {
 		}
 		eq := bytes.IndexByte(f, '=')
 		if eq < 0 {
-			return fmt.Errorf("%w: field %q has no '='", ErrMalformedPSI, f)
+			return fmt.Errorf("%w: field %s has no '='", ErrMalformedPSI, safetext.Quote(string(f)))
 		}
 		key, val := f[:eq], f[eq+1:]
 		switch string(key) {
 		case "avg10", "avg60", "avg300":
 			v, ok := byteconv.ParseDecimal(val)
 			if !ok {
-				return fmt.Errorf("%w: %s=%q is not a decimal", ErrMalformedPSI, key, val)
+				return fmt.Errorf("%w: %s=%s is not a decimal", ErrMalformedPSI, key, safetext.Quote(string(val)))
 			}
 			switch string(key) {
 			case "avg10":
@@ -112,7 +113,7 @@ func parsePSILine(fields []byte, dst *PSILine) error {
 		case "total":
 			v, ok := byteconv.ParseUint(val)
 			if !ok {
-				return fmt.Errorf("%w: total=%q is not an unsigned integer", ErrMalformedPSI, val)
+				return fmt.Errorf("%w: total=%s is not an unsigned integer", ErrMalformedPSI, safetext.Quote(string(val)))
 			}
 			dst.Total = time.Duration(v) * time.Microsecond
 			seen++
