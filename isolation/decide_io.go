@@ -48,7 +48,7 @@ func (d *ioDimension) decide(p *Plan, obs *Observations, st *State) {
 	for k := range p.Pools {
 		prof := st.poolConfig(k).Profile.IO
 		ip := &p.Pools[k].IO
-		*ip = IOPlan{Weight: prof.Weight}
+		*ip = IOPlan{Weight: prof.Weight, IOPriority: prof.IOPriority}
 		if ip.Weight == 0 && k == last && last > 0 {
 			ip.Weight = DefaultBatchIOWeight
 		}

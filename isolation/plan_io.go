@@ -5,6 +5,8 @@ package isolation
 type IOPlan struct {
 	// Weight: 0 leaves the members' weight to the runtime.
 	Weight int
+	// IOPriority: the profile's IO priority class ("" leaves it).
+	IOPriority string
 	// Limits per device, already resolved from percentages where a
 	// capacity was measured.
 	Limits []IOPlanLimit

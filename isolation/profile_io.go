@@ -13,6 +13,12 @@ type IOProfile struct {
 	Weight int `json:"weight,omitempty"`
 	// Limits throttle each member per device.
 	Limits []IODeviceLimit `json:"limits,omitempty"`
+	// IOPriority, "idle" or "best-effort", sets the IO scheduling class of
+	// every member's threads (ioprio_set; bfq honours it, other schedulers
+	// do not). "idle" is what cgroup v1 offers against a batch pool's IO
+	// that its limits cannot reach: the idle class is served only when no
+	// other class wants the disk. "": the runtime's.
+	IOPriority string `json:"ioPriority,omitempty"`
 	// Protect, when set, throttles this pool's members further while a
 	// higher pool feels IO pressure, and lifts it with hysteresis. Usually
 	// only batch has it.
@@ -104,6 +110,9 @@ func (p IOProfile) validate(v *validator, f string) {
 		}
 	}
 	weight(f+".weight", p.Weight)
+	if p.IOPriority != "" && p.IOPriority != "idle" && p.IOPriority != "best-effort" {
+		v.add(f+".ioPriority", p.IOPriority, `must be "idle" or "best-effort" ("": the runtime's)`)
+	}
 	seen := map[string]bool{}
 	for i, l := range p.Limits {
 		lf := fmt.Sprintf("%s.limits[%d]", f, i)

@@ -44,6 +44,8 @@ type IOController struct {
 	h   *cgroup.Hierarchy
 	lim *iolimit.Limiter
 
+	procRoot string
+
 	mu       sync.Mutex // guards the fields below for Status
 	members  map[string]*ioMember
 	devices  map[string]iolimit.Device // profile device name -> disk
@@ -89,7 +91,7 @@ func (c *IOController) Start(_ context.Context, env ControllerEnv) error {
 	if env.Cgroups == nil || !env.Cgroups.HasController(cgroup.BlkIO) {
 		return fmt.Errorf("%w: no blkio (cgroup v1) or io (cgroup v2) controller", ErrNotSupported)
 	}
-	c.log, c.cfg, c.h = env.Logger, env.Config, env.Cgroups
+	c.log, c.cfg, c.h, c.procRoot = env.Logger, env.Config, env.Cgroups, env.ProcRoot
 	c.lim = iolimit.New(iolimit.Options{SysRoot: env.SysfsRoot, ProcRoot: env.ProcRoot, DevRoot: c.opts.DevRoot})
 	c.members, c.devices, c.badDev = map[string]*ioMember{}, map[string]iolimit.Device{}, map[string]string{}
 	c.capacity, c.pools, c.observed, c.noted = map[string]isolation.IOCapacity{}, map[string]isolation.IOPlan{}, map[string]isolation.IOObservation{}, map[string]bool{}
@@ -350,7 +352,7 @@ func tighterRate(a, b uint64) uint64 {
 // apply writes a pool's settings to one member. Caller holds mu.
 func (c *IOController) apply(im *ioMember, ip isolation.IOPlan) error {
 	s := c.settings(ip, im.weight)
-	key := fmt.Sprintf("%+v", s)
+	key := fmt.Sprintf("%+v %s", s, ip.IOPriority)
 	if key == im.applied {
 		return nil
 	}
@@ -362,6 +364,21 @@ func (c *IOController) apply(im *ioMember, ip isolation.IOPlan) error {
 		return fmt.Errorf("container %s (pool %s): %w", im.m.Name, im.m.Pool, err)
 	}
 	im.applied, im.weight = key, s.Weight != 0
+	if ip.IOPriority != "" && im.m.Pids != nil {
+		class := iolimit.IOPriorityIdle
+		if ip.IOPriority == "best-effort" {
+			class = iolimit.IOPriorityBestEffort
+		}
+		pids, err := im.m.Pids()
+		if err != nil && !errors.Is(err, cgroup.ErrVanished) {
+			return fmt.Errorf("container %s: processes: %w", im.m.Name, err)
+		}
+		for _, pid := range pids {
+			if err := iolimit.SetIOPriority(c.procRoot, pid, class, 4); err != nil {
+				return fmt.Errorf("container %s: %w", im.m.Name, err)
+			}
+		}
+	}
 	for _, why := range rep.Ineffective {
 		// Once per pool and reason, not per member: the reason names
 		// the cgroup, which differs per member.
@@ -396,6 +413,9 @@ func (c *IOController) Status() ControllerStatus {
 		var parts []string
 		if ip.Weight != 0 {
 			parts = append(parts, fmt.Sprintf("weight %d", ip.Weight))
+		}
+		if ip.IOPriority != "" {
+			parts = append(parts, "IO priority "+ip.IOPriority)
 		}
 		for _, l := range ip.Limits {
 			var r []string
