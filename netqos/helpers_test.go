@@ -1,7 +1,6 @@
 package netqos
 
 import (
-	"context"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -11,18 +10,16 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/internal/testutil"
+	"github.com/strata-nri/strata/netqos/netqostest"
 )
 
 // The test binary doubles as a helper process (a sender in a test cgroup,
@@ -142,266 +139,45 @@ func ipv6Packet(src, dst netip.Addr) []byte {
 	return b
 }
 
-var nsSeq atomic.Int64
-
-// testNetns is a named network namespace that the test removes when it
-// ends, also on failure.
-type testNetns struct {
-	name string
-	path string
-	ns   netns.NsHandle
-	nl   *netlink.Handle
-}
-
-func newTestNetns(t testing.TB, role string) *testNetns {
-	t.Helper()
-	testutil.RequireRoot(t)
-	name := fmt.Sprintf("nqt-%d-%d-%s", os.Getpid(), nsSeq.Add(1), role)
-	var ns netns.NsHandle
-	errc := make(chan error, 1)
-	go func() {
-		// NewNamed moves the calling thread into the new namespace; this
-		// thread is never unlocked, so the runtime discards it.
-		runtime.LockOSThread()
-		var err error
-		ns, err = netns.NewNamed(name)
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("create netns %s: %v", name, err)
-	}
-	n := &testNetns{name: name, path: "/run/netns/" + name, ns: ns}
-	t.Cleanup(func() {
-		if n.nl != nil {
-			n.nl.Close()
-		}
-		n.ns.Close()
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("cleanup: delete netns %s: %v", name, err)
-		}
-	})
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatalf("netlink in %s: %v", name, err)
-	}
-	n.nl = h
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		err = h.LinkSetUp(lo)
-	}
-	if err != nil {
-		t.Fatalf("lo up in %s: %v", name, err)
-	}
-	return n
-}
-
-// do runs fn on a thread inside the namespace.
-func (n *testNetns) do(t testing.TB, fn func()) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(n.ns); err != nil {
-			errc <- err
-			return
-		}
-		fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- err
-			return // the locked thread dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("in netns %s: %v", n.name, err)
-	}
-}
-
-func (n *testNetns) sysctl(t testing.TB, key, value string) {
-	t.Helper()
-	var err error
-	n.do(t, func() {
-		err = os.WriteFile("/proc/sys/"+strings.ReplaceAll(key, ".", "/"), []byte(value), 0o644)
-	})
-	if err != nil {
-		t.Fatalf("sysctl %s=%s in %s: %v", key, value, n.name, err)
-	}
-}
-
-var vethSeq atomic.Int64
-
-// connect makes a veth pair from a (address aAddr) to b (bAddr), both /24,
-// and returns the interface names in a and b.
-func connect(t testing.TB, a *testNetns, aAddr string, b *testNetns, bAddr string) (string, string) {
-	t.Helper()
-	i := vethSeq.Add(1)
-	an, bn := fmt.Sprintf("nqa%d", i), fmt.Sprintf("nqb%d", i)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: an}, PeerName: bn, PeerNamespace: netlink.NsFd(b.ns)}
-	if err := a.nl.LinkAdd(v); err != nil {
-		t.Fatalf("veth %s/%s: %v", an, bn, err)
-	}
-	for _, side := range []struct {
-		n    *testNetns
-		name string
-		addr string
-	}{{a, an, aAddr}, {b, bn, bAddr}} {
-		l, err := side.n.nl.LinkByName(side.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr, err := netlink.ParseAddr(side.addr + "/24")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := side.n.nl.AddrAdd(l, addr); err != nil {
-			t.Fatalf("address %s on %s: %v", side.addr, side.name, err)
-		}
-		if err := side.n.nl.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return an, bn
-}
-
-func (n *testNetns) route(t testing.TB, dst, via string) {
-	t.Helper()
-	_, ipnet, err := net.ParseCIDR(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.nl.RouteAdd(&netlink.Route{Dst: ipnet, Gw: net.ParseIP(via)}); err != nil {
-		t.Fatalf("route %s via %s in %s: %v", dst, via, n.name, err)
-	}
-}
-
-// sink is a TCP receiver in a namespace counting bytes per source IP.
-type sink struct {
-	addr   string
-	ln     net.Listener
-	mu     sync.Mutex
-	counts map[string]*atomic.Int64
-}
-
-func newSink(t testing.TB, n *testNetns, ip string) *sink {
-	t.Helper()
-	s := &sink{counts: map[string]*atomic.Int64{}}
-	var err error
-	n.do(t, func() { s.ln, err = net.Listen("tcp", net.JoinHostPort(ip, "0")) })
-	if err != nil {
-		t.Fatalf("listen in %s: %v", n.name, err)
-	}
-	s.addr = s.ln.Addr().String()
-	t.Cleanup(func() { s.ln.Close() })
-	go func() {
-		for {
-			c, err := s.ln.Accept()
-			if err != nil {
-				return
-			}
-			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-			ctr := s.counter(host)
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					ctr.Add(int64(n))
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return s
-}
-
-func (s *sink) counter(ip string) *atomic.Int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.counts[ip]
-	if !ok {
-		c = &atomic.Int64{}
-		s.counts[ip] = c
-	}
-	return c
-}
-
-// rates measures the goodput from each source IP over window, in bit/s.
-func (s *sink) rates(window time.Duration, ips ...string) []Rate {
-	start := make([]int64, len(ips))
-	for i, ip := range ips {
-		start[i] = s.counter(ip).Load()
-	}
-	t0 := time.Now()
-	time.Sleep(window)
-	el := time.Since(t0).Seconds()
-	out := make([]Rate, len(ips))
-	for i, ip := range ips {
-		out[i] = Rate(float64(s.counter(ip).Load()-start[i]) * 8 / el)
-	}
-	return out
-}
-
-// sendFrom sends to dst from a socket made in namespace n until the test
-// ends or stop is called.
-func sendFrom(t testing.TB, n *testNetns, dst string) (stop func()) {
-	t.Helper()
-	var c net.Conn
-	var err error
-	n.do(t, func() { c, err = net.DialTimeout("tcp", dst, 3*time.Second) })
-	if err != nil {
-		t.Fatalf("dial %s from %s: %v", dst, n.name, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64<<10)
-		for ctx.Err() == nil {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			c.Close()
-			<-done
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 // sendFromCgroup starts a helper process in cg that enters n and sends to
 // dst until killed.
-func sendFromCgroup(t testing.TB, cg *cgroup.Cgroup, n *testNetns, dst string) *exec.Cmd {
+func sendFromCgroup(t testing.TB, cg *cgroup.Cgroup, n *netqostest.Netns, dst string) *exec.Cmd {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := testutil.StartInCgroup(t, cg, "/usr/bin/env", helperEnv+"=send", "STRATA_NETQOS_NETNS="+n.path, "STRATA_NETQOS_DST="+dst, self)
+	cmd := testutil.StartInCgroup(t, cg, "/usr/bin/env", helperEnv+"=send", "STRATA_NETQOS_NETNS="+n.Path, "STRATA_NETQOS_DST="+dst, self)
 	return cmd
 }
 
-// within fails unless got is within tol (a fraction) of want.
+// Aliases for the topology helpers, so the tests read short.
+type testNetns = netqostest.Netns
+
+func newTestNetns(t testing.TB, role string) *testNetns { return netqostest.NewNetns(t, role) }
+
+func connect(t testing.TB, a *testNetns, aAddr string, b *testNetns, bAddr string) (string, string) {
+	return netqostest.Connect(t, a, aAddr, b, bAddr)
+}
+
+func newSink(t testing.TB, n *testNetns, ip string) *netqostest.Sink {
+	return netqostest.NewSink(t, n, ip)
+}
+
+func sendFrom(t testing.TB, n *testNetns, dst string) (stop func()) {
+	return netqostest.SendFrom(t, n, dst)
+}
+
+// rates measures goodput per source over window.
+func rates(s *netqostest.Sink, window time.Duration, ips ...string) []Rate {
+	var out []Rate
+	for _, r := range s.Rates(window, ips...) {
+		out = append(out, Rate(r))
+	}
+	return out
+}
+
 func within(t testing.TB, what string, got, want Rate, tol float64) {
 	t.Helper()
-	lo, hi := float64(want)*(1-tol), float64(want)*(1+tol)
-	if float64(got) < lo || float64(got) > hi {
-		t.Errorf("%s: measured %s, want %s ± %.0f%%", what, got, want, tol*100)
-	} else {
-		t.Logf("%s: measured %s (want %s ± %.0f%%)", what, got, want, tol*100)
-	}
+	netqostest.Within(t, what, float64(got), float64(want), tol)
 }

@@ -46,7 +46,7 @@ var tcxFeature = func(err error) testutil.Feature {
 func newTestTree(t testing.TB, n *testNetns, cfg TreeConfig) *Tree {
 	t.Helper()
 	testutil.RequireFeature(t, bpfClassifier)
-	cfg.Netns = n.path
+	cfg.Netns = n.Path
 	tr, err := NewTree(cfg)
 	if cfg.Attach == AttachTCX && errors.Is(err, ErrNotSupported) {
 		testutil.RequireFeature(t, tcxFeature(err))
@@ -67,11 +67,11 @@ func newTestTree(t testing.TB, n *testNetns, cfg TreeConfig) *Tree {
 // netqos program.
 func assertClean(t testing.TB, n *testNetns, ifname string) {
 	t.Helper()
-	l, err := n.nl.LinkByName(ifname)
+	l, err := n.NL.LinkByName(ifname)
 	if err != nil {
 		return // the interface is gone with its namespace
 	}
-	qs, _ := n.nl.QdiscList(l)
+	qs, _ := n.NL.QdiscList(l)
 	for _, q := range qs {
 		if q.Type() == "htb" || q.Type() == "clsact" {
 			t.Errorf("cleanup: %s qdisc %s left on %s", q.Type(), HandleString(q.Attrs().Handle), ifname)
@@ -85,7 +85,7 @@ func assertClean(t testing.TB, n *testNetns, ifname string) {
 // countTCX counts netqos classifiers attached with TCX to ifindex.
 func countTCX(t testing.TB, n *testNetns, ifindex int) int {
 	count := 0
-	n.do(t, func() {
+	n.Do(t, func() {
 		res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXEgress})
 		if err != nil {
 			return
@@ -104,11 +104,11 @@ func countTCX(t testing.TB, n *testNetns, ifindex int) int {
 
 // countFilters counts netqos cls_bpf filters on ifname's egress hook.
 func countFilters(t testing.TB, n *testNetns, ifname string) int {
-	l, err := n.nl.LinkByName(ifname)
+	l, err := n.NL.LinkByName(ifname)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := n.nl.FilterList(l, netlink.HANDLE_MIN_EGRESS)
+	fs, err := n.NL.FilterList(l, netlink.HANDLE_MIN_EGRESS)
 	if err != nil {
 		return 0
 	}
@@ -155,11 +155,11 @@ func TestKernelTreeClassRate(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := newSink(t, p.rcv, p.rcvIP)
-			sendFrom(t, p.snd, s.addr)
+			sendFrom(t, p.snd, s.Addr)
 			time.Sleep(warmup)
 			before := classStats(t, tr, 10)
 			t0 := time.Now()
-			got := s.rates(window, p.sndIP)[0]
+			got := rates(s, window, p.sndIP)[0]
 			after := classStats(t, tr, 10)
 			within(t, "10 Mbit/s class", got, 10*Mbit, tolerance)
 			// The class counts frames (headers included): a little above goodput.
@@ -193,9 +193,9 @@ func newNode(t testing.TB) *node {
 	}
 	n.uplink, _ = connect(t, n.node, n.nodeIP, n.rcv, n.rcvIP)
 	n.podHostIf, n.podIf = connect(t, n.node, n.podGW, n.pod, n.podIP)
-	n.node.sysctl(t, "net.ipv4.ip_forward", "1")
-	n.pod.route(t, "10.78.0.0/24", n.podGW)
-	n.rcv.route(t, "10.78.1.0/24", n.nodeIP)
+	n.node.Sysctl(t, "net.ipv4.ip_forward", "1")
+	n.pod.Route(t, "10.78.0.0/24", n.podGW)
+	n.rcv.Route(t, "10.78.1.0/24", n.nodeIP)
 	return n
 }
 
@@ -228,10 +228,10 @@ func TestKernelTreeCgroupAndAddressSenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSink(t, n.rcv, n.rcvIP)
-	sendFromCgroup(t, cg, n.node, s.addr)
-	sendFrom(t, n.pod, s.addr)
+	sendFromCgroup(t, cg, n.node, s.Addr)
+	sendFrom(t, n.pod, s.Addr)
 	time.Sleep(warmup)
-	got := s.rates(window, n.nodeIP, n.podIP)
+	got := rates(s, window, n.nodeIP, n.podIP)
 	within(t, "cgroup-classified sender (20 Mbit/s class)", got[0], 20*Mbit, tolerance)
 	within(t, "address-classified pod (8 Mbit/s class)", got[1], 8*Mbit, tolerance)
 }
@@ -253,16 +253,16 @@ func TestKernelTreeLowerCeilingLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSink(t, n.rcv, n.rcvIP)
-	sendFrom(t, n.pod, s.addr)
-	sendFrom(t, n.node, s.addr)
+	sendFrom(t, n.pod, s.Addr)
+	sendFrom(t, n.node, s.Addr)
 	time.Sleep(warmup)
-	before := s.rates(window, n.podIP, n.nodeIP)
+	before := rates(s, window, n.podIP, n.nodeIP)
 	within(t, "online before", before[0], 10*Mbit, tolerance)
 	within(t, "batch before (ceil 30 Mbit/s)", before[1], 30*Mbit, tolerance)
 	if err := tr.SetClass(ClassSpec{ID: batch, Rate: 2 * Mbit, Ceil: 5 * Mbit, Prio: 1}); err != nil {
 		t.Fatal(err)
 	}
-	after := s.rates(window, n.podIP, n.nodeIP)
+	after := rates(s, window, n.podIP, n.nodeIP)
 	within(t, "online after", after[0], 10*Mbit, tolerance)
 	within(t, "batch after (ceil 5 Mbit/s)", after[1], 5*Mbit, tolerance)
 	if c, _ := tr.Class(batch); c.Ceil != 5*Mbit {
@@ -279,25 +279,25 @@ func TestKernelTreeSetupTwice(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			p := newPair(t)
 			cfg := TreeConfig{
-				Interface: p.sndIf, Netns: p.snd.path, Link: 100 * Mbit, Default: 20, Attach: mode,
+				Interface: p.sndIf, Netns: p.snd.Path, Link: 100 * Mbit, Default: 20, Attach: mode,
 				Classes: []ClassSpec{{ID: 10, Rate: 10 * Mbit}, {ID: 20, Rate: 10 * Mbit}, {ID: 30, Rate: 10 * Mbit}},
 			}
 			first := newTestTree(t, p.snd, cfg)
 			cfg.Classes = cfg.Classes[:2] // the restarted agent has one pool fewer
 			second := newTestTree(t, p.snd, cfg)
-			l, err := p.snd.nl.LinkByName(p.sndIf)
+			l, err := p.snd.NL.LinkByName(p.sndIf)
 			if err != nil {
 				t.Fatal(err)
 			}
 			check := func(when string) {
-				qs, _ := p.snd.nl.QdiscList(l)
+				qs, _ := p.snd.NL.QdiscList(l)
 				htbs := 0
 				for _, q := range qs {
 					if q.Type() == "htb" {
 						htbs++
 					}
 				}
-				cs, _ := p.snd.nl.ClassList(l, Handle(1, 0))
+				cs, _ := p.snd.NL.ClassList(l, Handle(1, 0))
 				var ids []uint32
 				for _, c := range cs {
 					ids = append(ids, c.Attrs().Handle&0xffff)
@@ -314,9 +314,9 @@ func TestKernelTreeSetupTwice(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := newSink(t, p.rcv, p.rcvIP)
-			sendFrom(t, p.snd, s.addr)
+			sendFrom(t, p.snd, s.Addr)
 			time.Sleep(warmup)
-			within(t, "class 10 through the second instance", s.rates(window, p.sndIP)[0], 10*Mbit, tolerance)
+			within(t, "class 10 through the second instance", rates(s, window, p.sndIP)[0], 10*Mbit, tolerance)
 		})
 	}
 }
@@ -329,7 +329,7 @@ func TestKernelPodLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pi := PodInterface{Interface: n.podHostIf, Netns: n.node.path}
+	pi := PodInterface{Interface: n.podHostIf, Netns: n.node.Path}
 	if err := SetPodLimits(pi, lim); err != nil {
 		t.Fatal(err)
 	}
@@ -337,39 +337,39 @@ func TestKernelPodLimits(t *testing.T) {
 		if err := RemovePodLimits(pi); err != nil {
 			t.Errorf("RemovePodLimits: %v", err)
 		}
-		l, err := n.node.nl.LinkByName(n.podHostIf)
+		l, err := n.node.NL.LinkByName(n.podHostIf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if qs, _ := n.node.nl.QdiscList(l); hasKind(qs, "tbf", "clsact", "ingress") {
+		if qs, _ := n.node.NL.QdiscList(l); hasKind(qs, "tbf", "clsact", "ingress") {
 			t.Errorf("cleanup: qdiscs left on %s: %v", n.podHostIf, qs)
 		}
-		if _, err := n.node.nl.LinkByName(ifbName(l)); err == nil {
+		if _, err := n.node.NL.LinkByName(ifbName(l)); err == nil {
 			t.Errorf("cleanup: %s left", ifbName(l))
 		}
 	})
 	// Pod egress: the pod sends to the node.
 	toNode := newSink(t, n.node, n.podGW)
-	stop := sendFrom(t, n.pod, toNode.addr)
+	stop := sendFrom(t, n.pod, toNode.Addr)
 	time.Sleep(warmup)
-	within(t, "pod egress (10M)", toNode.rates(window, n.podIP)[0], 10*Mbit, tolerance)
+	within(t, "pod egress (10M)", rates(toNode, window, n.podIP)[0], 10*Mbit, tolerance)
 	// Changed live, as an annotation update does.
 	lim.Egress = 4 * Mbit
 	if err := SetPodLimits(pi, lim); err != nil {
 		t.Fatal(err)
 	}
-	within(t, "pod egress changed live (4M)", toNode.rates(window, n.podIP)[0], 4*Mbit, tolerance)
+	within(t, "pod egress changed live (4M)", rates(toNode, window, n.podIP)[0], 4*Mbit, tolerance)
 	stop()
 	// Pod ingress: the node sends to the pod.
 	toPod := newSink(t, n.pod, n.podIP)
-	sendFrom(t, n.node, toPod.addr)
+	sendFrom(t, n.node, toPod.Addr)
 	time.Sleep(warmup)
-	within(t, "pod ingress (20M)", toPod.rates(window, n.podGW)[0], 20*Mbit, tolerance)
+	within(t, "pod ingress (20M)", rates(toPod, window, n.podGW)[0], 20*Mbit, tolerance)
 	lim.Ingress = 0 // the annotation was removed
 	if err := SetPodLimits(pi, lim); err != nil {
 		t.Fatal(err)
 	}
-	if got := toPod.rates(window, n.podGW)[0]; got < 40*Mbit {
+	if got := rates(toPod, window, n.podGW)[0]; got < 40*Mbit {
 		t.Errorf("pod ingress after the limit was removed: %s, want well above 20Mbit", got)
 	}
 }
@@ -425,20 +425,20 @@ func BenchmarkTreeStats(b *testing.B) {
 // Bad input is refused before anything is installed.
 func TestKernelTreeUnknownInterface(t *testing.T) {
 	p := newPair(t)
-	_, err := NewTree(TreeConfig{Interface: "nq-missing0", Netns: p.snd.path, Link: 100 * Mbit, Default: 10, Classes: []ClassSpec{{ID: 10, Rate: Mbit}}})
+	_, err := NewTree(TreeConfig{Interface: "nq-missing0", Netns: p.snd.Path, Link: 100 * Mbit, Default: 10, Classes: []ClassSpec{{ID: 10, Rate: Mbit}}})
 	if !errors.Is(err, ErrNoInterface) {
 		t.Fatalf("NewTree on a missing interface: %v, want ErrNoInterface", err)
 	}
 	t.Log(err)
-	err = SetPodLimits(PodInterface{Interface: "nq-missing0", Netns: p.snd.path}, PodLimits{Egress: Mbit})
+	err = SetPodLimits(PodInterface{Interface: "nq-missing0", Netns: p.snd.Path}, PodLimits{Egress: Mbit})
 	if !errors.Is(err, ErrNoInterface) {
 		t.Fatalf("SetPodLimits on a missing interface: %v, want ErrNoInterface", err)
 	}
-	if err := RemovePodLimits(PodInterface{Interface: "nq-missing0", Netns: p.snd.path}); err != nil {
+	if err := RemovePodLimits(PodInterface{Interface: "nq-missing0", Netns: p.snd.Path}); err != nil {
 		t.Errorf("RemovePodLimits of a vanished pod: %v, want nil", err)
 	}
 	// A tree whose classifier cannot be attached leaves no htb behind.
-	_, err = NewTree(TreeConfig{Interface: p.sndIf, Netns: p.snd.path, Link: 100 * Mbit, Default: 10, Attach: AttachTCX,
+	_, err = NewTree(TreeConfig{Interface: p.sndIf, Netns: p.snd.Path, Link: 100 * Mbit, Default: 10, Attach: AttachTCX,
 		Classes: []ClassSpec{{ID: 10, Rate: Mbit}}, Classifier: ClassifierOptions{MaxEntries: 1 << 21}})
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("NewTree with too large maps: %v, want ErrInvalid", err)

@@ -52,6 +52,7 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	opts := nriplugin.Options{PluginName: *name, PluginIdx: *idx, SocketPath: *socket, SysfsRoot: *sysfs, ProcRoot: *procfs, Logger: logger}
 	opts.Controllers = append(opts.Controllers, nriplugin.NewRDTController(nriplugin.RDTOptions{Root: *resctrl}))
 	opts.Controllers = append(opts.Controllers, nriplugin.NewIOController(nriplugin.IOOptions{}))
+	opts.Controllers = append(opts.Controllers, nriplugin.NewNetController())
 	if *config != "" {
 		cfg, err := isolation.LoadConfig(*config)
 		if err != nil {
