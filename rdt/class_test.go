@@ -248,6 +248,8 @@ func TestApplyBadInput(t *testing.T) {
 		{"MBA not a number", nil, &ClassSpec{MB: mbConfig("all", "fast")}, []string{`"batch"`, "fast"}},
 		{"bad share", nil, &ClassSpec{L3: cat("all", "120%")}, []string{`"batch"`, "120%"}},
 		{"bad cache id list", nil, &ClassSpec{L3: cat("zero", "50%")}, []string{`"batch"`, "zero"}},
+		{"huge cache id list", nil, &ClassSpec{L3: cat("0-4000000000", "50%")}, []string{`"batch"`, "4000000000", "4095"}},
+		{"way beyond the cache", nil, &ClassSpec{L3: cat("all", "0-100000")}, []string{`"batch"`, "0-100000"}},
 		{"bad class name", map[string]ClassConfig{"../etc": {Schemata: Schemata{L3: {0: 0xff}}}}, nil, []string{"../etc"}},
 		{"resource the host lacks", map[string]ClassConfig{"batch": {Schemata: Schemata{L2: {0: 0xf}}}}, nil, []string{`"batch"`, "L2", "L3, MB"}},
 	} {

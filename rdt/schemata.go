@@ -122,6 +122,9 @@ func ParseSchemata(text string) (Schemata, error) {
 				return nil, fmt.Errorf("schemata line %q: domain %q has no '='", line, dom)
 			}
 			id, err := strconv.Atoi(strings.TrimSpace(ids))
+			if err == nil && id < 0 {
+				err = fmt.Errorf("negative")
+			}
 			if err != nil {
 				return nil, fmt.Errorf("schemata line %q: cache id %q: %w", line, ids, err)
 			}

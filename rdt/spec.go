@@ -86,7 +86,7 @@ func perID[T any](class string, res Resource, cfg map[string]T, ids []int, def T
 		if key == grdt.CacheIdAll {
 			continue
 		}
-		set, err := cpuset.Parse(key)
+		set, err := parseList(key, maxCacheID)
 		if err != nil {
 			return nil, &InvalidError{Class: class, Resource: res, CacheID: -1, Value: key,
 				Reason: fmt.Sprintf("cache id list: %v; use \"all\" or a list like \"0-7,16-23\"", err)}
@@ -185,7 +185,7 @@ func cacheMask(p string, base, minBits uint64) (uint64, error) {
 		}
 		return v << lsb, nil
 	default:
-		set, err := cpuset.Parse(p)
+		set, err := parseList(p, 63)
 		if err != nil || set.Size() == 0 {
 			return 0, fmt.Errorf("bad cache share; use \"N%%\", \"LOW-HIGH%%\", way numbers like \"0-5\" or a hex mask like \"0xff0\"")
 		}
@@ -284,4 +284,19 @@ func mbValue(m *MBInfo, props grdt.CacheIdMbaConfig) (uint64, error) {
 		}
 		return (v + m.Granularity - 1) / m.Granularity * m.Granularity, nil
 	}
+}
+
+// maxCacheID bounds cache ids in configuration lists (the kernel's are
+// small: one per L3, L2 or memory controller).
+const maxCacheID = 4095
+
+// parseList parses a Linux list ("0-7,16-23") whose numbers are at most
+// limit, so a configured "0-4000000000" is refused before it is expanded.
+func parseList(s string, limit int) (cpuset.CPUSet, error) {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '-' }) {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > limit {
+			return cpuset.CPUSet{}, fmt.Errorf("%d is beyond the largest allowed, %d", v, limit)
+		}
+	}
+	return cpuset.Parse(s)
 }
