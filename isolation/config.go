@@ -432,9 +432,17 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
+// MaxConfigBytes bounds a configuration document. The commented default is
+// a few KiB; YAML decoding costs about 150 bytes of memory per byte of
+// input, so 64 KiB keeps parsing far under 50 MiB.
+const MaxConfigBytes = 64 << 10
+
 // ParseConfig parses YAML over DefaultConfig, rejects unknown fields and
 // validates the result.
 func ParseConfig(data []byte) (*Config, error) {
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("parse: configuration of %d bytes, larger than %d", len(data), MaxConfigBytes)
+	}
 	cfg := DefaultConfig()
 	// A listed protection.levels or pools replaces the defaults rather than
 	// merging element by element, which JSON decoding into a non-empty

@@ -29,12 +29,26 @@ func (e *ConfigError) Error() string {
 func (c *Config) Validate() error {
 	v := &validator{}
 	c.validate(v)
+	if v.dropped > 0 {
+		v.errs = append(v.errs, fmt.Errorf("and %d more problems", v.dropped))
+	}
 	return errors.Join(v.errs...)
 }
 
-type validator struct{ errs []error }
+type validator struct {
+	errs    []error
+	dropped int
+}
+
+// maxErrors bounds the problems reported at once: a document repeating
+// one mistake thousands of times gets the first ones and a count.
+const maxErrors = 50
 
 func (v *validator) add(field string, value any, format string, args ...any) {
+	if len(v.errs) >= maxErrors {
+		v.dropped++
+		return
+	}
 	v.errs = append(v.errs, &ConfigError{Field: field, Value: value, Reason: fmt.Sprintf(format, args...)})
 }
 

@@ -1,11 +1,13 @@
 package nriplugin
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/containerd/nri/pkg/api"
 
 	"github.com/strata-nri/strata/cpuset/cpusettest"
+	"github.com/strata-nri/strata/internal/testutil"
 	"github.com/strata-nri/strata/isolation"
 )
 
@@ -43,5 +45,22 @@ func TestSynchronizeDistrustsForgedRecords(t *testing.T) {
 		// Without an annotation of its own a Guaranteed pod of prod goes
 		// to online by its QoS rule; the forged record counts for nothing.
 		t.Errorf("forged exclusive CPUs: %+v, want a fresh admission to online", m)
+	}
+}
+
+// A hostile exclusive-cpus annotation is no record, decided within the
+// budget.
+func TestHostileRecordWithinBudget(t *testing.T) {
+	for name, v := range map[string]string{
+		"range of billions": "0-4000000000",
+		"repeated list":     strings.Repeat("0-8191,", 9000) + "0",
+		"megabyte":          strings.Repeat("9", 1<<20),
+	} {
+		c := &api.Container{Annotations: map[string]string{AnnotationAssignedPool: isolation.PoolLatencyCritical, AnnotationExclusiveCPUs: v}}
+		var ok bool
+		testutil.WithinBudget(t, name, func() { _, _, ok = recorded(c) })
+		if ok {
+			t.Errorf("%s: taken as a record", name)
+		}
 	}
 }
