@@ -79,7 +79,9 @@ type IOProtect struct {
 	// ReadPercent / WritePercent: as in IODeviceLimit.
 	ReadPercent  int `json:"readPercent,omitempty"`
 	WritePercent int `json:"writePercent,omitempty"`
-	Weight       int `json:"weight,omitempty"`
+	// Weight: the members' IO weight while engaged (default 10, the
+	// minimum).
+	Weight int `json:"weight,omitempty"`
 }
 
 func (p IOProtect) withDefaults() IOProtect {

@@ -140,7 +140,20 @@ func walk(t reflect.Type, vals []reflect.Value, names []string, path string, doc
 				}
 			}
 			walk(ft.Elem(), elems, enames, p+"[]", docs, out)
-		default: // maps, pointers to structs
+		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+			// An optional section: documented by its fields, whose
+			// defaults are those of a zero section where none is set.
+			*out = append(*out, Field{Path: p, Type: "object (optional)", Default: presence(sub, names), Doc: doc})
+			elems := make([]reflect.Value, len(sub))
+			for j, v := range sub {
+				if v.IsNil() {
+					elems[j] = reflect.Zero(ft.Elem())
+				} else {
+					elems[j] = v.Elem()
+				}
+			}
+			walk(ft.Elem(), elems, names, p, docs, out)
+		default: // maps
 			*out = append(*out, Field{Path: p, Type: typeName(ft), Default: defaults(sub, names), Doc: doc})
 		}
 	}
@@ -187,6 +200,23 @@ func typeName(t reflect.Type) string {
 	return t.Name()
 }
 
+// presence says where an optional section is set by default.
+func presence(vals []reflect.Value, names []string) string {
+	var set []string
+	for i, v := range vals {
+		if !v.IsNil() {
+			if names == nil {
+				return "set"
+			}
+			set = append(set, names[i])
+		}
+	}
+	if len(set) == 0 {
+		return "not set"
+	}
+	return "set in " + strings.Join(set, ", ")
+}
+
 func counts(vals []reflect.Value) string {
 	var s []string
 	for _, v := range vals {
@@ -228,7 +258,8 @@ func cell(s string) string {
 
 // fieldDocs reads the doc comments of struct fields in package isolation,
 // keyed "Type.Field". A comment shared by a group of fields on one line
-// ("A, B int") applies to each.
+// ("A, B int"), or by a block of undocumented fields right below it,
+// applies to each.
 func fieldDocs(dir string) (map[string]string, error) {
 	fset := token.NewFileSet()
 	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
@@ -252,11 +283,19 @@ func fieldDocs(dir string) (map[string]string, error) {
 				if !ok {
 					return true
 				}
+				prevText, prevEnd := "", 0
 				for _, f := range st.Fields.List {
 					text := strings.Join(strings.Fields(f.Doc.Text()), " ")
 					if text == "" {
 						text = strings.Join(strings.Fields(f.Comment.Text()), " ")
 					}
+					// A field right below a documented one, with no
+					// blank line or comment of its own, shares its
+					// comment ("MinWays and MinMBPercent are ...").
+					if line := fset.Position(f.Pos()).Line; text == "" && line == prevEnd+1 {
+						text = prevText
+					}
+					prevText, prevEnd = text, fset.Position(f.End()).Line
 					for _, n := range f.Names {
 						docs[ts.Name.Name+"."+n.Name] = text
 					}
