@@ -32,20 +32,15 @@ func TestMetricsReference(t *testing.T) {
 var descRE = regexp.MustCompile(`fqName: "([^"]+)", help: "((?:[^"\\]|\\.)*)", (?:unit: "[^"]*", )?constLabels: \{[^}]*\}, variableLabels: \{([^}]*)\}`)
 
 // metricsReference describes every collector held in a Metrics field (the
-// plugin's own) and renders the reference; Go runtime and process
+// plugin's own) and those of the dimension controllers, and renders the
+// reference; Go runtime and process
 // collectors are named in the text, not listed.
 func metricsReference(t *testing.T) string {
 	m := NewMetrics()
 	v := reflect.ValueOf(m).Elem()
 	type row struct{ name, typ, labels, help string }
 	var rows []row
-	for i := 0; i < v.NumField(); i++ {
-		f := v.Field(i)
-		// The fields are unexported; the test reads them in place.
-		c, ok := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(prometheus.Collector)
-		if !ok || v.Type().Field(i).Name == "Registry" {
-			continue
-		}
+	add := func(c prometheus.Collector) {
 		typ := strings.TrimPrefix(strings.TrimPrefix(fmt.Sprintf("%T", c), "*prometheus."), "prometheus.")
 		typ = strings.ToLower(strings.TrimSuffix(typ, "Vec"))
 		ch := make(chan *prometheus.Desc, 4)
@@ -59,6 +54,22 @@ func metricsReference(t *testing.T) string {
 			rows = append(rows, row{mm[1], typ, strings.ReplaceAll(mm[3], ",", ", "), strings.ReplaceAll(mm[2], `\"`, `"`)})
 		}
 	}
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		// The fields are unexported; the test reads them in place.
+		c, ok := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(prometheus.Collector)
+		if !ok || v.Type().Field(i).Name == "Registry" {
+			continue
+		}
+		add(c)
+	}
+	// The pool-level dimensions' controllers register theirs when they
+	// start; strata run registers these three.
+	for _, ctl := range []Controller{NewRDTController(RDTOptions{}), NewIOController(IOOptions{}), NewNetController()} {
+		for _, c := range ctl.Collectors() {
+			add(c)
+		}
+	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
 	var b strings.Builder
 	b.WriteString(`# Metrics reference
@@ -69,7 +80,8 @@ a test fails when this file and the code disagree. -->
 
 The plugin serves these on ` + "`/metrics`" + ` (the ` + "`--listen`" + ` address; a unix
 socket by default), in a registry of its own, next to the Go runtime and
-process collectors (` + "`go_*`, `process_*`" + `). Per-pool counters exist at 0
+process collectors (` + "`go_*`, `process_*`" + `). The ` + "`strata_rdt_*`, `strata_io_*` and\n`strata_net_*`" + ` families come from the dimension controllers and exist only
+where the dimension is supported and configured. Per-pool counters exist at 0
 for every configured pool from the start, so ` + "`rate()`" + ` works before the
 first event. The Grafana dashboard in
 [deploy/grafana/strata-dashboard.json](../deploy/grafana/strata-dashboard.json)
