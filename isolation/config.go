@@ -267,6 +267,12 @@ type Thresholds struct {
 	MemorySome float64 `json:"memoryPSISome,omitempty"`
 	// MemoryFull: memory PSI "full" avg10, percent.
 	MemoryFull float64 `json:"memoryPSIFull,omitempty"`
+	// RunQueueP99: the 99th percentile of the time the pool's members'
+	// tasks waited for a CPU after becoming runnable, worst shared member,
+	// this period (needs the scheduler probe, pressure.SchedProbe; without
+	// it nothing is measured and the threshold is never met). Not checked
+	// for the lowest pool, whose members are meant to wait.
+	RunQueueP99 Duration `json:"runQueueDelayP99,omitzero"`
 }
 
 // BatchConfig configures the batch capacity view.
@@ -392,8 +398,8 @@ func DefaultConfig() *Config {
 			ReclaimInterval: Duration{10 * time.Second},
 			EvictInterval:   Duration{30 * time.Second},
 			Levels: []ProtectionLevel{
-				{Name: "elevated", When: Thresholds{CPULoad: 0.8, MemoryUsage: 0.80}, Actions: []ActionKind{ActionRelease, ActionPreempt}},
-				{Name: "high", When: Thresholds{CPULoad: 0.95, MemoryUsage: 0.88, MemoryFull: 10}, Actions: []ActionKind{ActionCPUDowngrade, ActionReclaimPageCache}},
+				{Name: "elevated", When: Thresholds{CPULoad: 0.8, MemoryUsage: 0.80, RunQueueP99: Duration{time.Millisecond}}, Actions: []ActionKind{ActionRelease, ActionPreempt}},
+				{Name: "high", When: Thresholds{CPULoad: 0.95, MemoryUsage: 0.88, MemoryFull: 10, RunQueueP99: Duration{4 * time.Millisecond}}, Actions: []ActionKind{ActionCPUDowngrade, ActionReclaimPageCache}},
 				{Name: "critical", When: Thresholds{MemoryUsage: 0.95, MemoryFull: 40}, Actions: []ActionKind{ActionEvict}},
 			},
 		},

@@ -140,6 +140,7 @@ func (d *decider) aggregate() {
 			pp.SharedMembers++
 			pp.Usage += u.CPU
 			pp.Request += float64(c.req.CPURequest()) / 1000
+			pp.RunQueueP50, pp.RunQueueP99 = max(pp.RunQueueP50, u.RunQueueP50), max(pp.RunQueueP99, u.RunQueueP99)
 			sc.throttled[c.pool] += u.Throttled
 		}
 		sc.memory[c.pool] += u.MemoryBytes
@@ -168,6 +169,8 @@ type trigger struct {
 	value, at float64
 }
 
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 func (d *decider) met(l *ProtectionLevel, k int) (trigger, bool) {
 	pp, node := &d.p.Pools[k], &d.obs.Node
 	w := &l.When
@@ -183,6 +186,10 @@ func (d *decider) met(l *ProtectionLevel, k int) (trigger, bool) {
 	psi := PoolPressure{CPU: node.CPU, Memory: node.Memory}
 	if po, ok := d.obs.Pools[pp.Name]; ok && po.PressureMeasured {
 		psi = po.Pressure
+	}
+	// Waiting for a CPU is what hurts latency; the lowest pool is meant to.
+	if rq := w.RunQueueP99.Duration; rq > 0 && k < len(d.p.Pools)-1 && pp.RunQueueP99 >= rq {
+		return trigger{"run-queue delay p99 (ms)", ms(pp.RunQueueP99), ms(rq)}, true
 	}
 	// A throttled pool's CPU PSI measures its own quota, not interference.
 	if w.CPUSome > 0 && d.p.scratch.throttled[k] < 0.05 && psi.CPU.Some >= w.CPUSome {

@@ -30,6 +30,10 @@ type ContainerUsage struct {
 	Throttled   float64
 	MemoryBytes int64 // memory in use, page cache included
 	FileBytes   int64 // page cache part of MemoryBytes
+	// Run-queue delay this period: how long the container's tasks waited
+	// for a CPU once runnable (mean and percentiles); 0 when not measured
+	// (no scheduler probe) or no task waited.
+	RunQueueMean, RunQueueP50, RunQueueP99 time.Duration
 }
 
 // PSI is one resource's pressure stall avg10, in percent.
@@ -158,6 +162,9 @@ type PoolPlan struct {
 	Target int
 	// RCF = Size / Request (0 without requests).
 	RCF float64
+	// RunQueueP50, RunQueueP99: the worst shared member's run-queue delay
+	// percentiles this period (0 when not measured).
+	RunQueueP50, RunQueueP99 time.Duration
 	// Level is the protection level index (-1: none) and its name.
 	Level     int
 	LevelName string

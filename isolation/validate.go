@@ -352,8 +352,11 @@ func (t Thresholds) validate(v *validator, f string) {
 			v.add(f+"."+x.name, x.v, "must be a PSI avg10 percentage in [0, 100] (0: not checked)")
 		}
 	}
+	if t.RunQueueP99.Duration < 0 || t.RunQueueP99.Duration > 10*time.Second {
+		v.add(f+".runQueueDelayP99", t.RunQueueP99.String(), "must be a duration in [0, 10s] (0: not checked)")
+	}
 	if t == (Thresholds{}) {
-		v.add(f, "{}", "need at least one threshold: cpuLoad, memoryUsage, cpuPSISome, memoryPSISome, memoryPSIFull")
+		v.add(f, "{}", "need at least one threshold: cpuLoad, memoryUsage, cpuPSISome, memoryPSISome, memoryPSIFull, runQueueDelayP99")
 	}
 }
 

@@ -326,6 +326,7 @@ func Run(s Scenario) (*Result, error) {
 			}
 			nodeUse += u
 			cu := isolation.ContainerUsage{CPU: u}
+			cu.RunQueueMean, cu.RunQueueP50, cu.RunQueueP99 = memberRunQueue(m, want[m], demand, sizes) // runqueue.go
 			if m.w.Memory != nil {
 				cu.MemoryBytes = int64(m.w.Memory(t, tod))
 			}
