@@ -3,6 +3,8 @@ package netqos
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -235,4 +237,28 @@ func removePodEgress(s *scope, veth netlink.Link) error {
 		}
 	}
 	return nil
+}
+
+// FindPodInterface finds the host-side veth of the pod with address ip:
+// the interface the namespace's route to ip leaves by. CNIs that route
+// each pod over its own veth (ptp, Calico, Cilium) have one; bridge CNIs
+// route to the bridge, and the error (wrapping ErrNotSupported) says so.
+func FindPodInterface(netnsPath string, ip netip.Addr) (PodInterface, error) {
+	s, err := openScope(netnsPath)
+	if err != nil {
+		return PodInterface{}, err
+	}
+	defer s.close()
+	routes, err := s.nl.RouteGet(net.IP(ip.AsSlice()))
+	if err != nil || len(routes) == 0 {
+		return PodInterface{}, fmt.Errorf("netqos: no route to pod address %v in %s: %v", ip, s, err)
+	}
+	l, err := s.nl.LinkByIndex(routes[0].LinkIndex)
+	if err != nil {
+		return PodInterface{}, fmt.Errorf("netqos: interface %d of the route to %v in %s: %w", routes[0].LinkIndex, ip, s, err)
+	}
+	if l.Type() != "veth" {
+		return PodInterface{}, fmt.Errorf("%w: the route to pod address %v leaves by %s (%s), not the pod's own veth", ErrNotSupported, ip, l.Attrs().Name, l.Type())
+	}
+	return PodInterface{Interface: l.Attrs().Name, Netns: netnsPath}, nil
 }

@@ -44,6 +44,8 @@ type NetController struct {
 	applied map[string]isolation.NetPlan
 	members map[string]netMember
 	addrs   map[netip.Addr]int // references per classified address
+	netns   string             // the uplink's namespace, where pods' veths are
+	pods    map[string]*netPod // pod -> its limits, while it has members
 	stats   []netqos.ClassStats
 	last    map[uint16]netqos.ClassStats
 	lastAt  time.Time
@@ -55,6 +57,14 @@ type NetController struct {
 type netMember struct {
 	cgroupID uint64
 	addrs    []netip.Addr
+	pod      string
+}
+
+// netPod is a pod's bandwidth limits on its host-side veth.
+type netPod struct {
+	iface   netqos.PodInterface
+	limits  netqos.PodLimits
+	members int
 }
 
 // NewNetController returns the network dimension's controller.
@@ -117,7 +127,7 @@ func (c *NetController) Start(_ context.Context, env ControllerEnv) error {
 		return err
 	}
 	c.log, c.tree = env.Logger, tree
-	c.members, c.addrs = map[string]netMember{}, map[netip.Addr]int{}
+	c.members, c.addrs, c.pods, c.netns = map[string]netMember{}, map[netip.Addr]int{}, map[string]*netPod{}, nc.Netns
 	c.last, c.bps = map[uint16]netqos.ClassStats{}, map[string]float64{}
 	c.stats = make([]netqos.ClassStats, 0, len(tc.Classes)+1)
 	c.log.Info("uplink shaped", "interface", nc.Interface, "link", link.String(), "attach", tree.Attached().String(), "classes", len(tc.Classes))
@@ -155,12 +165,16 @@ func (c *NetController) ContainerAdmitted(m Member) error {
 	if _, ok := c.members[m.ID]; ok {
 		c.forget(m.ID)
 	}
-	class, ok := c.classes[m.Pool]
-	if !ok {
-		return nil
-	}
 	var nm netMember
 	var errs []error
+	if err := c.podLimits(m, &nm); err != nil {
+		errs = append(errs, err)
+	}
+	class, ok := c.classes[m.Pool]
+	if !ok {
+		c.members[m.ID] = nm
+		return errors.Join(errs...)
+	}
 	if m.Cgroup != nil {
 		id, err := m.Cgroup.ID()
 		if err == nil {
@@ -194,6 +208,51 @@ func (c *NetController) ContainerAdmitted(m Member) error {
 	return errors.Join(errs...)
 }
 
+// podLimits applies the pod's kubernetes.io/{egress,ingress}-bandwidth
+// annotations on its host-side veth (found by the route to its first
+// address that is not the node's), once per pod, and counts the member.
+// A value that changed since the pod's last admitted container is applied
+// live.
+func (c *NetController) podLimits(m Member, nm *netMember) error {
+	lim, err := netqos.PodLimitsFromAnnotations(m.Annotations)
+	if err != nil {
+		return fmt.Errorf("pod %s (container %s): %w", m.Pod, m.Name, err)
+	}
+	if p := c.pods[m.Pod]; p != nil {
+		p.members++
+		nm.pod = m.Pod
+		if p.limits == lim {
+			return nil
+		}
+		if err := netqos.SetPodLimits(p.iface, lim); err != nil {
+			return fmt.Errorf("pod %s: bandwidth %+v on %s: %w", m.Pod, lim, p.iface.Interface, err)
+		}
+		p.limits = lim
+		return nil
+	}
+	if lim == (netqos.PodLimits{}) {
+		return nil
+	}
+	local := localAddrs()
+	for _, s := range m.PodIPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil || local[a.Unmap()] {
+			continue
+		}
+		pi, err := netqos.FindPodInterface(c.netns, a.Unmap())
+		if err != nil {
+			return fmt.Errorf("pod %s: bandwidth annotations not applied: %w", m.Pod, err)
+		}
+		if err := netqos.SetPodLimits(pi, lim); err != nil {
+			return fmt.Errorf("pod %s: bandwidth %+v on %s: %w", m.Pod, lim, pi.Interface, err)
+		}
+		c.pods[m.Pod] = &netPod{iface: pi, limits: lim, members: 1}
+		nm.pod = m.Pod
+		return nil
+	}
+	return fmt.Errorf("pod %s: bandwidth annotations not applied: no pod address of its own (host network?)", m.Pod)
+}
+
 // ContainerRemoved removes the container's entries; the pod's addresses
 // go when its last container does.
 func (c *NetController) ContainerRemoved(m Member) error {
@@ -209,6 +268,12 @@ func (c *NetController) forget(id string) error {
 	}
 	delete(c.members, id)
 	var errs []error
+	if p := c.pods[nm.pod]; p != nil {
+		if p.members--; p.members <= 0 {
+			delete(c.pods, nm.pod)
+			errs = append(errs, netqos.RemovePodLimits(p.iface))
+		}
+	}
 	if nm.cgroupID != 0 {
 		errs = append(errs, c.tree.ForgetCgroup(nm.cgroupID))
 	}
@@ -294,8 +359,8 @@ func (c *NetController) Status() ControllerStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := ControllerStatus{
-		Summary: fmt.Sprintf("uplink %s, link %s, classifier via %s, %d members, %d pod addresses",
-			c.tree.Interface(), c.tree.Link(), c.tree.Attached(), len(c.members), len(c.addrs)),
+		Summary: fmt.Sprintf("uplink %s, link %s, classifier via %s, %d members, %d pod addresses, %d pods with bandwidth limits",
+			c.tree.Interface(), c.tree.Link(), c.tree.Attached(), len(c.members), len(c.addrs), len(c.pods)),
 		Pools: map[string]string{},
 	}
 	for pool, np := range c.applied {

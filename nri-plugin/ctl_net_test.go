@@ -3,10 +3,13 @@ package nriplugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	strcpuset "github.com/strata-nri/strata/cpuset"
 	"github.com/strata-nri/strata/cpuset/cpusettest"
@@ -38,8 +41,8 @@ func TestKernelNetControllerDynamicCeiling(t *testing.T) {
 	node, rcv := netqostest.NewNetns(t, "node"), netqostest.NewNetns(t, "rcv")
 	onNS, batchNS := netqostest.NewNetns(t, "online"), netqostest.NewNetns(t, "batch")
 	uplink, _ := netqostest.Connect(t, node, "10.79.0.1", rcv, "10.79.0.2")
-	netqostest.Connect(t, node, "10.79.1.1", onNS, "10.79.1.2")
-	netqostest.Connect(t, node, "10.79.2.1", batchNS, "10.79.2.2")
+	onVeth, _ := netqostest.Connect(t, node, "10.79.1.1", onNS, "10.79.1.2")
+	batchVeth, _ := netqostest.Connect(t, node, "10.79.2.1", batchNS, "10.79.2.2")
 	node.Sysctl(t, "net.ipv4.ip_forward", "1")
 	onNS.Route(t, "10.79.0.0/24", "10.79.1.1")
 	batchNS.Route(t, "10.79.0.0/24", "10.79.2.1")
@@ -77,12 +80,47 @@ func TestKernelNetControllerDynamicCeiling(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ctl.Stop)
-	online := Member{ID: "web-1", Name: "web", Pod: "web/web-0", Pool: isolation.PoolOnline, PodIPs: []string{"10.79.1.2"}}
-	batch := Member{ID: "backup-1", Name: "backup", Pod: "jobs/backup-0", Pool: isolation.PoolBatch, PodIPs: []string{"10.79.2.2", "fd00:79::2"}}
+	// The pods' bandwidth annotations land on their host-side veths.
+	online := Member{ID: "web-1", Name: "web", Pod: "web/web-0", Pool: isolation.PoolOnline, PodIPs: []string{"10.79.1.2"},
+		Annotations: map[string]string{netqos.EgressBandwidthAnnotation: "30M"}}
+	batch := Member{ID: "backup-1", Name: "backup", Pod: "jobs/backup-0", Pool: isolation.PoolBatch, PodIPs: []string{"10.79.2.2", "fd00:79::2"},
+		Annotations: map[string]string{netqos.IngressBandwidthAnnotation: "7M"}}
 	for _, m := range []Member{online, batch} {
 		if err := ctl.ContainerAdmitted(m); err != nil {
 			t.Fatal(err)
 		}
+	}
+	tbfRate := func(ifname string) uint64 {
+		l, err := node.NL.LinkByName(ifname)
+		if err != nil {
+			return 0
+		}
+		qs, _ := node.NL.QdiscList(l)
+		for _, q := range qs {
+			if tb, ok := q.(*netlink.Tbf); ok {
+				return tb.Rate * 8
+			}
+		}
+		return 0
+	}
+	onLink, err := node.NL.LinkByName(onVeth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onIFB := fmt.Sprintf("nqifb%d", onLink.Attrs().Index)
+	if r := tbfRate(onIFB); r != 30e6 {
+		t.Errorf("online pod's egress limit on %s: %d bit/s, want 30M", onIFB, r)
+	}
+	if r := tbfRate(batchVeth); r != 7e6 {
+		t.Errorf("batch pod's ingress limit on %s: %d bit/s, want 7M", batchVeth, r)
+	}
+	bad := Member{ID: "bad-1", Name: "bad", Pod: "jobs/bad-0", Pool: isolation.PoolBatch, PodIPs: []string{"10.79.2.2"},
+		Annotations: map[string]string{netqos.EgressBandwidthAnnotation: "10X"}}
+	if err := ctl.ContainerAdmitted(bad); err == nil || !strings.Contains(err.Error(), `"10X"`) || !strings.Contains(err.Error(), "jobs/bad-0") {
+		t.Errorf("malformed annotation: %v, want an error naming the pod and the value", err)
+	}
+	if err := ctl.ContainerRemoved(bad); err != nil {
+		t.Fatal(err)
 	}
 
 	sink := netqostest.NewSink(t, rcv, "10.79.0.2")
@@ -163,7 +201,10 @@ func TestKernelNetControllerDynamicCeiling(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s := ctl.Status(); !strings.Contains(s.Summary, "0 members, 0 pod addresses") {
+	if s := ctl.Status(); !strings.Contains(s.Summary, "0 members, 0 pod addresses, 0 pods with bandwidth limits") {
 		t.Errorf("status after removal: %q", s.Summary)
+	}
+	if tbfRate(onIFB) != 0 || tbfRate(batchVeth) != 0 {
+		t.Errorf("pod limits left after the pods' containers were removed")
 	}
 }
