@@ -1,6 +1,7 @@
 package cpuset
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -183,6 +184,11 @@ func (d *discoverer) readListAt(dirfd int, dir, name string, optional bool) (ids
 			return nil, false, nil
 		}
 		return nil, false, err
+	}
+	// Kernels built with CONFIG_NO_HZ_FULL but booted without nohz_full=
+	// print a NULL cpumask as "(null)" (Debian's 6.1 does): no CPUs.
+	if string(bytes.TrimSpace(data)) == "(null)" {
+		return nil, true, nil
 	}
 	if err := cpulist.Ranges(data, func(lo, hi int) {
 		for i := lo; i <= hi; i++ {

@@ -281,3 +281,26 @@ func TestMemsFor(t *testing.T) {
 		t.Errorf("MemsFor(empty) = %s, want empty", got)
 	}
 }
+
+// TestDiscoverNullNoHZFull: Debian's 6.1 kernels (CONFIG_NO_HZ_FULL, booted
+// without nohz_full=) print "(null)" in nohz_full; it means no CPUs. Found
+// by the cgroup v2 guest of test/vm.
+func TestDiscoverNullNoHZFull(t *testing.T) {
+	root := t.TempDir()
+	if err := cpusettest.WriteSysfs(root, cpusettest.OfflineCPUs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "devices/system/cpu/nohz_full"), []byte("(null)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := cpuset.Discover(root)
+	if err != nil {
+		t.Fatalf("Discover with nohz_full \"(null)\": %v", err)
+	}
+	if got := topo.NoHZFull(); got.Size() != 0 {
+		t.Errorf("NoHZFull() = %s, want none", got)
+	}
+	if got := topo.Isolated().String(); got != "2,10" {
+		t.Errorf("Isolated() = %s, want 2,10 (from the isolated list alone)", got)
+	}
+}
