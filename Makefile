@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 HELM_VERSION        := v3.22.0
 PKGS                := ./...
 
-.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-e2e fuzz bench demo clean
+.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-vm test-e2e fuzz bench demo clean
 
 all: build
 
@@ -26,12 +26,18 @@ lint: deps
 # Unit tier: fixture trees, any machine, no root. Kernel and e2e tests are
 # left to their tiers.
 test-unit:
-	$(GO) test -count=1 -skip 'Kernel|E2E' $(PKGS)
+	$(GO) test -count=1 -skip 'Kernel|E2E|^TestVM' $(PKGS)
 
 # Kernel tier: the real kernel in the tests' own cgroups and namespaces, as
 # root. One package at a time so measured tests do not share the CPUs.
 test-kernel:
 	$(GO) test -count=1 -p 1 -run 'Kernel' $(PKGS)
+
+# cgroup v2 tier: every package's kernel tests again, in a throwaway qemu
+# guest booting a Debian kernel with the v2 controllers (test/vm). Needs no
+# root; holds /tmp/strata-measure.lock while the guest runs.
+test-vm:
+	$(GO) test -count=1 -timeout 30m -run '^TestVM' -v ./test/vm/
 
 # End-to-end tier: a real containerd (built from the Go module proxy and
 # cached) with the plugin.
@@ -63,7 +69,7 @@ fuzz:
 
 # Every tier. CI sets STRATA_TEST_REQUIRE_KERNEL=1 so that a kernel test
 # skipped on a machine that has the feature fails instead.
-test: lint test-unit bench-smoke test-kernel test-e2e
+test: lint test-unit bench-smoke test-kernel test-vm test-e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -40,15 +40,30 @@ func readString(dir, name string) (string, error) {
 // writeString writes value with a single write(2), as the kernel expects one
 // value per write. O_TRUNC keeps fixture files exact and is ignored by
 // cgroupfs.
+//
+// The file is opened with open(2), not os.OpenFile: cgroupfs files support
+// poll, so os.OpenFile registers them with Go's poller, and a write the
+// kernel answers with EAGAIN (memory.reclaim when it cannot reclaim the
+// whole amount) then waits for writability forever instead of returning.
+// Found by the cgroup v2 guest of test/vm.
 func writeString(dir, name, value string) error {
 	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_TRUNC|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return &FileError{Op: "write", Path: path, Value: value, Err: classify(dir, path, err)}
 	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
+	var n int
+	for {
+		n, err = syscall.Write(fd, []byte(value))
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if cerr := syscall.Close(fd); err == nil {
 		err = cerr
+	}
+	if err == nil && n != len(value) {
+		err = fmt.Errorf("short write: %d of %d bytes", n, len(value))
 	}
 	if err != nil {
 		return &FileError{Op: "write", Path: path, Value: value, Err: classify(dir, path, err)}

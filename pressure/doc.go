@@ -157,9 +157,9 @@
 // # Tests
 //
 // Kernel tests (TestKernel…) run on the host in cgroups of their own. On
-// the cgroup v1 development machines, pressure/testdata/v2vm.sh runs the
+// the cgroup v1 development machines, `make test-vm` (test/vm) runs the
 // same tests on a real cgroup v2 kernel in a throwaway qemu VM (Debian's
-// Linux 6.1, about 20 s), which covers memory.reclaim — including the
+// Linux 6.1), which covers memory.reclaim — including the
 // fallback for kernels before 6.7 that refuse "swappiness=" —,
 // memory.oom.group and privileged sub-2 s PSI triggers.
 package pressure

@@ -481,7 +481,7 @@ func TestKernelPSIWatchCgroupRemoved(t *testing.T) {
 
 // TestKernelOOMGroup sets memory.oom.group and lets the OOM killer act:
 // a process that outgrows the cgroup's limit takes its idle sibling with
-// it. cgroup v2 only (run on a v1 host with pressure/testdata/v2vm.sh).
+// it. cgroup v2 only (on a v1 host `make test-vm` runs it in a v2 guest).
 func TestKernelOOMGroup(t *testing.T) {
 	requireController(t, cgroup.Memory)
 	h, cg := testutil.NewCgroup(t)

@@ -1,0 +1,318 @@
+// Command guest is the /init of Strata's test VM (package test/vm): it
+// sets up a cgroup v2 machine in the guest, runs the test binaries its
+// manifest lists one after another, reports every result on the console as
+// a parseable event line, and powers the guest off.
+//
+// It must be built statically (CGO_ENABLED=0): the initramfs has no
+// shared libraries.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	vm "github.com/strata-nri/strata/test/vm"
+)
+
+// controllers are enabled for the root's children, so every test cgroup
+// gets cpu, cpuset, memory, io and pids files.
+const controllers = "+cpu +cpuset +memory +io +pids"
+
+var console sync.Mutex
+
+func emit(ev vm.Event) {
+	console.Lock()
+	defer console.Unlock()
+	fmt.Println(vm.FormatEvent(ev))
+}
+
+func echo(format string, args ...any) {
+	console.Lock()
+	defer console.Unlock()
+	fmt.Printf(format+"\n", args...)
+}
+
+func main() {
+	// os.Exit would panic the kernel with a useless message: power off
+	// instead, after saying why.
+	if err := run(); err != nil {
+		emit(vm.Event{Kind: vm.EventError, Msg: err.Error()})
+	}
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	select {}
+}
+
+func run() error {
+	if err := setup(); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(vm.ManifestPath)
+	if err != nil {
+		return err
+	}
+	var man vm.Manifest
+	if err := json.Unmarshal(b, &man); err != nil {
+		return fmt.Errorf("manifest %s: %w", vm.ManifestPath, err)
+	}
+	for _, m := range man.Modules {
+		if err := loadModule(m); err != nil {
+			return err
+		}
+	}
+	if err := diskTmp(); err != nil {
+		return err
+	}
+	_ = exec.Command("/bin/ip", "link", "set", "lo", "up").Run()
+	emit(vm.Event{Kind: vm.EventBoot, Info: info()})
+
+	reap := startReaper()
+	for _, r := range man.Runs {
+		runOne(r, man.Env, reap)
+	}
+	emit(vm.Event{Kind: vm.EventDone})
+	return nil
+}
+
+type mount struct{ src, dst, fstype, data string }
+
+func setup() error {
+	for _, m := range []mount{
+		{"proc", "/proc", "proc", ""},
+		{"sysfs", "/sys", "sysfs", ""},
+		{"devtmpfs", "/dev", "devtmpfs", ""},
+		{"tmpfs", "/tmp", "tmpfs", "mode=1777"},
+		{"tmpfs", "/run", "tmpfs", "mode=755"},
+		{"tmpfs", "/dev/shm", "tmpfs", "mode=1777"},
+		{"devpts", "/dev/pts", "devpts", "ptmxmode=666"},
+		{"cgroup2", "/sys/fs/cgroup", "cgroup2", ""},
+		{"bpf", "/sys/fs/bpf", "bpf", ""},
+		{"tracefs", "/sys/kernel/tracing", "tracefs", ""},
+		{"debugfs", "/sys/kernel/debug", "debugfs", ""},
+	} {
+		if err := os.MkdirAll(m.dst, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.src, m.dst, m.fstype, 0, m.data); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
+		}
+	}
+	if err := os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte(controllers), 0o644); err != nil {
+		return fmt.Errorf("enable %q in /sys/fs/cgroup/cgroup.subtree_control: %w", controllers, err)
+	}
+	return nil
+}
+
+func loadModule(m vm.Module) error {
+	f, err := os.Open(m.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), m.Params, 0); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("load module %s %s: %w", m.Path, m.Params, err)
+	}
+	return nil
+}
+
+// diskTmp puts /var/tmp on an ext2 file system on the brd RAM disk: page
+// cache of a disk file system, unlike tmpfs pages, is reclaimable.
+func diskTmp() error {
+	if _, err := os.Stat("/dev/ram0"); err != nil {
+		return nil // no brd module: /var/tmp stays on the rootfs
+	}
+	if out, err := exec.Command("/bin/mke2fs", "-q", "/dev/ram0").CombinedOutput(); err != nil {
+		return fmt.Errorf("mke2fs /dev/ram0: %w: %s", err, out)
+	}
+	if err := unix.Mount("/dev/ram0", "/var/tmp", "ext4", 0, ""); err != nil {
+		return fmt.Errorf("mount /dev/ram0 on /var/tmp: %w", err)
+	}
+	return os.Chmod("/var/tmp", 0o1777)
+}
+
+func info() map[string]string {
+	read := func(p string) string {
+		b, _ := os.ReadFile(p)
+		return strings.TrimSpace(string(b))
+	}
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	mem := ""
+	for _, l := range strings.Split(read("/proc/meminfo"), "\n") {
+		if strings.HasPrefix(l, "MemTotal:") {
+			mem = strings.TrimSpace(strings.TrimPrefix(l, "MemTotal:"))
+		}
+	}
+	return map[string]string{
+		"kernel":           unix.ByteSliceToString(u.Release[:]),
+		"cpus":             read("/sys/devices/system/cpu/online"),
+		"memory":           mem,
+		"controllers":      read("/sys/fs/cgroup/cgroup.controllers"),
+		"subtree_control":  read("/sys/fs/cgroup/cgroup.subtree_control"),
+		"go":               runtime.Version(),
+		"var_tmp_disk_dev": read("/sys/block/ram0/size"),
+	}
+}
+
+// reaper reaps orphans that the kernel reparents to init (daemonised
+// shims, processes a test left behind) without stealing the exit status of
+// the test binary being waited for: it peeks with WNOWAIT and reaps only
+// other pids.
+type reaper struct {
+	mu      sync.Mutex
+	running int // pid of the current test binary
+}
+
+func startReaper() *reaper {
+	r := &reaper{}
+	sig := make(chan os.Signal, 16)
+	signal.Notify(sig, syscall.SIGCHLD)
+	go func() {
+		tick := time.NewTicker(time.Second)
+		for {
+			select {
+			case <-sig:
+			case <-tick.C:
+			}
+			r.reap()
+		}
+	}()
+	return r
+}
+
+func (r *reaper) reap() {
+	for {
+		var info unix.Siginfo
+		if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil {
+			return
+		}
+		pid := siginfoPid(&info)
+		r.mu.Lock()
+		mine := pid == r.running
+		r.mu.Unlock()
+		if pid == 0 || mine {
+			return
+		}
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}
+}
+
+// siginfoPid reads si_pid: x/sys/unix leaves the siginfo union opaque.
+// On 64-bit Linux it follows si_signo, si_errno, si_code and 4 bytes of
+// padding.
+func siginfoPid(info *unix.Siginfo) int {
+	return int(*(*int32)(unsafe.Add(unsafe.Pointer(info), 16)))
+}
+
+func (r *reaper) set(pid int) {
+	r.mu.Lock()
+	r.running = pid
+	r.mu.Unlock()
+}
+
+func runOne(r vm.GuestRun, env []string, reap *reaper) {
+	emit(vm.Event{Kind: vm.EventStart, Run: r.Name})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.TimeoutSec)*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.Binary, r.Args...)
+	cmd.Dir = r.Dir
+	cmd.Env = append([]string{"PATH=/bin", "HOME=/root", "TMPDIR=/tmp"}, append(env, r.Env...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		emit(vm.Event{Kind: vm.EventExit, Run: r.Name, Code: -1, Msg: err.Error()})
+		return
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	// Hold the reaper off while the binary starts, so its pid is known
+	// before it can exit.
+	reap.mu.Lock()
+	err = cmd.Start()
+	if err == nil {
+		reap.running = cmd.Process.Pid
+	}
+	reap.mu.Unlock()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		emit(vm.Event{Kind: vm.EventExit, Run: r.Name, Code: -1, Msg: err.Error()})
+		return
+	}
+	short := filepath.Base(r.Name)
+	p := &parser{run: r.Name}
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		echo("[%s] %s", short, line)
+		if ev, ok := p.line(line); ok {
+			emit(ev)
+		}
+	}
+	pr.Close()
+	werr := cmd.Wait()
+	reap.set(0)
+	ev := vm.Event{Kind: vm.EventExit, Run: r.Name}
+	if werr != nil {
+		ev.Code = -1
+		if ee, ok := werr.(*exec.ExitError); ok && ee.ExitCode() >= 0 {
+			ev.Code = ee.ExitCode()
+		}
+		if ctx.Err() != nil {
+			ev.Msg = fmt.Sprintf("killed after %ds: %v", r.TimeoutSec, ctx.Err())
+		}
+	}
+	emit(ev)
+}
+
+// parser turns `go test -test.v` output into result events for top-level
+// tests, keeping each test's last lines for failures and skips.
+type parser struct {
+	run  string
+	tail []string
+}
+
+const tailLines = 40
+
+func (p *parser) line(l string) (vm.Event, bool) {
+	if strings.HasPrefix(l, "=== RUN   ") && !strings.Contains(l[10:], "/") {
+		p.tail = p.tail[:0]
+		return vm.Event{}, false
+	}
+	for _, res := range []string{"PASS", "FAIL", "SKIP"} {
+		prefix := "--- " + res + ": "
+		if !strings.HasPrefix(l, prefix) {
+			continue
+		}
+		name, rest, _ := strings.Cut(l[len(prefix):], " ")
+		var secs float64
+		fmt.Sscanf(rest, "(%gs)", &secs)
+		ev := vm.Event{Kind: vm.EventResult, Run: p.run, Test: name, Result: strings.ToLower(res), Elapsed: secs}
+		if res != "PASS" {
+			ev.Output = strings.Join(p.tail, "\n")
+		}
+		p.tail = p.tail[:0]
+		return ev, true
+	}
+	p.tail = append(p.tail, l)
+	if len(p.tail) > tailLines {
+		p.tail = p.tail[1:]
+	}
+	return vm.Event{}, false
+}
