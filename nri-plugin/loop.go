@@ -15,6 +15,7 @@ import (
 type sampler struct {
 	cgroups *pressure.Sampler
 	node    *pressure.NodeSampler
+	sched   schedSampler // sample_bpf.go
 	gen     uint64 // membership generation last synced from the plugin
 	members map[string]*cgroup.Cgroup
 	obs     isolation.Observations
@@ -168,6 +169,7 @@ func (p *Plugin) syncSampler() {
 	for id := range s.members {
 		if _, ok := want[id]; !ok {
 			s.cgroups.Remove(id)
+			s.sched.remove(id)
 			delete(s.members, id)
 		}
 	}
@@ -185,6 +187,7 @@ func (p *Plugin) syncSampler() {
 			continue
 		}
 		s.members[id] = cg
+		s.sched.add(p.log, id, cg)
 	}
 }
 
@@ -213,6 +216,7 @@ func (p *Plugin) observe() *isolation.Observations {
 			p.log.Debug("sample skipped", "container", e.ID, "err", e.Err)
 		}
 	}
+	s.sched.observe(p.log, obs)
 	if s.node != nil {
 		if ns, err := s.node.Sample(); err == nil {
 			obs.Node = isolation.NodePressure{
@@ -323,6 +327,8 @@ func (p *Plugin) record(plan *isolation.Plan) {
 		p.metrics.poolRCF.WithLabelValues(pp.Name).Set(pp.RCF)
 		p.metrics.poolMembers.WithLabelValues(pp.Name).Set(float64(pp.Members))
 		p.metrics.poolLevel.WithLabelValues(pp.Name).Set(float64(pp.Level))
+		p.metrics.poolRunQueue.WithLabelValues(pp.Name, "0.5").Set(pp.RunQueueP50.Seconds())
+		p.metrics.poolRunQueue.WithLabelValues(pp.Name, "0.99").Set(pp.RunQueueP99.Seconds())
 		if pp.Resized {
 			p.metrics.resizes.WithLabelValues(pp.Name).Inc()
 		}

@@ -15,6 +15,7 @@ type Metrics struct {
 	poolRCF        *prometheus.GaugeVec
 	poolMembers    *prometheus.GaugeVec
 	poolLevel      *prometheus.GaugeVec
+	poolRunQueue   *prometheus.GaugeVec // sample_bpf.go
 	bandViolations *prometheus.CounterVec
 	resizes        *prometheus.CounterVec
 	actions        *prometheus.CounterVec
@@ -53,6 +54,8 @@ func NewMetrics() *Metrics {
 	m.connects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "strata", Name: "runtime_connects_total", Help: "Connections to the runtime's NRI socket, by result."}, []string{"result"})
 	m.sampleSkipped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "strata", Name: "sample_skipped_total", Help: "Containers skipped by the sampler (cgroup vanished or unreadable)."})
 	m.drift = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "strata", Name: "cpuset_drift_repairs_total", Help: "Containers whose cgroup cpuset differed from Strata's and was re-sent."})
+	m.poolRunQueue = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "strata", Name: "pool_run_queue_delay_seconds", Help: "Worst shared member's run-queue delay this period, by quantile (0.5, 0.99); 0 without the eBPF scheduler probe."}, append(pool, "quantile"))
+	m.Registry.MustRegister(m.poolRunQueue)
 	m.Registry.MustRegister(m.drift, m.poolCPUs, m.poolLoad, m.poolRCF, m.poolMembers, m.poolLevel, m.bandViolations, m.resizes, m.actions,
 		m.batchCapacity, m.handler, m.loopDuration, m.updateLatency, m.updates, m.admissions, m.connects, m.sampleSkipped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

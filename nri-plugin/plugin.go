@@ -52,6 +52,9 @@ type Options struct {
 	ReconnectDelay time.Duration
 	// Now is the clock (time.Now when nil); tests substitute it.
 	Now func() time.Time
+	// NoSchedProbe keeps the eBPF scheduler probe off: the loop then has
+	// no run-queue delay (see pressure.SchedProbe).
+	NoSchedProbe bool
 	// Controllers carry the pool-level dimensions (block IO, RDT,
 	// network) out; see Controller.
 	Controllers []Controller
@@ -198,6 +201,8 @@ func (p *Plugin) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	p.dims.start(ctx, ControllerEnv{Logger: p.log, Cgroups: p.cg, SysfsRoot: p.opts.SysfsRoot, ProcRoot: p.opts.ProcRoot,
 		Config: p.config}, p.metrics.Registry)
+	p.startSched()
+	defer p.stopSched() // after the loop ended (deferred before wg.Wait)
 	defer p.dims.stop() // after the goroutines ended
 	var wg sync.WaitGroup
 	wg.Add(3)

@@ -22,6 +22,8 @@ type Status struct {
 	BatchCPUs  float64           `json:"batchCPUs"` // the batch capacity view's figure
 	Actions    []string          `json:"actions,omitempty"`
 	Containers []ContainerStatus `json:"containers"`
+	// Sampler: "ebpf" (scheduler probe and cgroup files) or "files (why)".
+	Sampler string `json:"sampler,omitempty"`
 	// Dimensions: the pool-level dimensions' controllers.
 	Dimensions []DimensionStatus `json:"dimensions,omitempty"`
 }
@@ -43,6 +45,9 @@ type PoolStatus struct {
 	// another pool's CPUs and Load is not defined.
 	Borrowing bool   `json:"borrowing,omitempty"`
 	Level     string `json:"level,omitempty"`
+	// Run-queue delay of the worst shared member, milliseconds.
+	RunQueueP50Ms float64 `json:"runQueueDelayP50Ms,omitempty"`
+	RunQueueP99Ms float64 `json:"runQueueDelayP99Ms,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 }
 
@@ -54,6 +59,15 @@ type ContainerStatus struct {
 	Pool      string `json:"pool"`
 	CPUs      string `json:"cpus"`
 	Exclusive bool   `json:"exclusive"`
+	// RunQueue: last period's run-queue delay (with the scheduler probe).
+	RunQueue *RunQueueStatus `json:"runQueueDelay,omitempty"`
+}
+
+// RunQueueStatus is a container's run-queue delay in milliseconds.
+type RunQueueStatus struct {
+	MeanMs float64 `json:"meanMs"`
+	P50Ms  float64 `json:"p50Ms"`
+	P99Ms  float64 `json:"p99Ms"`
 }
 
 // Status reports the plugin's pools and members now.
@@ -63,6 +77,7 @@ func (p *Plugin) Status() *Status {
 	defer p.mu.Unlock()
 	st := &Status{Time: p.opts.Now(), Connected: p.connected.Load(), Synced: p.synced, Cgroup: p.cg.Mode().String(),
 		Reserved: p.state.Reserved().String(), Dimensions: dims}
+	st.Sampler = p.sampler.sched.state()
 	plan := p.lastPlan.Load()
 	for _, pi := range p.state.Pools() {
 		ps := PoolStatus{Name: pi.Name, Priority: pi.Priority, CPUs: pi.CPUs.String(), Shared: pi.Shared.String(),
@@ -76,6 +91,7 @@ func (p *Plugin) Status() *Status {
 			for _, pp := range plan.Pools {
 				if pp.Name == pi.Name {
 					ps.Load, ps.Level, ps.Reason = pp.Load, pp.LevelName, pp.Reason
+					ps.RunQueueP50Ms, ps.RunQueueP99Ms = millis(pp.RunQueueP50), millis(pp.RunQueueP99)
 					ps.Borrowing = pp.SharedMembers > 0 && pi.Shared.Size() == 0
 				}
 			}
@@ -93,8 +109,12 @@ func (p *Plugin) Status() *Status {
 		}
 	}
 	for _, m := range p.ctrs {
-		st.Containers = append(st.Containers, ContainerStatus{ID: m.id, Name: m.name, Pod: joinPod(m.namespace, m.pod),
-			Pool: m.pool, CPUs: m.cpus.String(), Exclusive: m.exclusive})
+		cs := ContainerStatus{ID: m.id, Name: m.name, Pod: joinPod(m.namespace, m.pod),
+			Pool: m.pool, CPUs: m.cpus.String(), Exclusive: m.exclusive}
+		if f, ok := p.sampler.sched.figures(m.id); ok {
+			cs.RunQueue = &RunQueueStatus{MeanMs: millis(f.mean), P50Ms: millis(f.p50), P99Ms: millis(f.p99)}
+		}
+		st.Containers = append(st.Containers, cs)
 	}
 	sort.Slice(st.Containers, func(i, j int) bool {
 		a, b := st.Containers[i], st.Containers[j]
@@ -120,8 +140,11 @@ func (s *Status) Print(w io.Writer) {
 		state = "NOT connected to the runtime"
 	}
 	fmt.Fprintf(w, "strata: %s, cgroup %s, reserved CPUs %q, %s\n", state, s.Cgroup, s.Reserved, s.Time.Format(time.RFC3339))
+	if s.Sampler != "" {
+		fmt.Fprintf(w, "sampler: %s\n", s.Sampler)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tPRIO\tCPUS\tSIZE\tEXCLUSIVE\tLOAD\tBAND\tRCF\tMEMBERS\tLEVEL")
+	fmt.Fprintln(tw, "POOL\tPRIO\tCPUS\tSIZE\tEXCLUSIVE\tLOAD\tBAND\tRCF\tMEMBERS\tLEVEL\tRUNQ P50/P99")
 	for _, p := range s.Pools {
 		level := p.Level
 		if level == "" {
@@ -131,8 +154,12 @@ func (s *Status) Print(w io.Writer) {
 		if p.Borrowing {
 			load = "borrows"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.0f–%.0f%%\t%.2f\t%d\t%s\n", p.Name, p.Priority, orDash(p.CPUs), p.Size,
-			orDash(p.Exclusive), load, p.BandLow*100, p.BandHigh*100, p.RCF, p.Members, level)
+		runq := "-"
+		if p.RunQueueP99Ms > 0 {
+			runq = fmt.Sprintf("%.2f/%.2f ms", p.RunQueueP50Ms, p.RunQueueP99Ms)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.0f–%.0f%%\t%.2f\t%d\t%s\t%s\n", p.Name, p.Priority, orDash(p.CPUs), p.Size,
+			orDash(p.Exclusive), load, p.BandLow*100, p.BandHigh*100, p.RCF, p.Members, level, runq)
 	}
 	tw.Flush()
 	if s.Batch != "" {
