@@ -16,7 +16,7 @@ type sampler struct {
 	cgroups *pressure.Sampler
 	node    *pressure.NodeSampler
 	sched   schedSampler // sample_bpf.go
-	gen     uint64 // membership generation last synced from the plugin
+	gen     uint64       // membership generation last synced from the plugin
 	members map[string]*cgroup.Cgroup
 	obs     isolation.Observations
 }

@@ -48,7 +48,7 @@ type PoolStatus struct {
 	// Run-queue delay of the worst shared member, milliseconds.
 	RunQueueP50Ms float64 `json:"runQueueDelayP50Ms,omitempty"`
 	RunQueueP99Ms float64 `json:"runQueueDelayP99Ms,omitempty"`
-	Reason    string `json:"reason,omitempty"`
+	Reason        string  `json:"reason,omitempty"`
 }
 
 // ContainerStatus is one member in Status.
