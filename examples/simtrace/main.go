@@ -245,7 +245,7 @@ func parsePools(s string, cfg *isolation.Config) (map[string]string, error) {
 	for _, kv := range strings.Split(s, ",") {
 		g, p, ok := strings.Cut(kv, "=")
 		if !ok || g == "" {
-			return nil, fmt.Errorf("--pools %q: want group=pool,...", kv)
+			return nil, fmt.Errorf("--pools %q: want group=pool[,group=pool]", kv)
 		}
 		if !hasPool(cfg, p) {
 			return nil, fmt.Errorf("--pools %q: pool %q is not one of %s", kv, p, poolNames(cfg))

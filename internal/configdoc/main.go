@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/strata-nri/strata/isolation"
@@ -262,47 +261,48 @@ func cell(s string) string {
 // applies to each.
 func fieldDocs(dir string) (map[string]string, error) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	docs := map[string]string{}
-	for _, pkg := range pkgs {
-		files := make([]string, 0, len(pkg.Files))
-		for f := range pkg.Files {
-			files = append(files, f)
+	for _, e := range entries {
+		fn := e.Name()
+		if e.IsDir() || !strings.HasSuffix(fn, ".go") || strings.HasSuffix(fn, "_test.go") {
+			continue
 		}
-		sort.Strings(files)
-		for _, fn := range files {
-			ast.Inspect(pkg.Files[fn], func(n ast.Node) bool {
-				ts, ok := n.(*ast.TypeSpec)
-				if !ok {
-					return true
-				}
-				st, ok := ts.Type.(*ast.StructType)
-				if !ok {
-					return true
-				}
-				prevText, prevEnd := "", 0
-				for _, f := range st.Fields.List {
-					text := strings.Join(strings.Fields(f.Doc.Text()), " ")
-					if text == "" {
-						text = strings.Join(strings.Fields(f.Comment.Text()), " ")
-					}
-					// A field right below a documented one, with no
-					// blank line or comment of its own, shares its
-					// comment ("MinWays and MinMBPercent are ...").
-					if line := fset.Position(f.Pos()).Line; text == "" && line == prevEnd+1 {
-						text = prevText
-					}
-					prevText, prevEnd = text, fset.Position(f.End()).Line
-					for _, n := range f.Names {
-						docs[ts.Name.Name+"."+n.Name] = text
-					}
-				}
-				return false
-			})
+		file, err := parser.ParseFile(fset, filepath.Join(dir, fn), nil, parser.ParseComments)
+		if err != nil {
+			return nil, err
 		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return true
+			}
+			prevText, prevEnd := "", 0
+			for _, f := range st.Fields.List {
+				text := strings.Join(strings.Fields(f.Doc.Text()), " ")
+				if text == "" {
+					text = strings.Join(strings.Fields(f.Comment.Text()), " ")
+				}
+				// A field right below a documented one, with no
+				// blank line or comment of its own, shares its
+				// comment ("MinWays and MinMBPercent are ...").
+				if line := fset.Position(f.Pos()).Line; text == "" && line == prevEnd+1 {
+					text = prevText
+				}
+				prevText, prevEnd = text, fset.Position(f.End()).Line
+				for _, n := range f.Names {
+					docs[ts.Name.Name+"."+n.Name] = text
+				}
+			}
+			return false
+		})
 	}
 	return docs, nil
 }
