@@ -116,6 +116,11 @@ func newRuntime(t testing.TB) *runtime {
 	return rt
 }
 
+// patience bounds waits on observable conditions. It is generous: a wait
+// returns as soon as its condition holds, and a starved CPU (a 10 % CPU
+// quota, a loaded CI machine) only makes it take longer.
+const patience = 30 * time.Second
+
 type harness struct {
 	node   *fakeNode
 	rt     *runtime
@@ -141,7 +146,7 @@ func startPlugin(t testing.TB, node *fakeNode, rt *runtime, cfg *isolation.Confi
 	t.Cleanup(h.stop)
 	// The runtime adds a plugin to those it relays events to only after
 	// Synchronize returned: probe until a creation reaches the plugin.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	probe := &api.PodSandbox{Id: "probe-pod", Name: "probe", Namespace: "probe", Uid: "probe"}
 	for {
 		c := &api.Container{Id: "probe", PodSandboxId: probe.Id, Name: "probe", Linux: &api.LinuxContainer{}}
@@ -151,7 +156,7 @@ func startPlugin(t testing.TB, node *fakeNode, rt *runtime, cfg *isolation.Confi
 			return h
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("plugin did not register and synchronize within 5 s")
+			t.Fatalf("plugin did not register and synchronize within %v", patience)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -314,6 +319,7 @@ func TestRestartKeepsPools(t *testing.T) {
 	h := startPlugin(t, node, rt, cfg)
 	type placed struct{ pool, cpus string }
 	want := map[string]placed{}
+	var ids []string
 	for i, x := range []struct {
 		pool  string
 		milli int64
@@ -329,10 +335,23 @@ func TestRestartKeepsPools(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.State = api.ContainerState_CONTAINER_RUNNING
+		ids = append(ids, c.Id)
 	}
-	// Let the loop shrink the idle pools, then record every member's CPUs
-	// as the runtime has them.
-	time.Sleep(600 * time.Millisecond)
+	// Let the loop shrink the idle pools — until the runtime has received
+	// new CPUs for the shared members of pool 0 and pool 1 — then record
+	// every member's CPUs as the runtime has them.
+	deadline := time.Now().Add(patience)
+	for {
+		_, lcMoved := rt.lastCPUs(ids[1])
+		_, onMoved := rt.lastCPUs(ids[2])
+		if lcMoved && onMoved {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle pools did not shrink within %v", patience)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	h.stop()
 	rt.mu.Lock()
 	for _, c := range rt.ctrs {
@@ -443,29 +462,12 @@ func TestRuntimeRestartReconnects(t *testing.T) {
 
 	rt2 := newRuntime(t)
 	rt2.pods, rt2.ctrs = rt.pods, rt.ctrs
-	h.plugin.mu.Lock()
-	h.plugin.synced = false
-	h.plugin.mu.Unlock()
 	px.restart(rt2.socket)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		h.plugin.mu.Lock()
-		synced, m := h.plugin.synced, h.plugin.ctrs[c.Id]
-		h.plugin.mu.Unlock()
-		if synced && m != nil {
-			if m.pool != isolation.PoolLatencyCritical || m.cpus.String() != before {
-				t.Fatalf("after runtime restart: pool %s cpus %s, want %s %s", m.pool, m.cpus, isolation.PoolLatencyCritical, before)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("plugin did not reconnect and re-synchronise within 5 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// The new runtime relays creations to the reconnected plugin — once
-	// its Synchronize returned, which is a little after the plugin saw it.
+	// Wait for what the runtime sees: it relays a creation to the plugin
+	// only once the plugin registered and its Synchronize returned. The
+	// restored member is in the plugin's table by then.
 	p2 := pod("prod", "next", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	deadline := time.Now().Add(patience)
 	for {
 		resp, err := rt2.r.CreateContainer(context.Background(), &api.CreateContainerRequest{Pod: p2, Container: container(p2, "c", 100, 0)})
 		got := resp.GetAdjust().GetAnnotations()[AnnotationAssignedPool]
@@ -473,9 +475,15 @@ func TestRuntimeRestartReconnects(t *testing.T) {
 			break
 		}
 		if err != nil || got != "" || time.Now().After(deadline) {
-			t.Fatalf("create after reconnect: pool %q, %v", got, err)
+			t.Fatalf("create after reconnect: pool %q, %v (the runtime did not register the plugin again within %v)", got, err, patience)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	h.plugin.mu.Lock()
+	m := h.plugin.ctrs[c.Id]
+	h.plugin.mu.Unlock()
+	if m == nil || m.pool != isolation.PoolLatencyCritical || m.cpus.String() != before {
+		t.Fatalf("after runtime restart: %+v, want pool %s cpus %s", m, isolation.PoolLatencyCritical, before)
 	}
 }
 

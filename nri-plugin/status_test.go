@@ -34,7 +34,7 @@ func TestStatusOverUnixSocket(t *testing.T) {
 	defer cancel()
 	go func() { _ = h.plugin.Serve(ctx, l) }()
 
-	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+	fctx, fcancel := context.WithTimeout(ctx, patience)
 	defer fcancel()
 	st, err := FetchStatus(fctx, "unix:"+sock)
 	if err != nil {
@@ -99,7 +99,7 @@ func TestStatusOfBorrowingPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = h.plugin.Serve(ctx, l) }()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		st, err := FetchStatus(ctx, "unix:"+sock)
 		if err != nil {
