@@ -12,8 +12,8 @@ import (
 // SetCPUShares sets the CPU weight in cgroup v1 shares (2..262144, 1024 is
 // the default). On v2 it writes cpu.weight converted as runc converts.
 func (c *Cgroup) SetCPUShares(shares uint64) error {
-	if shares < 2 || shares > 262144 {
-		return fmt.Errorf("cgroup %s: cpu shares %d out of range [2, 262144]", c.path, shares)
+	if shares < MinShares || shares > MaxShares {
+		return fmt.Errorf("cgroup %s: cpu shares %d out of range [%d, %d]", c.path, shares, MinShares, MaxShares)
 	}
 	dir, file, err := c.read(CPU, "cpu.shares", "cpu.weight")
 	if err != nil {
@@ -55,7 +55,7 @@ func WeightToShares(weight uint64) uint64 {
 	if weight == 0 {
 		return 0
 	}
-	lo, hi := uint64(2), uint64(262144)
+	lo, hi := uint64(MinShares), uint64(MaxShares)
 	for lo < hi { // smallest shares whose weight exceeds the given one
 		mid := (lo + hi + 1) / 2
 		if SharesToWeight(mid) > weight {
@@ -70,8 +70,8 @@ func WeightToShares(weight uint64) uint64 {
 // SetCPUQuota sets the CFS bandwidth limit: quotaUs of CPU time per periodUs.
 // A negative quota means unlimited. A zero period keeps the current period.
 func (c *Cgroup) SetCPUQuota(quotaUs int64, periodUs uint64) error {
-	if quotaUs >= 0 && quotaUs < 1000 {
-		return fmt.Errorf("cgroup %s: cpu quota %dus below the kernel minimum of 1000us", c.path, quotaUs)
+	if quotaUs >= 0 && quotaUs < MinCPUQuotaUs {
+		return fmt.Errorf("cgroup %s: cpu quota %dus below the kernel minimum of %dus", c.path, quotaUs, MinCPUQuotaUs)
 	}
 	if periodUs != 0 && (periodUs < 1000 || periodUs > 1000000) {
 		return fmt.Errorf("cgroup %s: cpu period %dus outside [1000, 1000000]", c.path, periodUs)

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/utils/cpuset"
 
+	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/internal/safetext"
 )
 
@@ -42,20 +43,12 @@ type ContainerRequest struct {
 	CurrentCPUs cpuset.CPUSet
 }
 
-// maxCPUShares is the kernel's largest cpu.shares (v1 MAX_SHARES).
-const maxCPUShares = 262144
-
 // CPURequest returns the CPU request in millicores.
 func (r *ContainerRequest) CPURequest() int64 {
 	if r.CPURequestMilli > 0 {
 		return r.CPURequestMilli
 	}
-	if r.CPUShares <= 2 { // the kubelet's minimum: no request
-		return 0
-	}
-	// The kernel caps cpu.shares at 262144; a runtime reporting more is
-	// not believed further (and the product cannot overflow).
-	return int64(min(r.CPUShares, maxCPUShares)) * 1000 / 1024
+	return cgroup.SharesToMilliCPU(r.CPUShares)
 }
 
 func (r *ContainerRequest) pod() string {

@@ -526,7 +526,7 @@ func (d *decider) containers() {
 			want.CPUShares, want.CPUIdle = 2, true
 			reason = downgradeReason
 		}
-		f |= want.Diff(c.applied)
+		f |= want.Diff(c.applied) | c.failed
 		if f == 0 {
 			continue
 		}
@@ -788,6 +788,7 @@ func (s *State) Commit(plan *Plan) error {
 			}
 		}
 		c.applied = ch.Settings
+		c.failed &^= ch.Fields
 		c.downgrade = sc.state[i]&flagDowngraded != 0
 		c.suspended = sc.state[i]&flagSuspended != 0
 	}

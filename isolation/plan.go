@@ -202,6 +202,9 @@ const (
 	FieldMemoryHigh
 	FieldMemorySoftLimit
 	FieldOOMScoreAdj
+
+	// FieldsAll is every field.
+	FieldsAll = FieldOOMScoreAdj<<1 - 1
 )
 
 // Settings are a container's complete settings (not a delta).

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/utils/cpuset"
 
+	"github.com/strata-nri/strata/cgroup"
 	strcpuset "github.com/strata-nri/strata/cpuset"
 )
 
@@ -79,6 +80,9 @@ type containerState struct {
 	suspended bool
 	evicting  bool
 	reclaimAt time.Time
+	// failed: fields the plugin reported as not applied (Unapplied); the
+	// next Decide plans them again.
+	failed Fields
 }
 
 // NewState creates the state of a node with no containers: every usable
@@ -573,7 +577,7 @@ func (s *State) baseSettings(p *poolState, r *ContainerRequest) Settings {
 		OOMScoreAdj:     r.OOMScoreAdj,
 	}
 	if st.CPUShares == 0 {
-		st.CPUShares = uint64(max(r.CPURequest()*1024/1000, 2))
+		st.CPUShares = cgroup.MilliCPUToShares(r.CPURequest())
 	}
 	if prof.CPU.Shares != 0 {
 		st.CPUShares = prof.CPU.Shares
@@ -582,7 +586,7 @@ func (s *State) baseSettings(p *poolState, r *ContainerRequest) Settings {
 		st.CPUQuota = -1
 	}
 	if st.CPUPeriod == 0 {
-		st.CPUPeriod = 100000
+		st.CPUPeriod = cgroup.DefaultCPUPeriodUs
 	}
 	if st.MemoryLimit <= 0 {
 		st.MemoryLimit = -1
@@ -734,6 +738,23 @@ func viewGen(k, src int, gen uint64) uint64 {
 		return gen
 	}
 	return gen | uint64(src+1)<<56
+}
+
+// Unapplied records that fields of a committed change to container id did
+// not reach it (the container refused a write, the runtime dropped an
+// update): the state no longer counts them as applied, and the next Decide
+// plans them again. Unknown containers are ignored.
+func (s *State) Unapplied(id string, f Fields) {
+	idx, ok := s.byID[id]
+	if !ok || f == 0 {
+		return
+	}
+	c := s.containers[idx]
+	if f&(FieldCPUs|FieldMems) != 0 {
+		c.cpusGen, c.appliedC = 0, cpuset.CPUSet{}
+		f &^= FieldCPUs | FieldMems
+	}
+	c.failed |= f
 }
 
 // Reserved returns the CPUs kept for the system.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-nri/strata/cgroup"
 	strcpuset "github.com/strata-nri/strata/cpuset"
 	"github.com/strata-nri/strata/internal/safetext"
 )
@@ -315,8 +316,8 @@ func (v *validator) duration(field string, d, lo, hi time.Duration) {
 }
 
 func (p Profile) validate(v *validator, f string) {
-	if s := p.CPU.Shares; s != 0 && (s < 2 || s > 262144) {
-		v.add(f+".cpu.shares", s, "must be 0 (keep the kubelet's) or 2..262144")
+	if s := p.CPU.Shares; s != 0 && (s < cgroup.MinShares || s > cgroup.MaxShares) {
+		v.add(f+".cpu.shares", s, "must be 0 (keep the kubelet's) or %d..%d", cgroup.MinShares, cgroup.MaxShares)
 	}
 	switch p.CPU.Quota {
 	case "", QuotaKeep, QuotaUnlimited:

@@ -11,16 +11,17 @@
 //     moves anything; containers created while the plugin was away are
 //     admitted now and updated in the reply.
 //   - CreateContainer: admission through package isolation (annotation,
-//     allow-lists, namespace and QoS rules). The adjustment sets cpuset
-//     cpus/mems, CPU shares/quota/period, memory limit and reservation,
-//     cgroup v2 memory protection through the unified map, oom_score_adj
-//     (runtimes with NRI ≥ v0.7) and the pool annotations. Containers whose
+//     allow-lists, namespace and QoS rules). The adjustment carries the
+//     pool annotations and every setting the routing table (below) sends
+//     at creation: cpuset cpus/mems, CPU shares/quota/period, memory limit
+//     and reservation, on cgroup v2 cpu.idle and memory protection through
+//     the unified map, oom_score_adj on containerd ≥ 2.0. Containers whose
 //     CPUs changed because of the admission are updated right after,
 //     unsolicited, so the handler stays short on large nodes.
 //     A refusal fails the creation with an error naming the pod, the
 //     annotation and the allowed pools.
-//   - StartContainer: what NRI cannot carry is written directly: cpu.idle
-//     (no NRI field on cgroup v1), oom_score_adj on older runtimes.
+//   - StartContainer: what the runtime cannot carry at creation is written
+//     directly: cpu.idle on cgroup v1, oom_score_adj on containerd 1.7.
 //   - UpdateContainer: when the kubelet updates resources, the reply
 //     re-asserts Strata's cpuset and CPU settings.
 //   - StopContainer / RemoveContainer: exclusive CPUs go back to the lowest
@@ -34,10 +35,24 @@
 // cpuset/CPU/memory changes through unsolicited UpdateContainers, cpu.idle,
 // v1 soft limits and oom_score_adj directly, page-cache reclaim through
 // pressure, evictions through an Evictor (dry run by default; CRI
-// StopContainer or the Kubernetes eviction API when configured). It also
-// compares each member's cgroup cpuset with the one Strata gave it and
-// re-sends it on drift: containerd drops updates for containers that are
-// still being created, and other agents may rewrite cpusets.
+// StopContainer or the Kubernetes eviction API when configured). What did
+// not apply (a write refused, an update the runtime failed) is reported
+// with State.Unapplied and planned again the next period. It also reads
+// back every setting Strata owns (cpuset cpus and mems, cpu.shares, quota,
+// cpu.idle, memory protection, oom_score_adj) and re-applies what changed
+// behind its back: containerd drops updates for containers that are still
+// being created, and other agents rewrite cgroup files.
+//
+// # The routing table
+//
+// apply.go holds one row per isolation setting field. For each runtime
+// capability — containerd 1.7, 2.0–2.1, 2.2, 2.3+ (from the NRI version the
+// runtime reports, else its version), on cgroup v1 or v2 — a row says how
+// the field travels at creation (adjustment, direct write at start, or not
+// at all) and on a running container (NRI update, direct write, or not at
+// all), with the reason when it cannot be applied (logged at Configure).
+// Every path builds from it: the adjustment, StartContainer, Synchronize,
+// UpdateContainer, the updater, drift repair and the loop's direct writes.
 //
 // # Pool-level dimensions
 //

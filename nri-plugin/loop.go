@@ -3,6 +3,7 @@ package nriplugin
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/strata-nri/strata/cgroup"
@@ -52,14 +53,18 @@ func (p *Plugin) loop(ctx context.Context) {
 	}
 }
 
-// step is one period of the loop.
+// step is one period of the loop: observe, decide and commit under the
+// lock, then — outside it — send the updates, write what only a direct
+// write reaches, repair drift and carry out the actions. What fails to
+// apply is reported back (State.Unapplied) and planned again.
 func (p *Plugin) step(ctx context.Context) {
 	start := time.Now()
 	p.syncSampler()
 	obs := p.observe()
 	p.dims.observe(obs)
 
-	caps := *p.caps.Load()
+	rt := p.routes.Load()
+	direct := rt.direct()
 	p.mu.Lock()
 	if !p.synced {
 		p.mu.Unlock()
@@ -72,12 +77,14 @@ func (p *Plugin) step(ctx context.Context) {
 		return
 	}
 	p.applyChangesLocked(plan.Changes)
-	// Snapshot what the direct writes and actions need, then let go of
-	// the lock before touching the runtime or the kernel.
-	var direct []member
+	// Snapshot what the direct writes, drift repair and actions need, then
+	// let go of the lock before touching the runtime or the kernel.
+	var writes []pendingWrite
+	changed := make(map[string]bool, len(plan.Changes))
 	for _, ch := range plan.Changes {
-		if m := p.ctrs[ch.ID]; m != nil && ch.Fields&(isolation.FieldCPUIdle|isolation.FieldOOMScoreAdj|directMemory(caps)) != 0 {
-			direct = append(direct, *m)
+		changed[ch.ID] = true
+		if m := p.ctrs[ch.ID]; m != nil && ch.Fields&direct != 0 {
+			writes = append(writes, pendingWrite{*m, ch.Fields & direct})
 		}
 	}
 	targets := map[string]member{}
@@ -86,26 +93,33 @@ func (p *Plugin) step(ctx context.Context) {
 			targets[a.Container] = *m
 		}
 	}
-	changed := make(map[string]bool, len(plan.Changes))
-	for _, ch := range plan.Changes {
-		changed[ch.ID] = true
-	}
 	var check []member
 	for id, m := range p.ctrs {
-		if !changed[id] && m.cg != nil && m.cpus.Size() > 0 {
+		if !changed[id] && m.cg != nil {
 			check = append(check, *m)
 		}
 	}
 	p.mu.Unlock()
 
-	changes := append(plan.Changes[:len(plan.Changes):len(plan.Changes)], p.drift(check)...)
-	p.enqueue(changes)
-	fieldsByID := map[string]isolation.Fields{}
-	for _, ch := range plan.Changes {
-		fieldsByID[ch.ID] |= ch.Fields
+	repairs := p.drift(check, rt)
+	for i := range repairs {
+		if f := repairs[i].Fields & direct; f != 0 {
+			writes = append(writes, pendingWrite{check[repairs[i].index], f})
+		}
 	}
-	for i := range direct {
-		p.applyDirect(&direct[i], fieldsByID[direct[i].id], caps)
+	changes := plan.Changes[:len(plan.Changes):len(plan.Changes)]
+	for _, r := range repairs {
+		changes = append(changes, r.ContainerChange)
+	}
+	p.enqueue(changes)
+	var failed []isolation.ContainerChange
+	for i := range writes {
+		if f, _ := p.write(&writes[i].m, writes[i].fields); f != 0 {
+			failed = append(failed, isolation.ContainerChange{ID: writes[i].m.id, Fields: f})
+		}
+	}
+	if len(failed) > 0 {
+		p.unapplied(failed, isolation.FieldsAll)
 	}
 	for _, a := range plan.Actions {
 		p.act(ctx, a, targets[a.Container])
@@ -116,37 +130,53 @@ func (p *Plugin) step(ctx context.Context) {
 	p.metrics.loopDuration.Observe(time.Since(start).Seconds())
 }
 
-// drift returns updates for members whose cgroup does not hold the CPUs
-// Strata gave them. Updates can be lost: containerd drops the updates a
-// CreateContainer reply carries for containers that are themselves still
-// being created, and something else may rewrite a cpuset. Reading one file
-// per member per period finds and repairs that.
-func (p *Plugin) drift(members []member) []isolation.ContainerChange {
-	var out []isolation.ContainerChange
+// pendingWrite is a direct write to do outside the lock.
+type pendingWrite struct {
+	m      member
+	fields isolation.Fields
+}
+
+// repair is a drift repair: the change, and the index of its member in
+// the list drift was given.
+type repair struct {
+	isolation.ContainerChange
+	index int
+}
+
+// drift returns repairs for members whose cgroup no longer holds what
+// Strata gave them, for every field Strata owns (see the routing table).
+// Updates can be lost — containerd drops the updates a CreateContainer
+// reply carries for containers that are themselves still being created —
+// and other agents rewrite cgroup files; reading them back each period
+// finds and repairs that.
+func (p *Plugin) drift(members []member, rt *routing) []repair {
+	var out []repair
 	for i := range members {
 		m := &members[i]
-		got, err := m.cg.CPUSetCPUs()
-		if err != nil {
-			continue // not started yet, or gone: nothing to repair
-		}
-		if got.Equals(m.cpus) {
+		f := p.drifted(m, rt)
+		if f == 0 {
 			continue
 		}
-		p.metrics.drift.Inc()
-		p.log.Info("container cpuset drifted; repairing", "container", m.id, "pool", m.pool, "cgroup", got.String(), "want", m.cpus.String())
-		out = append(out, isolation.ContainerChange{ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems,
-			Fields: isolation.FieldCPUs | isolation.FieldMems, Reason: "cpuset drifted"})
+		for j := range settings {
+			if s := &settings[j]; f&s.field != 0 {
+				p.metrics.drift.WithLabelValues(s.name).Inc()
+			}
+		}
+		p.log.Info("container settings drifted; repairing", "container", m.id, "pool", m.pool, "fields", fieldNames(f))
+		out = append(out, repair{m.change(f, "drifted"), i})
 	}
 	return out
 }
 
-// directMemory: the memory fields written straight to cgroup files because
-// the runtime cannot carry them on this host (v1 has no unified map).
-func directMemory(caps runtimeCaps) isolation.Fields {
-	if caps.unified {
-		return 0
+// fieldNames names the fields of f, for logs.
+func fieldNames(f isolation.Fields) string {
+	var names []string
+	for i := range settings {
+		if f&settings[i].field != 0 {
+			names = append(names, settings[i].name)
+		}
 	}
-	return isolation.FieldMemorySoftLimit
+	return strings.Join(names, ", ")
 }
 
 // syncSampler brings the sampler's membership up to date with the plugin's
@@ -228,43 +258,6 @@ func (p *Plugin) observe() *isolation.Observations {
 		}
 	}
 	return obs
-}
-
-// applyDirect writes what the runtime cannot carry on this host straight to
-// the container's cgroup and processes. A container that vanished is
-// skipped and logged.
-func (p *Plugin) applyDirect(m *member, fields isolation.Fields, caps runtimeCaps) {
-	if m.cg == nil {
-		return
-	}
-	s := m.settings
-	var errs []error
-	// cpu.idle: v1 has no NRI field for it at all, and on v2 the unified
-	// map reaches only new containers, so running ones are written here.
-	if fields&isolation.FieldCPUIdle != 0 {
-		errs = append(errs, m.cg.SetCPUIdle(s.CPUIdle))
-	}
-	if fields&isolation.FieldMemorySoftLimit != 0 && !caps.unified {
-		errs = append(errs, m.cg.SetMemorySoftLimit(s.MemorySoftLimit))
-	}
-	if fields&isolation.FieldOOMScoreAdj != 0 && !caps.oomScoreAdj {
-		errs = append(errs, p.setOOMScoreAdj(m, s.OOMScoreAdj))
-	}
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case errors.Is(err, cgroup.ErrVanished):
-			p.log.Info("container vanished before its settings were written; skipped", "container", m.id)
-			return
-		default:
-			p.log.Warn("direct write failed", "container", m.id, "pool", m.pool, "err", err)
-		}
-	}
-}
-
-// setOOMScoreAdj writes oom_score_adj for every process of the container.
-func (p *Plugin) setOOMScoreAdj(m *member, v int) error {
-	return pressure.SetOOMScoreAdj(m.cg, v, p.opts.ProcRoot)
 }
 
 // act carries out one protection action outside any lock.

@@ -27,7 +27,7 @@ type Metrics struct {
 	admissions     *prometheus.CounterVec
 	connects       *prometheus.CounterVec
 	sampleSkipped  prometheus.Counter
-	drift          prometheus.Counter
+	drift          *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with a new registry.
@@ -53,7 +53,7 @@ func NewMetrics() *Metrics {
 	m.admissions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "strata", Name: "admissions_total", Help: "Container admissions by pool and result."}, []string{"pool", "result"})
 	m.connects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "strata", Name: "runtime_connects_total", Help: "Connections to the runtime's NRI socket, by result."}, []string{"result"})
 	m.sampleSkipped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "strata", Name: "sample_skipped_total", Help: "Containers skipped by the sampler (cgroup vanished or unreadable)."})
-	m.drift = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "strata", Name: "cpuset_drift_repairs_total", Help: "Containers whose cgroup cpuset differed from Strata's and was re-sent."})
+	m.drift = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "strata", Name: "drift_repairs_total", Help: "Settings found changed behind Strata's back in a container's cgroup and re-applied, by setting."}, []string{"setting"})
 	m.poolRunQueue = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "strata", Name: "pool_run_queue_delay_seconds", Help: "Worst shared member's run-queue delay this period, by quantile (0.5, 0.99); 0 without the eBPF scheduler probe."}, append(pool, "quantile"))
 	m.Registry.MustRegister(m.poolRunQueue)
 	m.Registry.MustRegister(m.drift, m.poolCPUs, m.poolLoad, m.poolRCF, m.poolMembers, m.poolLevel, m.bandViolations, m.resizes, m.actions,

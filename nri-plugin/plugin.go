@@ -84,8 +84,9 @@ type Plugin struct {
 	// current connection.
 	synced bool
 
-	stub    atomic.Pointer[stubHolder]
-	caps    atomic.Pointer[runtimeCaps]
+	stub atomic.Pointer[stubHolder]
+	// routes is the routing table resolved for the connected runtime.
+	routes  atomic.Pointer[routing]
 	updates chan []isolation.ContainerChange
 	// gen counts changes to ctrs, so the loop re-syncs its sampler only
 	// when membership changed. Guarded by mu.
@@ -96,6 +97,8 @@ type Plugin struct {
 	connected atomic.Bool
 	// dims runs the pool-level dimensions' controllers, outside mu.
 	dims *controllers
+	// writeErrs keeps direct-write errors, to log each once.
+	writeErrs writeErrors
 }
 
 type stubHolder struct{ s stub.Stub }
@@ -152,13 +155,14 @@ func New(opts Options) (*Plugin, error) {
 		metrics: NewMetrics(),
 		dims:    newControllers(opts.Logger, opts.Controllers),
 	}
-	p.caps.Store(&runtimeCaps{})
 	var err error
 	if p.cg = opts.Cgroups; p.cg == nil {
 		if p.cg, err = cgroup.Detect(cgroup.Options{ProcRoot: opts.ProcRoot}); err != nil {
 			return nil, fmt.Errorf("strata: %w", err)
 		}
 	}
+	// Until Configure says which runtime this is, assume the oldest.
+	p.routes.Store(newRouting(capability{gen: genContainerd17, unified: p.cg.Mode() == cgroup.V2}))
 	if p.topo, err = strcpuset.Discover(opts.SysfsRoot); err != nil {
 		return nil, fmt.Errorf("strata: CPU topology: %w", err)
 	}
@@ -292,12 +296,17 @@ func (p *Plugin) socketPath() string {
 // it may carry through adjustments.
 func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (stub.EventMask, error) {
 	defer p.timeHandler("Configure", time.Now())
-	caps := runtimeCaps{unified: p.cg.Mode() == cgroup.V2}
+	nriVersion := "unknown"
 	if h := p.stub.Load(); h != nil {
-		caps.oomScoreAdj = nriAtLeast(h.s.RuntimeNRIVersion(), 0, 7)
+		nriVersion = h.s.RuntimeNRIVersion()
 	}
-	p.caps.Store(&caps)
-	p.log.Info("configured by the runtime", "runtime", runtime, "version", version, "oomScoreAdjViaNRI", caps.oomScoreAdj, "cgroup", p.cg.Mode().String())
+	rt := newRouting(capability{gen: detectGen(nriVersion, runtime, version), unified: p.cg.Mode() == cgroup.V2})
+	p.routes.Store(rt)
+	p.log.Info("configured by the runtime", "runtime", runtime, "version", version, "runtimeNRI", nriVersion,
+		"routes", rt.cap.String(), "cgroup", p.cg.Mode().String())
+	for _, u := range rt.unapplied(isolation.FieldsAll) {
+		p.log.Info("setting cannot be applied on this host", "setting", u)
+	}
 	if strings.TrimSpace(config) != "" && p.opts.Config == nil {
 		cfg, err := isolation.ParseConfig([]byte(config))
 		if err != nil {
@@ -308,16 +317,6 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 		}
 	}
 	return 0, nil // 0: subscribe to the events our handlers implement
-}
-
-// nriAtLeast compares a runtime's NRI version ("v0.8.0", "unknown").
-// Runtimes before NRI v0.10 do not report it, so "unknown" is old.
-func nriAtLeast(v string, major, minor int) bool {
-	var ma, mi int
-	if _, err := fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d.%d", &ma, &mi); err != nil {
-		return false
-	}
-	return ma > major || ma == major && mi >= minor
 }
 
 func (p *Plugin) timeHandler(event string, start time.Time) {
@@ -334,7 +333,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	for _, pod := range pods {
 		podByID[pod.GetId()] = pod
 	}
-	caps := *p.caps.Load()
+	rt := p.routes.Load()
 	var updates []*api.ContainerUpdate
 
 	p.mu.Lock()
@@ -386,15 +385,19 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 			continue
 		}
 		p.track(pod, c, adm)
+		// It was created without Strata's adjustment: what only a direct
+		// write reaches is written by the next period.
+		p.state.Unapplied(c.GetId(), rt.direct())
 		adopted++
 	}
 	// Admissions may have moved earlier members' CPUs; what each member
 	// holds now is in its record. Bring every one of them into line.
+	var cpus setStrings
 	for _, m := range p.ctrs {
-		updates = append(updates, update(isolation.ContainerChange{
-			ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems, Settings: m.settings,
-			Fields: isolation.FieldCPUs | isolation.FieldMems | isolation.FieldCPUShares | isolation.FieldCPUQuota | isolation.FieldMemoryLimit,
-		}, caps))
+		ch := m.change(isolation.FieldsAll, "synchronize")
+		if u := rt.update(&ch, &cpus); u != nil {
+			updates = append(updates, u)
+		}
 	}
 	// Running members exist for the dimensions now; created ones at
 	// StartContainer.
@@ -451,19 +454,6 @@ func (p *Plugin) applyChangesLocked(changes []isolation.ContainerChange) {
 	}
 }
 
-// updatesFor turns changes into NRI updates, skipping container skip and
-// changes NRI cannot carry.
-func updatesFor(changes []isolation.ContainerChange, skip string, caps runtimeCaps) []*api.ContainerUpdate {
-	var out []*api.ContainerUpdate
-	var cpus setStrings
-	for _, ch := range changes {
-		if ch.ID != skip && nriCarries(ch, caps) {
-			out = append(out, updateWith(ch, caps, &cpus))
-		}
-	}
-	return out
-}
-
 func podName(pod *api.PodSandbox) string {
 	if pod.GetNamespace() == "" {
 		return pod.GetName()
@@ -478,7 +468,7 @@ func podName(pod *api.PodSandbox) string {
 // the updater (see enqueue).
 func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	defer p.timeHandler("CreateContainer", time.Now())
-	caps := *p.caps.Load()
+	rt := p.routes.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	adm, err := p.state.Admit(request(pod, c))
@@ -492,7 +482,7 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	p.enqueue(adm.Updates)
 	p.log.Info("container admitted", "container", c.GetName(), "id", c.GetId(), "pod", podName(pod), "pool", adm.Pool,
 		"cpus", adm.CPUs.String(), "exclusive", adm.Exclusive, "others", len(adm.Updates))
-	return adjustment(adm, caps), nil, nil
+	return rt.adjustment(adm), nil, nil
 }
 
 // enqueue hands other containers' changes to the updater goroutine, which
@@ -512,9 +502,10 @@ func (p *Plugin) enqueue(changes []isolation.ContainerChange) {
 	}
 }
 
-// StartContainer writes what NRI cannot carry at creation: cpu.idle on
-// cgroup v1 and oom_score_adj on runtimes older than NRI v0.7. The
-// container's cgroup and processes exist now.
+// StartContainer writes what the runtime cannot carry at creation (the
+// routing table's "direct at start" fields: cpu.idle on cgroup v1,
+// oom_score_adj on containerd 1.7). The container's cgroup and processes
+// exist now. A failed write is planned again by the next period.
 func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
 	defer p.timeHandler("StartContainer", time.Now())
 	p.mu.Lock()
@@ -527,7 +518,11 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.C
 	if m == nil {
 		return nil
 	}
-	p.applyDirect(&snap, isolation.FieldCPUIdle|isolation.FieldOOMScoreAdj, *p.caps.Load())
+	if failed, _ := p.write(&snap, p.routes.Load().atStart()); failed != 0 {
+		p.mu.Lock()
+		p.state.Unapplied(snap.id, failed)
+		p.mu.Unlock()
+	}
 	p.dims.admitted(snap.info())
 	return nil
 }
@@ -537,16 +532,18 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.C
 // reply re-asserts them over the incoming values.
 func (p *Plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container, res *api.LinuxResources) ([]*api.ContainerUpdate, error) {
 	defer p.timeHandler("UpdateContainer", time.Now())
-	caps := *p.caps.Load()
+	rt := p.routes.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.resizeLocked(pod, c, res)
 	if m == nil {
 		return nil, nil
 	}
-	ch := isolation.ContainerChange{ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems, Settings: m.settings,
-		Fields: isolation.FieldCPUs | isolation.FieldMems | isolation.FieldCPUShares | isolation.FieldCPUQuota}
-	return []*api.ContainerUpdate{update(ch, caps)}, nil
+	ch := m.change(isolation.FieldCPUs|isolation.FieldMems|isolation.FieldCPUShares|isolation.FieldCPUQuota, "re-asserted over an update")
+	if u := rt.update(&ch, nil); u != nil {
+		return []*api.ContainerUpdate{u}, nil
+	}
+	return nil, nil
 }
 
 // StopContainer frees the container's exclusive CPUs and lets pools
@@ -577,6 +574,7 @@ func (p *Plugin) forgetLocked(id string) []isolation.ContainerChange {
 	}
 	delete(p.ctrs, id)
 	p.dims.removed(id)
+	p.writeErrs.forget(id)
 	changes := p.state.Remove(id)
 	p.applyChangesLocked(changes)
 	p.gen++
@@ -598,6 +596,16 @@ func (m *member) info() Member {
 	}
 }
 
+// unapplied tells the state that fields of changes did not reach their
+// containers, so the next period plans them again.
+func (p *Plugin) unapplied(changes []isolation.ContainerChange, fields isolation.Fields) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ch := range changes {
+		p.state.Unapplied(ch.ID, ch.Fields&fields)
+	}
+}
+
 // updater sends unsolicited updates to the runtime, one batch at a time,
 // holding no lock.
 func (p *Plugin) updater(ctx context.Context) {
@@ -606,7 +614,8 @@ func (p *Plugin) updater(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case changes := <-p.updates:
-			batch := updatesFor(changes, "", *p.caps.Load())
+			rt := p.routes.Load()
+			batch := rt.updates(changes, "")
 			if len(batch) == 0 {
 				continue
 			}
@@ -620,7 +629,8 @@ func (p *Plugin) updater(ctx context.Context) {
 			p.metrics.updateLatency.Observe(time.Since(start).Seconds())
 			if err != nil {
 				p.metrics.updates.WithLabelValues("error").Add(float64(len(batch)))
-				p.log.Warn("updating containers failed", "count", len(batch), "err", err)
+				p.log.Warn("updating containers failed; planned again next period", "count", len(batch), "err", err)
+				p.unapplied(changes, rt.running[routeUpdate])
 				continue
 			}
 			p.metrics.updates.WithLabelValues("ok").Add(float64(len(batch) - len(failed)))

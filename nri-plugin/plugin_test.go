@@ -74,6 +74,9 @@ type runtime struct {
 	pods    []*api.PodSandbox
 	ctrs    []*api.Container
 	updated []*api.ContainerUpdate
+	// runc, when set, plays the OCI runtime: it is given the resources of
+	// each adjustment and update, to write them into a fixture cgroup.
+	runc func(c *api.Container, res *api.LinuxResources)
 }
 
 func newRuntime(t testing.TB) *runtime {
@@ -97,6 +100,9 @@ func newRuntime(t testing.TB) *runtime {
 				if c.Id == up.GetContainerId() {
 					if cpus := up.GetLinux().GetResources().GetCpu().GetCpus(); cpus != "" {
 						c.Linux.Resources.Cpu.Cpus = cpus
+					}
+					if rt.runc != nil {
+						rt.runc(c, up.GetLinux().GetResources())
 					}
 				}
 			}
@@ -193,6 +199,9 @@ func (rt *runtime) create(t testing.TB, p *api.PodSandbox, c *api.Container) (*a
 		// What the runtime would now report for this container.
 		applyAdjustment(c, resp.GetAdjust())
 		rt.mu.Lock()
+		if rt.runc != nil {
+			rt.runc(c, resp.GetAdjust().GetLinux().GetResources())
+		}
 		rt.pods = append(rt.pods, p)
 		rt.ctrs = append(rt.ctrs, c)
 		rt.mu.Unlock()

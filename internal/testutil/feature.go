@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -157,7 +156,7 @@ func CgroupV2Controllers(ctl string) Feature {
 // CPUIdle is the feature "cpu.idle exists in cpu cgroups" (Linux 5.15+ with
 // fair group scheduling).
 var CPUIdle = Feature{
-	Name: "cgroup cpu.idle",
+	Name: "cgroup CPU idle scheduling",
 	Probe: func() error {
 		h, err := HostHierarchy()
 		if err != nil {
@@ -168,14 +167,10 @@ var CPUIdle = Feature{
 			return err
 		}
 		defer cg.Remove()
-		dir, err := cg.Dir(cgroup.CPU)
-		if err != nil {
-			return err
-		}
-		_, err = os.Stat(filepath.Join(dir, "cpu.idle"))
+		_, err = cg.CPUIdle()
 		return err
 	},
-	Absent: func() string { return KernelOlderThan(5, 15, "cpu.idle") },
+	Absent: func() string { return KernelOlderThan(5, 15, "cgroup idle scheduling") },
 }
 
 // PSI is the feature "pressure stall information in /proc/pressure".

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/utils/cpuset"
 
+	"github.com/strata-nri/strata/cgroup"
 	strcpuset "github.com/strata-nri/strata/cpuset"
 	"github.com/strata-nri/strata/isolation"
 )
@@ -210,7 +211,7 @@ func Run(s Scenario) (*Result, error) {
 				Name: w.Name, PodName: fmt.Sprintf("%s-%d", w.Name, r), PodUID: fmt.Sprintf("uid-%s-%d", w.Name, r),
 				Namespace:       w.Namespace,
 				CPURequestMilli: w.CPURequestMilli,
-				CPUShares:       uint64(max(w.CPURequestMilli*1024/1000, 2)),
+				CPUShares:       cgroup.MilliCPUToShares(w.CPURequestMilli),
 				MemoryRequest:   w.MemoryRequest, MemoryLimit: w.MemoryLimit,
 			}
 			if w.CPULimitMilli > 0 {

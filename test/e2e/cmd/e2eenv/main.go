@@ -208,7 +208,7 @@ func run(args []string) error {
 	shares := fs.Int64("cpu-shares", 0, "CPU shares")
 	quota := fs.Int64("cpu-quota", 0, "CFS quota in µs (with -cpu-period)")
 	period := fs.Int64("cpu-period", 0, "CFS period in µs")
-	cpus := fs.String("cpuset", "", "cpuset.cpus, e.g. 0-1")
+	cpus := fs.String("cpuset", "", "CPUs to pin the container to, e.g. 0-1")
 	mem := fs.Int64("memory", 0, "memory limit in bytes")
 	var annotations, labels listFlag
 	fs.Var(&annotations, "annotation", "pod and container annotation key=value (repeatable)")

@@ -1,0 +1,87 @@
+package cgroup
+
+import (
+	"os"
+	"strconv"
+)
+
+// Value ranges of the CPU weight files.
+const (
+	// MinShares and MaxShares bound cgroup v1 cpu.shares; DefaultShares is
+	// the kernel's default (one CPU's request, as the kubelet counts).
+	MinShares     = 2
+	MaxShares     = 262144
+	DefaultShares = 1024
+	// MinWeight and MaxWeight bound cgroup v2 cpu.weight (default 100).
+	MinWeight = 1
+	MaxWeight = 10000
+	// DefaultCPUPeriodUs is the CFS period the kernel and the kubelet use.
+	DefaultCPUPeriodUs = 100000
+	// MinCPUQuotaUs is the smallest CFS quota the kernel accepts.
+	MinCPUQuotaUs = 1000
+)
+
+// MilliCPUToShares converts a CPU request in millicores to cpu.shares as
+// the kubelet does (1 CPU = 1024 shares, at least MinShares).
+func MilliCPUToShares(milli int64) uint64 {
+	return uint64(min(max(milli*DefaultShares/1000, MinShares), MaxShares))
+}
+
+// SharesToMilliCPU inverts MilliCPUToShares: the CPU request, in
+// millicores, that the kubelet turned into these shares; 0 for the
+// minimum, which the kubelet writes for containers without a request.
+// Shares above MaxShares (which the kernel would not accept) count as
+// MaxShares, so the product cannot overflow.
+func SharesToMilliCPU(shares uint64) int64 {
+	if shares <= MinShares {
+		return 0
+	}
+	return int64(min(shares, MaxShares)) * 1000 / DefaultShares
+}
+
+// Keys of the OCI linux.resources.unified map: cgroup v2 file names, which
+// runc writes verbatim. Only for cgroup v2 hosts.
+const (
+	UnifiedCPUIdle    = "cpu.idle"
+	UnifiedMemoryMin  = "memory.min"
+	UnifiedMemoryLow  = "memory.low"
+	UnifiedMemoryHigh = "memory.high"
+)
+
+// UnifiedBytes formats a memory value for the unified map: -1 (no limit)
+// is "max".
+func UnifiedBytes(bytes int64) string {
+	if bytes < 0 {
+		return "max"
+	}
+	return strconv.FormatInt(bytes, 10)
+}
+
+// UnifiedBool formats a flag (cpu.idle) for the unified map.
+func UnifiedBool(on bool) string {
+	if on {
+		return "1"
+	}
+	return "0"
+}
+
+// SameShares reports whether two cpu.shares values are one setting on
+// this hierarchy: on v2 several shares values map to one cpu.weight, so
+// a value written as shares reads back as another.
+func (h *Hierarchy) SameShares(a, b uint64) bool {
+	if h.mode == V2 {
+		return SharesToWeight(a) == SharesToWeight(b)
+	}
+	return a == b
+}
+
+// SameBytes reports whether a memory value read back from a cgroup (got)
+// is the one written (want): the kernel rounds limits down to whole pages,
+// and -1 is no limit.
+func SameBytes(got, want int64) bool {
+	if got < 0 || want < 0 {
+		return got < 0 && want < 0
+	}
+	page := int64(os.Getpagesize())
+	return got/page == want/page
+}

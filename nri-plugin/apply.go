@@ -1,0 +1,592 @@
+package nriplugin
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/containerd/nri/pkg/api"
+	"k8s.io/utils/cpuset"
+
+	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/isolation"
+	"github.com/strata-nri/strata/pressure"
+)
+
+// The applier: one routing table says, for every isolation setting field
+// and every runtime capability, how the field reaches a container — in the
+// creation adjustment, in an NRI update, written directly through a
+// primitive, or not at all (with the reason). Every path builds from it:
+// the CreateContainer adjustment, StartContainer's writes, the updates of
+// Synchronize, UpdateContainer, the updater and drift repair, and the
+// loop's direct writes.
+
+// runtimeGen is what a runtime's NRI carries, by containerd release.
+type runtimeGen uint8
+
+const (
+	// genContainerd17: containerd 1.7 (NRI v0.3–v0.8, off by default), and
+	// any runtime Strata cannot identify: the base adjustment set.
+	genContainerd17 runtimeGen = iota
+	// genContainerd20: containerd 2.0–2.1 (NRI v0.8): adds oom_score_adj
+	// and the pids limit at creation.
+	genContainerd20
+	// genContainerd22: containerd 2.2 (NRI v0.10–v0.11): adds io priority,
+	// scheduling policy, sysctls and RDT schemata at creation.
+	genContainerd22
+	// genContainerd23: containerd 2.3 and later (NRI ≥ v0.12).
+	genContainerd23
+	numGens
+)
+
+func (g runtimeGen) String() string {
+	return [...]string{"containerd 1.7 or unknown", "containerd 2.0–2.1", "containerd 2.2", "containerd 2.3+"}[g]
+}
+
+// detectGen derives the runtime generation from the NRI version the
+// runtime reports (NRI ≥ v0.10 does), else from its name and version as
+// given at Configure.
+func detectGen(nriVersion, runtime, version string) runtimeGen {
+	if ma, mi, ok := semver(nriVersion); ok {
+		switch {
+		case ma > 0 || mi >= 12:
+			return genContainerd23
+		case mi >= 10:
+			return genContainerd22
+		case mi >= 8:
+			return genContainerd20
+		}
+		return genContainerd17
+	}
+	if ma, mi, ok := semver(version); ok && runtime == "containerd" {
+		switch {
+		case ma >= 3 || ma == 2 && mi >= 3:
+			return genContainerd23
+		case ma == 2 && mi == 2:
+			return genContainerd22
+		case ma == 2:
+			return genContainerd20
+		}
+	}
+	return genContainerd17
+}
+
+// semver reads the major and minor number of "v1.7.35" or "2.1.4".
+func semver(v string) (major, minor int, ok bool) {
+	_, err := fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d.%d", &major, &minor)
+	return major, minor, err == nil
+}
+
+// capability is what the routes depend on: the runtime's generation and
+// whether the host runs cgroup v2 (whose OCI unified map reaches the
+// cgroup files).
+type capability struct {
+	gen     runtimeGen
+	unified bool
+}
+
+func (c capability) String() string {
+	mode := "cgroup v1"
+	if c.unified {
+		mode = "cgroup v2"
+	}
+	return c.gen.String() + ", " + mode
+}
+
+// allCapabilities lists every capability, for tests and status.
+func allCapabilities() []capability {
+	var out []capability
+	for g := range numGens {
+		out = append(out, capability{g, false}, capability{g, true})
+	}
+	return out
+}
+
+// route is how a field reaches a container.
+type route uint8
+
+const (
+	// routeAdjust: in the CreateContainer adjustment.
+	routeAdjust route = iota + 1
+	// routeAtStart: written directly when the container starts; the
+	// runtime has no creation field for it.
+	routeAtStart
+	// routeUpdate: in an NRI ContainerUpdate, which the runtime turns into
+	// a CRI UpdateContainerResources.
+	routeUpdate
+	// routeDirect: written directly through a primitive (package cgroup or
+	// pressure) on a running container.
+	routeDirect
+	// routeNone: cannot be applied on this host; the reason is logged and
+	// shown in status.
+	routeNone
+	numRoutes
+)
+
+func (r route) String() string {
+	return [...]string{"?", "creation adjustment", "direct at start", "NRI update", "direct write", "not applied"}[r]
+}
+
+// nriResources is what an adjustment and an update have in common: one
+// translation serves both.
+type nriResources interface {
+	SetLinuxCPUSetCPUs(string)
+	SetLinuxCPUSetMems(string)
+	SetLinuxCPUShares(uint64)
+	SetLinuxCPUQuota(int64)
+	SetLinuxCPUPeriod(int64)
+	SetLinuxMemoryLimit(int64)
+	SetLinuxMemoryReservation(int64)
+	AddLinuxUnified(key, value string)
+}
+
+var (
+	_ nriResources = (*api.ContainerAdjustment)(nil)
+	_ nriResources = (*api.ContainerUpdate)(nil)
+)
+
+// setting is one row of the routing table.
+type setting struct {
+	field isolation.Fields
+	name  string
+	// create and running give the route at creation and on a running
+	// container, with the reason when it is routeNone.
+	create, running func(capability) (route, string)
+	// toNRI puts the value into an adjustment or an update. At creation
+	// (creating) values that only restate the default are left out, so
+	// Strata does not claim fields it does not change (two plugins setting
+	// one field fail the creation).
+	toNRI func(r nriResources, ch *isolation.ContainerChange, creating bool, cpus *setStrings)
+	// write writes the value directly.
+	write func(p *Plugin, m *member) error
+	// same reads the value back and says whether it is still Strata's
+	// (drift repair); nil when the field is not checked.
+	same func(p *Plugin, m *member) (bool, error)
+}
+
+func always(r route) func(capability) (route, string) {
+	return func(capability) (route, string) { return r, "" }
+}
+
+// v2Only routes a field that only cgroup v2 has.
+func v2Only(r route, what string) func(capability) (route, string) {
+	return func(c capability) (route, string) {
+		if c.unified {
+			return r, ""
+		}
+		return routeNone, "cgroup v1 has no " + what
+	}
+}
+
+// settings is the routing table: one row per isolation setting field.
+var settings = []setting{
+	{
+		field: isolation.FieldCPUs, name: "cpuset cpus",
+		create: always(routeAdjust), running: always(routeUpdate),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, cpus *setStrings) {
+			if ch.CPUs.Size() > 0 {
+				r.SetLinuxCPUSetCPUs(cpus.of(ch.CPUs))
+			}
+		},
+		same: func(_ *Plugin, m *member) (bool, error) {
+			got, err := m.cg.CPUSetCPUs()
+			return m.cpus.Size() == 0 || got.Equals(m.cpus), err
+		},
+	},
+	{
+		field: isolation.FieldMems, name: "cpuset mems",
+		create: always(routeAdjust), running: always(routeUpdate),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
+			if ch.Mems.Size() > 0 {
+				r.SetLinuxCPUSetMems(ch.Mems.String())
+			}
+		},
+		same: func(_ *Plugin, m *member) (bool, error) {
+			got, err := m.cg.CPUSetMems()
+			return m.mems.Size() == 0 || got.Equals(m.mems), err
+		},
+	},
+	{
+		field: isolation.FieldCPUShares, name: "cpu shares",
+		create: always(routeAdjust), running: always(routeUpdate),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
+			if ch.Settings.CPUShares > 0 {
+				r.SetLinuxCPUShares(ch.Settings.CPUShares)
+			}
+		},
+		same: func(p *Plugin, m *member) (bool, error) {
+			got, err := m.cg.CPUShares()
+			return m.settings.CPUShares == 0 || p.cg.SameShares(got, m.settings.CPUShares), err
+		},
+	},
+	{
+		field: isolation.FieldCPUQuota, name: "cpu quota",
+		create: always(routeAdjust), running: always(routeUpdate),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, creating bool, _ *setStrings) {
+			s := &ch.Settings
+			if s.CPUPeriod > 0 {
+				r.SetLinuxCPUPeriod(int64(s.CPUPeriod))
+			}
+			if s.CPUQuota != 0 {
+				r.SetLinuxCPUQuota(s.CPUQuota)
+			}
+		},
+		same: func(_ *Plugin, m *member) (bool, error) {
+			q, period, err := m.cg.CPUQuota()
+			s := &m.settings
+			sameQuota := q == s.CPUQuota || q < 0 && s.CPUQuota < 0
+			return sameQuota && (s.CPUPeriod == 0 || period == s.CPUPeriod), err
+		},
+	},
+	{
+		// cpu.idle: the unified map carries it at creation on v2; v1 has
+		// no NRI field for it. A running container's is written directly
+		// on both (one file, no runtime round trip).
+		field: isolation.FieldCPUIdle, name: "cpu idle",
+		create: func(c capability) (route, string) {
+			if c.unified {
+				return routeAdjust, ""
+			}
+			return routeAtStart, ""
+		},
+		running: always(routeDirect),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, creating bool, _ *setStrings) {
+			if ch.Settings.CPUIdle || !creating {
+				r.AddLinuxUnified(cgroup.UnifiedCPUIdle, cgroup.UnifiedBool(ch.Settings.CPUIdle))
+			}
+		},
+		write: func(_ *Plugin, m *member) error { return m.cg.SetCPUIdle(m.settings.CPUIdle) },
+		same: func(_ *Plugin, m *member) (bool, error) {
+			got, err := m.cg.CPUIdle()
+			return got == m.settings.CPUIdle, err
+		},
+	},
+	{
+		// The memory limit is the kubelet's (it resizes it in place);
+		// Strata passes it on and does not repair it.
+		field: isolation.FieldMemoryLimit, name: "memory limit",
+		create: always(routeAdjust), running: always(routeUpdate),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
+			if ch.Settings.MemoryLimit > 0 {
+				r.SetLinuxMemoryLimit(ch.Settings.MemoryLimit)
+			}
+		},
+	},
+	unifiedMemoryRow(isolation.FieldMemoryMin, "memory min", cgroup.UnifiedMemoryMin,
+		func(s *isolation.Settings) int64 { return s.MemoryMin }, (*cgroup.Cgroup).MemoryMin),
+	unifiedMemoryRow(isolation.FieldMemoryLow, "memory low", cgroup.UnifiedMemoryLow,
+		func(s *isolation.Settings) int64 { return s.MemoryLow }, (*cgroup.Cgroup).MemoryLow),
+	unifiedMemoryRow(isolation.FieldMemoryHigh, "memory high", cgroup.UnifiedMemoryHigh,
+		func(s *isolation.Settings) int64 { return s.MemoryHigh }, (*cgroup.Cgroup).MemoryHigh),
+	{
+		// The soft limit travels as the OCI memory reservation. On a
+		// running container the CRI update has no reservation: v1 writes
+		// it directly; v2 maps a reservation to memory.low, which the
+		// memory low row owns.
+		field: isolation.FieldMemorySoftLimit, name: "memory soft limit",
+		create: always(routeAdjust),
+		running: func(c capability) (route, string) {
+			if c.unified {
+				return routeNone, "on cgroup v2 the reservation is the low-memory protection, which profile.memory.low sets"
+			}
+			return routeDirect, ""
+		},
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
+			if ch.Settings.MemorySoftLimit > 0 {
+				r.SetLinuxMemoryReservation(ch.Settings.MemorySoftLimit)
+			}
+		},
+		write: func(_ *Plugin, m *member) error { return m.cg.SetMemorySoftLimit(m.settings.MemorySoftLimit) },
+		same: func(_ *Plugin, m *member) (bool, error) {
+			got, err := m.cg.MemorySoftLimit()
+			return cgroup.SameBytes(got, m.settings.MemorySoftLimit), err
+		},
+	},
+	{
+		// oom_score_adj: an adjustment field from NRI v0.7 (containerd
+		// 2.0); no runtime changes it on a running container.
+		field: isolation.FieldOOMScoreAdj, name: "oom_score_adj",
+		create: func(c capability) (route, string) {
+			if c.gen >= genContainerd20 {
+				return routeAdjust, ""
+			}
+			return routeAtStart, ""
+		},
+		running: always(routeDirect),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
+			if a, ok := r.(*api.ContainerAdjustment); ok {
+				v := ch.Settings.OOMScoreAdj
+				a.SetLinuxOomScoreAdj(&v)
+			}
+		},
+		write: func(p *Plugin, m *member) error {
+			return pressure.SetOOMScoreAdj(m.cg, m.settings.OOMScoreAdj, p.opts.ProcRoot)
+		},
+		same: func(p *Plugin, m *member) (bool, error) {
+			got, err := pressure.OOMScoreAdj(m.cg, p.opts.ProcRoot)
+			for _, v := range got {
+				if v != m.settings.OOMScoreAdj {
+					return false, err
+				}
+			}
+			return true, err
+		},
+	},
+}
+
+// unifiedMemoryRow is a v2 memory protection field, carried by the OCI
+// unified map at creation and in updates.
+func unifiedMemoryRow(f isolation.Fields, name, key string, value func(*isolation.Settings) int64,
+	read func(*cgroup.Cgroup) (int64, error)) setting {
+	return setting{
+		field: f, name: name,
+		create: v2Only(routeAdjust, name), running: v2Only(routeUpdate, name),
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, creating bool, _ *setStrings) {
+			// memory.min and memory.low are off at 0, memory.high at -1.
+			if v := value(&ch.Settings); v > 0 || !creating {
+				r.AddLinuxUnified(key, cgroup.UnifiedBytes(v))
+			}
+		},
+		same: func(_ *Plugin, m *member) (bool, error) {
+			got, err := read(m.cg)
+			return cgroup.SameBytes(got, value(&m.settings)), err
+		},
+	}
+}
+
+// routing is the table resolved for one capability.
+type routing struct {
+	cap capability
+	// create and running: the fields on each route.
+	create, running [numRoutes]isolation.Fields
+	// reasons: why a field cannot be applied, by route phase.
+	reasons map[isolation.Fields]string
+}
+
+func newRouting(c capability) *routing {
+	rt := &routing{cap: c, reasons: map[isolation.Fields]string{}}
+	for i := range settings {
+		s := &settings[i]
+		r, why := s.create(c)
+		rt.create[r] |= s.field
+		if r == routeNone {
+			rt.reasons[s.field] = why
+		}
+		r, why = s.running(c)
+		rt.running[r] |= s.field
+		if r == routeNone {
+			rt.reasons[s.field] = why
+		}
+	}
+	return rt
+}
+
+// unapplied lists the fields among f that cannot be applied, with reasons.
+func (rt *routing) unapplied(f isolation.Fields) []string {
+	var out []string
+	for i := range settings {
+		s := &settings[i]
+		if f&s.field != 0 && (rt.create[routeNone]|rt.running[routeNone])&s.field != 0 {
+			out = append(out, s.name+": "+rt.reasons[s.field])
+		}
+	}
+	return out
+}
+
+// toNRI writes the fields of ch that take route r (of the creation or the
+// running phase) into dst; it reports whether it wrote any.
+func (rt *routing) toNRI(dst nriResources, ch *isolation.ContainerChange, creating bool, cpus *setStrings) bool {
+	routes := &rt.running
+	r := routeUpdate
+	if creating {
+		routes, r = &rt.create, routeAdjust
+	}
+	f := ch.Fields & routes[r]
+	if f == 0 {
+		return false
+	}
+	for i := range settings {
+		if s := &settings[i]; f&s.field != 0 {
+			s.toNRI(dst, ch, creating, cpus)
+		}
+	}
+	return true
+}
+
+// adjustment builds the CreateContainer adjustment for an admission: the
+// pool annotations and every field whose creation route is the
+// adjustment.
+func (rt *routing) adjustment(adm isolation.Admission) *api.ContainerAdjustment {
+	a := &api.ContainerAdjustment{}
+	a.AddAnnotation(AnnotationAssignedPool, adm.Pool)
+	if adm.Exclusive {
+		a.AddAnnotation(AnnotationExclusiveCPUs, adm.CPUs.String())
+	}
+	ch := isolation.ContainerChange{ID: adm.ID, Pool: adm.Pool, CPUs: adm.CPUs, Mems: adm.Mems, Settings: adm.Settings,
+		Fields: isolation.FieldsAll}
+	rt.toNRI(a, &ch, true, nil)
+	return a
+}
+
+// update builds the NRI update carrying the fields of ch whose running
+// route is an update; nil when there are none.
+func (rt *routing) update(ch *isolation.ContainerChange, cpus *setStrings) *api.ContainerUpdate {
+	u := &api.ContainerUpdate{}
+	if !rt.toNRI(u, ch, false, cpus) {
+		return nil
+	}
+	u.SetContainerId(ch.ID)
+	// A container that exits between planning and applying must not fail
+	// the whole batch.
+	u.IgnoreFailure = true
+	return u
+}
+
+// updates turns changes into NRI updates, skipping container skip and
+// changes with nothing for the runtime.
+func (rt *routing) updates(changes []isolation.ContainerChange, skip string) []*api.ContainerUpdate {
+	var out []*api.ContainerUpdate
+	var cpus setStrings
+	for i := range changes {
+		if changes[i].ID == skip {
+			continue
+		}
+		if u := rt.update(&changes[i], &cpus); u != nil {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// direct is the set of fields written directly on a running container.
+func (rt *routing) direct() isolation.Fields { return rt.running[routeDirect] }
+
+// atStart is the set of fields written directly when a container starts.
+func (rt *routing) atStart() isolation.Fields { return rt.create[routeAtStart] }
+
+// write writes fields of m directly, row by row, and returns the fields
+// that failed. A container that vanished is skipped (gone is true).
+func (p *Plugin) write(m *member, fields isolation.Fields) (failed isolation.Fields, gone bool) {
+	if m.cg == nil || fields == 0 {
+		return 0, false
+	}
+	for i := range settings {
+		s := &settings[i]
+		if fields&s.field == 0 || s.write == nil {
+			continue
+		}
+		err := s.write(p, m)
+		switch {
+		case err == nil:
+			p.writeErrs.clear(m.id, s.field)
+		case errors.Is(err, cgroup.ErrVanished):
+			p.log.Info("container vanished before its settings were written; skipped", "container", m.id)
+			return 0, true
+		default:
+			failed |= s.field
+			if p.writeErrs.note(m.id, s.field, err) {
+				p.log.Warn("direct write failed; retried next period", "container", m.id, "pool", m.pool, "setting", s.name, "err", err)
+			}
+		}
+	}
+	return failed, false
+}
+
+// drifted reads back every field Strata owns on m (those with a reader,
+// routed to an update or a direct write) and returns those that no longer
+// hold Strata's value. Unreadable fields (a file this kernel lacks) are
+// not counted.
+func (p *Plugin) drifted(m *member, rt *routing) isolation.Fields {
+	if m.cg == nil {
+		return 0
+	}
+	owned := rt.running[routeUpdate] | rt.running[routeDirect]
+	var out isolation.Fields
+	for i := range settings {
+		s := &settings[i]
+		if owned&s.field == 0 || s.same == nil {
+			continue
+		}
+		ok, err := s.same(p, m)
+		if errors.Is(err, cgroup.ErrVanished) {
+			return 0 // not started yet, or gone: nothing to repair
+		}
+		if err == nil && !ok {
+			out |= s.field
+		}
+	}
+	return out
+}
+
+// change is the change that re-asserts fields of a member's recorded
+// settings.
+func (m *member) change(fields isolation.Fields, reason string) isolation.ContainerChange {
+	return isolation.ContainerChange{ID: m.id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems, Settings: m.settings,
+		Fields: fields, Reason: reason}
+}
+
+// setStrings memoizes CPUSet.String within one batch of updates: every
+// member of a resized pool gets the same set, and formatting it (a sort)
+// dominated the CreateContainer handler on large nodes. Changes of several
+// pools interleave, so it keeps a few sets; Equals returns early on sets of
+// different sizes, which different pools usually have.
+type setStrings struct {
+	sets []cpuset.CPUSet
+	strs []string
+}
+
+func (m *setStrings) of(set cpuset.CPUSet) string {
+	if m == nil {
+		return set.String()
+	}
+	for i := range m.sets {
+		if m.sets[i].Equals(set) {
+			return m.strs[i]
+		}
+	}
+	str := set.String()
+	if len(m.sets) < 8 {
+		m.sets, m.strs = append(m.sets, set), append(m.strs, str)
+	}
+	return str
+}
+
+// writeErrors remembers the last direct-write error per container and
+// field, so a write that fails every period is logged once, and again
+// only when the error changes.
+type writeErrors struct {
+	mu   sync.Mutex
+	last map[string]map[isolation.Fields]string
+}
+
+// note records err and reports whether it is new for (id, f).
+func (w *writeErrors) note(id string, f isolation.Fields, err error) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		w.last = map[string]map[isolation.Fields]string{}
+	}
+	byField := w.last[id]
+	if byField == nil {
+		byField = map[isolation.Fields]string{}
+		w.last[id] = byField
+	}
+	if byField[f] == err.Error() {
+		return false
+	}
+	byField[f] = err.Error()
+	return true
+}
+
+func (w *writeErrors) clear(id string, f isolation.Fields) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.last[id], f)
+}
+
+func (w *writeErrors) forget(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.last, id)
+}

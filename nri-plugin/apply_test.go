@@ -1,0 +1,466 @@
+package nriplugin
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"k8s.io/utils/cpuset"
+
+	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/cgroup/cgrouptest"
+	"github.com/strata-nri/strata/cpuset/cpusettest"
+	"github.com/strata-nri/strata/isolation"
+)
+
+// carried reports whether NRI resources (of an adjustment or an update)
+// carry field f. It reads the protocol's own structures, independently of
+// the routing table.
+func carried(f isolation.Fields, linux *api.LinuxContainerAdjustment, res *api.LinuxResources) bool {
+	cpu, mem, uni := res.GetCpu(), res.GetMemory(), res.GetUnified()
+	switch f {
+	case isolation.FieldCPUs:
+		return cpu.GetCpus() != ""
+	case isolation.FieldMems:
+		return cpu.GetMems() != ""
+	case isolation.FieldCPUShares:
+		return cpu.GetShares() != nil
+	case isolation.FieldCPUQuota:
+		return cpu.GetQuota() != nil || cpu.GetPeriod() != nil
+	case isolation.FieldCPUIdle:
+		_, ok := uni[cgroup.UnifiedCPUIdle]
+		return ok
+	case isolation.FieldMemoryLimit:
+		return mem.GetLimit() != nil
+	case isolation.FieldMemoryMin:
+		_, ok := uni[cgroup.UnifiedMemoryMin]
+		return ok
+	case isolation.FieldMemoryLow:
+		_, ok := uni[cgroup.UnifiedMemoryLow]
+		return ok
+	case isolation.FieldMemoryHigh:
+		_, ok := uni[cgroup.UnifiedMemoryHigh]
+		return ok
+	case isolation.FieldMemorySoftLimit:
+		return mem.GetReservation() != nil
+	case isolation.FieldOOMScoreAdj:
+		return linux.GetOomScoreAdj() != nil
+	}
+	panic(fmt.Sprintf("field %b unknown to the test", f))
+}
+
+// A change whose every setting differs from its default, so each field
+// has something to carry.
+var full = isolation.ContainerChange{ID: "c1", Pool: isolation.PoolOnline, CPUs: cpuset.New(2, 3), Mems: cpuset.New(0),
+	Settings: isolation.Settings{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, CPUIdle: true, MemoryLimit: 1 << 30,
+		MemoryMin: 64 << 20, MemoryLow: 128 << 20, MemoryHigh: 900 << 20, MemorySoftLimit: 256 << 20, OOMScoreAdj: 500}}
+
+// TestRoutingTableGivesEveryFieldOneRoute walks every setting field ×
+// every runtime capability through the table and through the builders
+// every path uses: at creation a field is in the adjustment, written at
+// start, or not applied — exactly one; on a running container it is in an
+// update, written directly, or not applied — exactly one.
+func TestRoutingTableGivesEveryFieldOneRoute(t *testing.T) {
+	rows := map[isolation.Fields]int{}
+	for _, s := range settings {
+		if bits.OnesCount32(uint32(s.field)) != 1 {
+			t.Errorf("row %q covers fields %b: one row per field", s.name, s.field)
+		}
+		rows[s.field]++
+	}
+	for f := isolation.Fields(1); f <= isolation.FieldsAll && f != 0; f <<= 1 {
+		if rows[f] != 1 {
+			t.Errorf("field %b has %d rows in the routing table, want 1", f, rows[f])
+		}
+	}
+	for _, c := range allCapabilities() {
+		rt := newRouting(c)
+		adj := rt.adjustment(isolation.Admission{ID: full.ID, Pool: full.Pool, CPUs: full.CPUs, Mems: full.Mems, Settings: full.Settings})
+		for _, s := range settings {
+			cr, why := s.create(c)
+			rr, rwhy := s.running(c)
+			if cr != routeAdjust && cr != routeAtStart && cr != routeNone {
+				t.Errorf("%s, %s: creation route %s", c, s.name, cr)
+			}
+			if rr != routeUpdate && rr != routeDirect && rr != routeNone {
+				t.Errorf("%s, %s: running route %s", c, s.name, rr)
+			}
+			if (cr == routeNone) != (why != "") || (rr == routeNone) != (rwhy != "") {
+				t.Errorf("%s, %s: a field that cannot be applied needs a reason, and only it", c, s.name)
+			}
+			if (cr == routeAtStart || rr == routeDirect) && s.write == nil {
+				t.Errorf("%s, %s: routed to a direct write without a writer", c, s.name)
+			}
+
+			inAdj := carried(s.field, adj.GetLinux(), adj.GetLinux().GetResources())
+			atStart := rt.atStart()&s.field != 0
+			none := rt.create[routeNone]&s.field != 0
+			if n := count(inAdj, atStart, none); n != 1 {
+				t.Errorf("%s, %s at creation: adjustment %v, at start %v, not applied %v: want exactly one", c, s.name, inAdj, atStart, none)
+			}
+
+			ch := full
+			ch.Fields = s.field
+			u := rt.update(&ch, nil)
+			inUpd := u != nil && carried(s.field, nil, u.GetLinux().GetResources())
+			direct := rt.direct()&s.field != 0
+			none = rt.running[routeNone]&s.field != 0
+			if n := count(inUpd, direct, none); n != 1 {
+				t.Errorf("%s, %s running: update %v, direct %v, not applied %v: want exactly one", c, s.name, inUpd, direct, none)
+			}
+			for _, o := range settings {
+				if o.field != s.field && u != nil && carried(o.field, nil, u.GetLinux().GetResources()) {
+					t.Errorf("%s: an update for %s also carries %s", c, s.name, o.name)
+				}
+			}
+		}
+	}
+	// What anchors.md says each runtime carries.
+	for _, tc := range []struct {
+		c       capability
+		f       isolation.Fields
+		create  route
+		running route
+	}{
+		{capability{genContainerd17, false}, isolation.FieldOOMScoreAdj, routeAtStart, routeDirect},
+		{capability{genContainerd20, false}, isolation.FieldOOMScoreAdj, routeAdjust, routeDirect},
+		{capability{genContainerd17, false}, isolation.FieldCPUIdle, routeAtStart, routeDirect},
+		{capability{genContainerd23, true}, isolation.FieldCPUIdle, routeAdjust, routeDirect},
+		{capability{genContainerd23, false}, isolation.FieldMemoryMin, routeNone, routeNone},
+		{capability{genContainerd20, true}, isolation.FieldMemoryHigh, routeAdjust, routeUpdate},
+		{capability{genContainerd20, false}, isolation.FieldMemorySoftLimit, routeAdjust, routeDirect},
+		{capability{genContainerd22, true}, isolation.FieldMemorySoftLimit, routeAdjust, routeNone},
+		{capability{genContainerd17, false}, isolation.FieldCPUs, routeAdjust, routeUpdate},
+	} {
+		rt := newRouting(tc.c)
+		if rt.create[tc.create]&tc.f == 0 || rt.running[tc.running]&tc.f == 0 {
+			t.Errorf("%s: field %s wants %s / %s", tc.c, fieldNames(tc.f), tc.create, tc.running)
+		}
+	}
+}
+
+func count(b ...bool) int {
+	n := 0
+	for _, v := range b {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
+func TestDetectGen(t *testing.T) {
+	for _, tc := range []struct {
+		nri, runtime, version string
+		want                  runtimeGen
+	}{
+		{"unknown", "containerd", "v1.7.35", genContainerd17},
+		{"unknown", "containerd", "v2.1.4", genContainerd20},
+		{"unknown", "containerd", "2.0.0", genContainerd20},
+		{"v0.11.0", "containerd", "v2.2.9", genContainerd22},
+		{"v0.12.0", "containerd", "v2.3.7", genContainerd23},
+		{"v0.12.3", "containerd", "v2.4.2", genContainerd23},
+		{"unknown", "cri-o", "1.30.0", genContainerd17},
+		{"", "", "", genContainerd17},
+	} {
+		if got := detectGen(tc.nri, tc.runtime, tc.version); got != tc.want {
+			t.Errorf("detectGen(%q, %q, %q) = %s, want %s", tc.nri, tc.runtime, tc.version, got, tc.want)
+		}
+	}
+}
+
+// fakeProcess puts a process into a container's fixture cgroup, with an
+// oom_score_adj file under the plugin's proc root.
+func fakeProcess(t *testing.T, node *fakeNode, cgroupsPath string, pid, oom int) {
+	t.Helper()
+	cg, err := node.h.Open(cgroupsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cg.AddProc(pid); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(node.tree.Dir, "proc", strconv.Itoa(pid))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oom_score_adj"), []byte(strconv.Itoa(oom)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readOOM(t *testing.T, node *fakeNode, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(node.tree.Dir, "proc", strconv.Itoa(pid), "oom_score_adj"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+var oneGiB = float64(1 << 30)
+
+func newFakeNodeMode(t *testing.T, mode cgroup.Mode) *fakeNode {
+	t.Helper()
+	n := newFakeNode(t, cpusettest.Intel2S20C2T)
+	if mode == cgroup.V1 {
+		return n
+	}
+	var err error
+	if n.tree, err = cgrouptest.New(t.TempDir(), mode, n.topo.Online().String(), "0"); err != nil {
+		t.Fatal(err)
+	}
+	if n.h, err = n.tree.Hierarchy(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestStartContainerFallbacks drives CreateContainer and StartContainer
+// for a batch member (profile: idle scheduling, oom_score_adj 1000) on
+// each runtime generation and cgroup mode: what the adjustment cannot
+// carry must be written when the container starts, and nothing twice.
+func TestStartContainerFallbacks(t *testing.T) {
+	for _, tc := range []struct {
+		c              capability
+		idleInAdj      bool // else written at start
+		oomInAdj       bool
+		memoryHighInAd bool
+	}{
+		{capability{genContainerd17, false}, false, false, false},
+		{capability{genContainerd20, false}, false, true, false},
+		{capability{genContainerd23, true}, true, true, true},
+	} {
+		t.Run(tc.c.String(), func(t *testing.T) {
+			mode := cgroup.V1
+			if tc.c.unified {
+				mode = cgroup.V2
+			}
+			node := newFakeNodeMode(t, mode)
+			p, err := New(Options{Config: trusting(), SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
+				Cgroups: node.h, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.routes.Store(newRouting(tc.c))
+			p.synced = true
+			pd := pod("jobs", "crunch", map[string]string{"strata.io/pool": isolation.PoolBatch})
+			c := container(pd, "worker", 0, 0)
+			c.Linux.Resources.Memory = &api.LinuxMemory{Limit: api.Int64(1 << 30)}
+			adj, _, err := p.CreateContainer(context.Background(), pd, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			linux := adj.GetLinux()
+			if got := carried(isolation.FieldCPUIdle, linux, linux.GetResources()); got != tc.idleInAdj {
+				t.Errorf("cpu idle in the adjustment: %v, want %v", got, tc.idleInAdj)
+			}
+			if got := carried(isolation.FieldOOMScoreAdj, linux, linux.GetResources()); got != tc.oomInAdj {
+				t.Errorf("oom_score_adj in the adjustment: %v, want %v", got, tc.oomInAdj)
+			}
+			if got := carried(isolation.FieldMemoryHigh, linux, linux.GetResources()); got != tc.memoryHighInAd {
+				t.Errorf("memory high (90%% of the limit) in the adjustment: %v, want %v", got, tc.memoryHighInAd)
+			} else if got && linux.GetResources().GetUnified()[cgroup.UnifiedMemoryHigh] != strconv.FormatInt(int64(0.9*oneGiB), 10) {
+				t.Errorf("memory high %q, want 90%% of 1 GiB", linux.GetResources().GetUnified()[cgroup.UnifiedMemoryHigh])
+			}
+
+			if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+				t.Fatal(err)
+			}
+			const pid = 4242
+			fakeProcess(t, node, c.Linux.CgroupsPath, pid, 0)
+			if err := p.StartContainer(context.Background(), pd, c); err != nil {
+				t.Fatal(err)
+			}
+			cg, _ := node.h.Open(c.Linux.CgroupsPath)
+			idle, err := cg.CPUIdle()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The runtime applies the adjustment, not this fixture: a
+			// field the adjustment carried stays at the kernel default.
+			if idle == tc.idleInAdj {
+				t.Errorf("cpu.idle after start = %v; want it written at start only when the adjustment could not carry it", idle)
+			}
+			wantOOM := "1000"
+			if tc.oomInAdj {
+				wantOOM = "0"
+			}
+			if got := readOOM(t, node, pid); got != wantOOM {
+				t.Errorf("oom_score_adj after start = %s, want %s", got, wantOOM)
+			}
+		})
+	}
+}
+
+// runcOnFixture plays runc on a cgroup v1 fixture tree: it writes the
+// resources of adjustments and updates into the container's cgroup.
+func runcOnFixture(t *testing.T, node *fakeNode) func(c *api.Container, res *api.LinuxResources) {
+	return func(c *api.Container, res *api.LinuxResources) {
+		cg, err := node.h.Open(c.GetLinux().GetCgroupsPath())
+		if err != nil || !cg.Exists() {
+			return
+		}
+		cpu, mem := res.GetCpu(), res.GetMemory()
+		var errs []error
+		if s, err := cpuset.Parse(cpu.GetCpus()); err == nil && cpu.GetCpus() != "" {
+			errs = append(errs, cg.SetCPUSetCPUs(s))
+		}
+		if s, err := cpuset.Parse(cpu.GetMems()); err == nil && cpu.GetMems() != "" {
+			errs = append(errs, cg.SetCPUSetMems(s))
+		}
+		if v := cpu.GetShares(); v != nil {
+			errs = append(errs, cg.SetCPUShares(v.GetValue()))
+		}
+		if v := cpu.GetQuota(); v != nil {
+			errs = append(errs, cg.SetCPUQuota(v.GetValue(), cpu.GetPeriod().GetValue()))
+		}
+		if v := mem.GetLimit(); v != nil {
+			errs = append(errs, cg.SetMemoryLimit(v.GetValue()))
+		}
+		if v := mem.GetReservation(); v != nil {
+			errs = append(errs, cg.SetMemorySoftLimit(v.GetValue()))
+		}
+		for _, err := range errs {
+			if err != nil {
+				t.Errorf("runc on the fixture: container %s: %v", c.GetId(), err)
+			}
+		}
+	}
+}
+
+// TestLoopRepairsDriftAndRetriesFailedWrites runs the real loop (50 ms)
+// against NRI's in-process runtime, with runc played on a cgroup v1
+// fixture. Changed behind Strata's back, a batch member's cpu.shares and
+// cpuset.cpus (NRI updates), cpu.idle and oom_score_adj (direct writes) and
+// an online member's memory soft limit (direct write: the CRI update has
+// no reservation) must all come back within a few periods. A direct write
+// that fails (cpu.idle is not writable) is planned again every period until
+// it succeeds.
+func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	rt.runc = runcOnFixture(t, node)
+	cfg := trusting()
+	cfg.Period = isolation.Duration{Duration: 50 * time.Millisecond}
+	h := startPlugin(t, node, rt, cfg)
+	ctx := context.Background()
+
+	batchPod := pod("jobs", "crunch", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	batch := container(batchPod, "worker", 0, 0)
+	webPod := pod("shop", "web", map[string]string{"strata.io/pool": isolation.PoolOnline})
+	web := container(webPod, "server", 500, 0)
+	web.Linux.Resources.Memory = &api.LinuxMemory{Limit: api.Int64(128 << 20), Reservation: api.Int64(64 << 20)}
+	stuckPod := pod("jobs", "stuck", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	stuck := container(stuckPod, "worker", 0, 0)
+	for i, pc := range []struct {
+		p *api.PodSandbox
+		c *api.Container
+	}{{batchPod, batch}, {webPod, web}, {stuckPod, stuck}} {
+		if err := node.tree.AddCgroup(pc.c.Linux.CgroupsPath); err != nil {
+			t.Fatal(err)
+		}
+		fakeProcess(t, node, pc.c.Linux.CgroupsPath, 5001+i, 0)
+		if _, err := rt.create(t, pc.p, pc.c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// stuck's cpu.idle cannot be written: a directory stands in its place.
+	idleFile := filepath.Join(node.tree.ControllerDir("cpu,cpuacct", stuck.Linux.CgroupsPath), "cpu.idle")
+	if err := os.Remove(idleFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(idleFile, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, pc := range []struct {
+		p *api.PodSandbox
+		c *api.Container
+	}{{batchPod, batch}, {webPod, web}, {stuckPod, stuck}} {
+		if err := rt.r.StartContainer(ctx, &api.StartContainerRequest{Pod: pc.p, Container: pc.c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bcg, _ := node.h.Open(batch.Linux.CgroupsPath)
+	wcg, _ := node.h.Open(web.Linux.CgroupsPath)
+	want := func() (cpuset.CPUSet, bool) {
+		h.plugin.mu.Lock()
+		defer h.plugin.mu.Unlock()
+		m := h.plugin.ctrs[batch.Id]
+		return m.cpus, m != nil
+	}
+	restored := func() string {
+		cpus, _ := want()
+		var bad []string
+		if got, _ := bcg.CPUSetCPUs(); !got.Equals(cpus) {
+			bad = append(bad, fmt.Sprintf("cpuset.cpus %s (want %s)", got, cpus))
+		}
+		if got, _ := bcg.CPUShares(); got != 2 {
+			bad = append(bad, fmt.Sprintf("cpu.shares %d (want 2)", got))
+		}
+		if got, _ := bcg.CPUIdle(); !got {
+			bad = append(bad, "cpu.idle 0 (want 1)")
+		}
+		if got := readOOM(t, node, 5001); got != "1000" {
+			bad = append(bad, "oom_score_adj "+got+" (want 1000)")
+		}
+		if got, _ := wcg.MemorySoftLimit(); got != 64<<20 {
+			bad = append(bad, fmt.Sprintf("web memory soft limit %d (want %d)", got, 64<<20))
+		}
+		return strings.Join(bad, ", ")
+	}
+	waitFor(t, 3*time.Second, "settings applied at creation and start", func() bool { return restored() == "" })
+
+	// The failed write is planned again, period after period.
+	seen := map[time.Time]bool{}
+	waitFor(t, 2*time.Second, "cpu idle of the stuck member planned in 3 periods", func() bool {
+		plan := h.plugin.lastPlan.Load()
+		for _, ch := range plan.Changes {
+			if ch.ID == stuck.Id && ch.Fields&isolation.FieldCPUIdle != 0 {
+				seen[plan.Time] = true
+			}
+		}
+		return len(seen) >= 3
+	})
+
+	// Behind Strata's back.
+	for _, w := range []struct{ mount, rel, file, value string }{
+		{"cpu,cpuacct", batch.Linux.CgroupsPath, "cpu.shares", "1024"},
+		{"cpu,cpuacct", batch.Linux.CgroupsPath, "cpu.idle", "0"},
+		{"cpuset", batch.Linux.CgroupsPath, "cpuset.cpus", "0"},
+		{"memory", web.Linux.CgroupsPath, "memory.soft_limit_in_bytes", "9223372036854771712"},
+	} {
+		if err := node.tree.WriteFile(w.mount, w.rel, w.file, w.value+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(node.tree.Dir, "proc", "5001", "oom_score_adj"), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if restored() == "" {
+		t.Fatal("tampering did not change anything")
+	}
+	start := time.Now()
+	waitFor(t, 2*time.Second, "every tampered setting restored", func() bool { return restored() == "" })
+	t.Logf("restored %s after tampering (period %s)", time.Since(start).Round(time.Millisecond), cfg.Period.Duration)
+
+	// Once the file can be written, the retried write lands.
+	if err := os.Remove(idleFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(idleFile, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scg, _ := node.h.Open(stuck.Linux.CgroupsPath)
+	waitFor(t, 2*time.Second, "the stuck member's cpu.idle written once writable", func() bool {
+		idle, _ := scg.CPUIdle()
+		return idle
+	})
+}
