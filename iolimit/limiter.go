@@ -312,6 +312,7 @@ func (l *Limiter) WeightEffect(cg *cgroup.Cgroup, dev Device) (cgroup.IOWeightKn
 	hasBFQ := cg.HasIOWeight(cgroup.IOWeightBFQ)
 	hasCost := cg.HasIOWeight(cgroup.IOWeightCost)
 	bfqFile := cgroup.IOWeightFile(mode, cgroup.IOWeightBFQ)
+	costFile := cgroup.IOWeightFile(mode, cgroup.IOWeightCost)
 	if dev.Scheduler == "bfq" && hasBFQ {
 		return cgroup.IOWeightBFQ, nil
 	}
@@ -323,21 +324,21 @@ func (l *Limiter) WeightEffect(cg *cgroup.Cgroup, dev Device) (cgroup.IOWeightKn
 				return cgroup.IOWeightCost, nil
 			}
 			if err != nil {
-				why = append(why, fmt.Sprintf("io.weight needs iocost, and the root's io.cost.qos is unreadable (%v)", err))
+				why = append(why, fmt.Sprintf("%s needs iocost, and the root's iocost QoS settings are unreadable (%v)", costFile, err))
 			} else {
-				why = append(why, fmt.Sprintf("io.weight needs iocost enabled for %s in the root's io.cost.qos (it is not)", dev.Num))
+				why = append(why, fmt.Sprintf("%s needs iocost enabled for %s in the root's iocost QoS settings (it is not)", costFile, dev.Num))
 			}
 		} else {
-			why = append(why, "io.weight is absent (kernel without iocost)")
+			why = append(why, costFile+" is absent (kernel without iocost)")
 		}
 	} else {
 		if hasCost && dev.Scheduler == "cfq" {
 			return cgroup.IOWeightCost, nil
 		}
 		if hasCost {
-			why = append(why, fmt.Sprintf("blkio.weight needs the cfq scheduler (the device uses %s)", dev.Scheduler))
+			why = append(why, fmt.Sprintf("%s needs the cfq scheduler (the device uses %s)", costFile, dev.Scheduler))
 		} else {
-			why = append(why, "blkio.weight is absent (cfq was removed in Linux 5.0)")
+			why = append(why, costFile+" is absent (cfq was removed in Linux 5.0)")
 		}
 	}
 	switch {
