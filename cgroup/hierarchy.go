@@ -165,7 +165,7 @@ func NewV2(root string) (*Hierarchy, error) {
 }
 
 func (h *Hierarchy) loadAvailable() error {
-	s, err := readString(h.unified, "cgroup.controllers")
+	s, err := readString(h.unified, ControllersFile)
 	if err != nil {
 		return fmt.Errorf("cgroup: %w", err)
 	}
@@ -413,14 +413,14 @@ func (h *Hierarchy) createV2(rel string) error {
 		// The parent must delegate controllers before the child exists
 		// for the child to get their interface files.
 		for _, e := range enable {
-			cur, err := readString(dir, "cgroup.subtree_control")
+			cur, err := readString(dir, SubtreeControlFile)
 			if err != nil {
 				return fmt.Errorf("cgroup: %w", err)
 			}
 			if containsField(cur, e[1:]) {
 				continue
 			}
-			if err := writeString(dir, "cgroup.subtree_control", e); err != nil {
+			if err := writeString(dir, SubtreeControlFile, e); err != nil {
 				return fmt.Errorf("cgroup: enable controller: %w", err)
 			}
 		}

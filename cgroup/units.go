@@ -85,3 +85,12 @@ func SameBytes(got, want int64) bool {
 	page := int64(os.Getpagesize())
 	return got/page == want/page
 }
+
+// Core interface files of a cgroup v2 directory, for code that must set a
+// hierarchy up before there is one to Detect (a VM's init).
+const (
+	// ControllersFile lists the controllers a cgroup may enable.
+	ControllersFile = "cgroup.controllers"
+	// SubtreeControlFile enables controllers for a cgroup's children.
+	SubtreeControlFile = "cgroup.subtree_control"
+)

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-nri/strata/cgroup"
 	vm "github.com/strata-nri/strata/test/vm"
 )
 
@@ -111,8 +112,9 @@ func setup() error {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
 		}
 	}
-	if err := os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte(controllers), 0o644); err != nil {
-		return fmt.Errorf("enable %q in /sys/fs/cgroup/cgroup.subtree_control: %w", controllers, err)
+	subtree := filepath.Join("/sys/fs/cgroup", cgroup.SubtreeControlFile)
+	if err := os.WriteFile(subtree, []byte(controllers), 0o644); err != nil {
+		return fmt.Errorf("enable %q in %s: %w", controllers, subtree, err)
 	}
 	return nil
 }
@@ -161,8 +163,8 @@ func info() map[string]string {
 		"kernel":           unix.ByteSliceToString(u.Release[:]),
 		"cpus":             read("/sys/devices/system/cpu/online"),
 		"memory":           mem,
-		"controllers":      read("/sys/fs/cgroup/cgroup.controllers"),
-		"subtree_control":  read("/sys/fs/cgroup/cgroup.subtree_control"),
+		"controllers":      read(filepath.Join("/sys/fs/cgroup", cgroup.ControllersFile)),
+		"subtree_control":  read(filepath.Join("/sys/fs/cgroup", cgroup.SubtreeControlFile)),
 		"go":               runtime.Version(),
 		"var_tmp_disk_dev": read("/sys/block/ram0/size"),
 	}
