@@ -475,7 +475,7 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	if err != nil {
 		p.metrics.admissions.WithLabelValues("", "refused").Inc()
 		p.log.Warn("container refused", "container", c.GetName(), "pod", podName(pod), "err", err)
-		return nil, nil, fmt.Errorf("strata: container %s of pod %s: %w", c.GetName(), podName(pod), err)
+		return nil, nil, fmt.Errorf("strata: container %s of pod %s: %w", safetext.Name(c.GetName()), safetext.Name(podName(pod)), err)
 	}
 	p.metrics.admissions.WithLabelValues(adm.Pool, "admitted").Inc()
 	p.track(pod, c, adm)
@@ -589,7 +589,7 @@ func (m *member) info() Member {
 		PodIPs: m.podIPs, Annotations: m.annotations, CgroupsPath: m.cgroupsPath, Cgroup: cg,
 		Pids: func() ([]int, error) {
 			if cg == nil {
-				return nil, fmt.Errorf("container %s: cgroups path %q not understood", m.id, m.cgroupsPath)
+				return nil, fmt.Errorf("container %s: cgroups path %s not understood", safetext.Name(m.id), safetext.Quote(m.cgroupsPath))
 			}
 			return cg.Procs()
 		},

@@ -64,3 +64,21 @@ func TestHostileRecordWithinBudget(t *testing.T) {
 		}
 	}
 }
+
+// A refusal goes back to the runtime with the hostile names quoted and
+// cut: no raw newline or NUL, no megabyte error.
+func TestRefusalToRuntimeIsBounded(t *testing.T) {
+	node := newFakeNode(t, cpusettest.VM2)
+	rt := newRuntime(t)
+	startPlugin(t, node, rt, trusting())
+	p := pod("dev", "evil\nname\x00"+strings.Repeat("x", 1<<16), map[string]string{"strata.io/pool": "gold\r\n" + strings.Repeat("y", 1<<16)})
+	c := container(p, "c\n", 100, 0)
+	_, err := rt.create(t, p, c)
+	if err == nil {
+		t.Fatal("unknown pool admitted")
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\r\n\x00") || len(msg) > 4096 {
+		t.Errorf("refusal of %d bytes with raw control characters: %.300q", len(msg), msg)
+	}
+}
