@@ -1,6 +1,7 @@
 package isolation_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -78,6 +79,27 @@ func TestHostileAnnotationsWithinBudget(t *testing.T) {
 		msg := err.Error()
 		if len(msg) > 2048 || strings.ContainsAny(msg, "\n\x00") {
 			t.Errorf("%s: refusal of %d bytes, raw newline or NUL: %.300q", name, len(msg), msg)
+		}
+	}
+}
+
+// NaN and infinity in float fields set through the Go API (YAML cannot
+// carry them: decoding fails) are refused, field by field.
+func TestNaNRefused(t *testing.T) {
+	nan := math.NaN()
+	for name, set := range map[string]func(*isolation.Config){
+		"pools[0].band.low":                       func(c *isolation.Config) { c.Pools[0].Band.Low = nan },
+		"pools[0].rcf.max":                        func(c *isolation.Config) { c.Pools[0].RCF.Max = math.Inf(1) },
+		"resize.maxGrowPercent":                   func(c *isolation.Config) { c.Resize.MaxGrowPercent = nan },
+		"predictor.percentile":                    func(c *isolation.Config) { c.Predictor.Percentile = nan },
+		"protection.levels[0].when.cpuLoad":       func(c *isolation.Config) { c.Protection.Levels[0].When.CPULoad = nan },
+		"protection.levels[1].when.memoryPSIFull": func(c *isolation.Config) { c.Protection.Levels[1].When.MemoryFull = math.Inf(1) },
+		"protection.levels[0].when.memoryUsage":   func(c *isolation.Config) { c.Protection.Levels[0].When.MemoryUsage = nan },
+	} {
+		cfg := isolation.DefaultConfig()
+		set(cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: Validate = %v", name, err)
 		}
 	}
 }

@@ -139,7 +139,7 @@ func (p IOProfile) validate(v *validator, f string) {
 		name string
 		val  float64
 	}{{"psiSome", t.PSISome}, {"releasePSISome", t.ReleasePSISome}} {
-		if x.val < 0 || x.val > 100 {
+		if !(x.val >= 0 && x.val <= 100) { // NaN fails too
 			v.add(tf+"."+x.name, x.val, "must be a PSI avg10 percentage 0..100 (0: default)")
 		}
 	}
