@@ -302,6 +302,18 @@ func TestStartContainerFallbacks(t *testing.T) {
 
 // runcOnFixture plays runc on a cgroup v1 fixture tree: it writes the
 // resources of adjustments and updates into the container's cgroup.
+// poll reports whether ok became true within d.
+func poll(d time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 func runcOnFixture(t *testing.T, node *fakeNode) func(c *api.Container, res *api.LinuxResources) {
 	return func(c *api.Container, res *api.LinuxResources) {
 		cg, err := node.h.Open(c.GetLinux().GetCgroupsPath())
@@ -448,7 +460,9 @@ func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
 		t.Fatal("tampering did not change anything")
 	}
 	start := time.Now()
-	waitFor(t, 2*time.Second, "every tampered setting restored", func() bool { return restored() == "" })
+	if !poll(5*time.Second, func() bool { return restored() == "" }) {
+		t.Fatalf("not restored after 5 s: %s", restored())
+	}
 	t.Logf("restored %s after tampering (period %s)", time.Since(start).Round(time.Millisecond), cfg.Period.Duration)
 
 	// Once the file can be written, the retried write lands.

@@ -80,9 +80,9 @@ func (p *Plugin) step(ctx context.Context) {
 	// Snapshot what the direct writes, drift repair and actions need, then
 	// let go of the lock before touching the runtime or the kernel.
 	var writes []pendingWrite
-	changed := make(map[string]bool, len(plan.Changes))
+	changed := make(map[string]isolation.Fields, len(plan.Changes))
 	for _, ch := range plan.Changes {
-		changed[ch.ID] = true
+		changed[ch.ID] |= ch.Fields
 		if m := p.ctrs[ch.ID]; m != nil && ch.Fields&direct != 0 {
 			writes = append(writes, pendingWrite{*m, ch.Fields & direct})
 		}
@@ -94,14 +94,15 @@ func (p *Plugin) step(ctx context.Context) {
 		}
 	}
 	var check []member
-	for id, m := range p.ctrs {
-		if !changed[id] && m.cg != nil {
+	for _, m := range p.ctrs {
+		if m.cg != nil {
 			check = append(check, *m)
 		}
 	}
 	p.mu.Unlock()
 
-	repairs := p.drift(check, rt)
+	// Fields the plan changes this period are being applied, not drifted.
+	repairs := p.drift(check, rt, changed)
 	for i := range repairs {
 		if f := repairs[i].Fields & direct; f != 0 {
 			writes = append(writes, pendingWrite{check[repairs[i].index], f})
@@ -149,11 +150,11 @@ type repair struct {
 // reply carries for containers that are themselves still being created —
 // and other agents rewrite cgroup files; reading them back each period
 // finds and repairs that.
-func (p *Plugin) drift(members []member, rt *routing) []repair {
+func (p *Plugin) drift(members []member, rt *routing, skip map[string]isolation.Fields) []repair {
 	var out []repair
 	for i := range members {
 		m := &members[i]
-		f := p.drifted(m, rt)
+		f := p.drifted(m, rt) &^ skip[m.id]
 		if f == 0 {
 			continue
 		}
