@@ -197,27 +197,6 @@ func BenchmarkSchedProbeContextSwitch(b *testing.B) {
 	b.ReportMetric(float64((with-without).Nanoseconds())/float64(b.N)/2, "ns/switch-added")
 }
 
-// ownUnifiedCgroup is the cgroup2 cgroup of the test process ("0::" in
-// /proc/self/cgroup), so its end of the ping-pong is measured too.
-func ownUnifiedCgroup(tb testing.TB, h *cgroup.Hierarchy) *cgroup.Cgroup {
-	tb.Helper()
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if path, ok := strings.CutPrefix(line, "0::"); ok {
-			cg, err := h.Open(path)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return cg
-		}
-	}
-	tb.Skip("the test process has no cgroup2 cgroup (pure cgroup v1 host)")
-	return nil
-}
-
 // pipe returns a blocking pipe (os.Pipe's are non-blocking for the
 // poller, which would turn a ping-pong into polling).
 func pipe() ([2]*os.File, error) {
