@@ -147,7 +147,9 @@ func sendFromCgroup(t testing.TB, cg *cgroup.Cgroup, n *netqostest.Netns, dst st
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := testutil.StartInCgroup(t, cg, "/usr/bin/env", helperEnv+"=send", "STRATA_NETQOS_NETNS="+n.Path, "STRATA_NETQOS_DST="+dst, self)
+	// Through sh rather than env(1), which a minimal guest may lack.
+	cmd := testutil.StartInCgroup(t, cg, "/bin/sh", "-c",
+		`export `+helperEnv+`=send STRATA_NETQOS_NETNS="$1" STRATA_NETQOS_DST="$2"; exec "$0"`, self, n.Path, dst)
 	return cmd
 }
 

@@ -157,6 +157,9 @@ var GuestModules = []Module{
 	{Path: "sch_tbf"},
 	{Path: "sch_ingress"},
 	{Path: "cls_bpf"},
+	{Path: "cls_u32"},    // netqos: a pod's egress redirect
+	{Path: "act_mirred"}, // to its ifb
+	{Path: "ifb"},
 	{Path: "veth"},
 	{Path: "overlay"},
 }
