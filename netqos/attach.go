@@ -109,7 +109,9 @@ func attachTCX(s *scope, ifindex int, prog *ebpf.Program) (attachment, error) {
 func detachStaleTCX(ifindex int) error {
 	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXEgress})
 	if err != nil {
-		return err
+		// A kernel without TCX answers EINVAL here; the attach that
+		// follows reports ErrNotSupported properly.
+		return nil
 	}
 	for _, p := range res.Programs {
 		prog, err := ebpf.NewProgramFromID(p.ID)

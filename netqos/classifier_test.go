@@ -178,6 +178,10 @@ func TestKernelClassifierByCgroupID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sibling, err := h.Create(pod.Path() + "/sibling")
+	if err != nil {
+		t.Fatal(err)
+	}
 	podID, err := pod.ID()
 	if err != nil {
 		t.Fatal(err)
@@ -216,9 +220,11 @@ func TestKernelClassifierByCgroupID(t *testing.T) {
 	if got := runInCgroup(t, ctr, c, pkt4); got[0] != ctrClass {
 		t.Errorf("cgroup and address known: priority %s, want the cgroup's %s", HandleString(got[0]), HandleString(ctrClass))
 	}
-	// A process in the pod cgroup itself (not below it) matches too.
-	if got := runInCgroup(t, pod, c, pkt6); got[0] != podClass {
-		t.Errorf("socket in the pod cgroup: priority %s, want %s", HandleString(got[0]), HandleString(podClass))
+	// A sibling container without an entry of its own gets the pod's class.
+	// (Not a process in the pod cgroup itself: cgroup v2 keeps processes
+	// out of cgroups whose children have controllers.)
+	if got := runInCgroup(t, sibling, c, pkt6); got[0] != podClass {
+		t.Errorf("socket in a sibling container: priority %s, want the pod's %s", HandleString(got[0]), HandleString(podClass))
 	}
 	// Forgotten cgroups fall back to the address.
 	if err := c.DeleteCgroup(ctrID); err != nil {

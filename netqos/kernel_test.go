@@ -216,9 +216,9 @@ func TestKernelTreeCgroupAndAddressSenders(t *testing.T) {
 	tr := newTestTree(t, n.node, TreeConfig{
 		Interface: n.uplink, Link: 100 * Mbit, Default: 30,
 		Classes: []ClassSpec{
-			{ID: 10, Rate: 20 * Mbit, Prio: 0},
-			{ID: 20, Rate: 8 * Mbit, Prio: 1},
-			{ID: 30, Rate: 2 * Mbit, Ceil: 2 * Mbit, Prio: 2},
+			{ID: 10, Rate: 6 * Mbit, Prio: 0},
+			{ID: 20, Rate: 3 * Mbit, Prio: 1},
+			{ID: 30, Rate: 1 * Mbit, Ceil: 1 * Mbit, Prio: 2},
 		},
 	})
 	if err := tr.ClassifyCgroup(id, 10); err != nil {
@@ -232,8 +232,8 @@ func TestKernelTreeCgroupAndAddressSenders(t *testing.T) {
 	sendFrom(t, n.pod, s.Addr)
 	time.Sleep(warmup)
 	got := rates(s, window, n.nodeIP, n.podIP)
-	within(t, "cgroup-classified sender (20 Mbit/s class)", got[0], 20*Mbit, tolerance)
-	within(t, "address-classified pod (8 Mbit/s class)", got[1], 8*Mbit, tolerance)
+	within(t, "cgroup-classified sender (6 Mbit/s class)", got[0], 6*Mbit, tolerance)
+	within(t, "address-classified pod (3 Mbit/s class)", got[1], 3*Mbit, tolerance)
 }
 
 // Lowering the batch class's ceiling at run time takes effect in the next
@@ -242,10 +242,10 @@ func TestKernelTreeLowerCeilingLive(t *testing.T) {
 	n := newNode(t)
 	const online, batch = 10, 20
 	tr := newTestTree(t, n.node, TreeConfig{
-		Interface: n.uplink, Link: 50 * Mbit, Default: batch,
+		Interface: n.uplink, Link: 20 * Mbit, Default: batch,
 		Classes: []ClassSpec{
-			{ID: online, Rate: 10 * Mbit, Ceil: 10 * Mbit, Prio: 0},
-			{ID: batch, Rate: 2 * Mbit, Ceil: 30 * Mbit, Prio: 1},
+			{ID: online, Rate: 4 * Mbit, Ceil: 4 * Mbit, Prio: 0},
+			{ID: batch, Rate: 1 * Mbit, Ceil: 10 * Mbit, Prio: 1},
 		},
 	})
 	// Online: the pod by address. Batch: the node's own traffic, unclassified.
@@ -257,15 +257,15 @@ func TestKernelTreeLowerCeilingLive(t *testing.T) {
 	sendFrom(t, n.node, s.Addr)
 	time.Sleep(warmup)
 	before := rates(s, window, n.podIP, n.nodeIP)
-	within(t, "online before", before[0], 10*Mbit, tolerance)
-	within(t, "batch before (ceil 30 Mbit/s)", before[1], 30*Mbit, tolerance)
-	if err := tr.SetClass(ClassSpec{ID: batch, Rate: 2 * Mbit, Ceil: 5 * Mbit, Prio: 1}); err != nil {
+	within(t, "online before", before[0], 4*Mbit, tolerance)
+	within(t, "batch before (ceil 10 Mbit/s)", before[1], 10*Mbit, tolerance)
+	if err := tr.SetClass(ClassSpec{ID: batch, Rate: 1 * Mbit, Ceil: 2 * Mbit, Prio: 1}); err != nil {
 		t.Fatal(err)
 	}
 	after := rates(s, window, n.podIP, n.nodeIP)
-	within(t, "online after", after[0], 10*Mbit, tolerance)
-	within(t, "batch after (ceil 5 Mbit/s)", after[1], 5*Mbit, tolerance)
-	if c, _ := tr.Class(batch); c.Ceil != 5*Mbit {
+	within(t, "online after", after[0], 4*Mbit, tolerance)
+	within(t, "batch after (ceil 2 Mbit/s)", after[1], 2*Mbit, tolerance)
+	if c, _ := tr.Class(batch); c.Ceil != 2*Mbit {
 		t.Errorf("Class(batch) = %+v after SetClass", c)
 	}
 }
@@ -325,7 +325,7 @@ func TestKernelTreeSetupTwice(t *testing.T) {
 // veth, then changed live.
 func TestKernelPodLimits(t *testing.T) {
 	n := newNode(t)
-	lim, err := PodLimitsFromAnnotations(map[string]string{EgressBandwidthAnnotation: "10M", IngressBandwidthAnnotation: "20M"})
+	lim, err := PodLimitsFromAnnotations(map[string]string{EgressBandwidthAnnotation: "6M", IngressBandwidthAnnotation: "5M"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,25 +352,33 @@ func TestKernelPodLimits(t *testing.T) {
 	toNode := newSink(t, n.node, n.podGW)
 	stop := sendFrom(t, n.pod, toNode.Addr)
 	time.Sleep(warmup)
-	within(t, "pod egress (10M)", rates(toNode, window, n.podIP)[0], 10*Mbit, tolerance)
+	within(t, "pod egress (6M)", rates(toNode, window, n.podIP)[0], 6*Mbit, tolerance)
 	// Changed live, as an annotation update does.
-	lim.Egress = 4 * Mbit
+	lim.Egress = 3 * Mbit
 	if err := SetPodLimits(pi, lim); err != nil {
 		t.Fatal(err)
 	}
-	within(t, "pod egress changed live (4M)", rates(toNode, window, n.podIP)[0], 4*Mbit, tolerance)
+	within(t, "pod egress changed live (3M)", rates(toNode, window, n.podIP)[0], 3*Mbit, tolerance)
 	stop()
 	// Pod ingress: the node sends to the pod.
 	toPod := newSink(t, n.pod, n.podIP)
 	sendFrom(t, n.node, toPod.Addr)
 	time.Sleep(warmup)
-	within(t, "pod ingress (20M)", rates(toPod, window, n.podGW)[0], 20*Mbit, tolerance)
+	within(t, "pod ingress (5M)", rates(toPod, window, n.podGW)[0], 5*Mbit, tolerance)
 	lim.Ingress = 0 // the annotation was removed
 	if err := SetPodLimits(pi, lim); err != nil {
 		t.Fatal(err)
 	}
-	if got := rates(toPod, window, n.podGW)[0]; got < 40*Mbit {
-		t.Errorf("pod ingress after the limit was removed: %s, want well above 20Mbit", got)
+	// The limit is gone from the veth, and the flow is faster than it was.
+	l, err := n.node.NL.LinkByName(n.podHostIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qs, _ := n.node.NL.QdiscList(l); hasKind(qs, "tbf") {
+		t.Errorf("ingress limit removed, but a tbf is still on %s: %v", n.podHostIf, qs)
+	}
+	if got := rates(toPod, window, n.podGW)[0]; got < 6*Mbit {
+		t.Errorf("pod ingress after the limit was removed: %s, want above the former 5Mbit", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // scope is the network namespace an object works in: its netlink handle,
@@ -18,11 +19,13 @@ type scope struct {
 	nl   *netlink.Handle
 }
 
-// openScope opens the namespace at path ("" = the caller's).
+// openScope opens the namespace at path ("" = the caller's). The netlink
+// handle speaks rtnetlink only: netlink's default opens every family it
+// knows, and fails where one (xfrm, netfilter) is a module not loaded.
 func openScope(path string) (*scope, error) {
 	s := &scope{path: path, ns: netns.None()}
 	if path == "" {
-		h, err := netlink.NewHandle()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			return nil, fmt.Errorf("netqos: netlink: %w", err)
 		}
@@ -33,7 +36,7 @@ func openScope(path string) (*scope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: network namespace %s: %v", ErrInvalid, path, err)
 	}
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("netqos: netlink in %s: %w", path, err)

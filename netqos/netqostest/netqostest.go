@@ -19,6 +19,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-nri/strata/internal/testutil"
 )
@@ -61,7 +62,7 @@ func NewNetns(t testing.TB, role string) *Netns {
 			t.Errorf("cleanup: delete netns %s: %v", name, err)
 		}
 	})
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink in %s: %v", name, err)
 	}
