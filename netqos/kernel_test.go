@@ -245,7 +245,7 @@ func TestKernelTreeLowerCeilingLive(t *testing.T) {
 		Interface: n.uplink, Link: 20 * Mbit, Default: batch,
 		Classes: []ClassSpec{
 			{ID: online, Rate: 4 * Mbit, Ceil: 4 * Mbit, Prio: 0},
-			{ID: batch, Rate: 1 * Mbit, Ceil: 10 * Mbit, Prio: 1},
+			{ID: batch, Rate: 1 * Mbit, Ceil: 6 * Mbit, Prio: 1},
 		},
 	})
 	// Online: the pod by address. Batch: the node's own traffic, unclassified.
@@ -258,7 +258,7 @@ func TestKernelTreeLowerCeilingLive(t *testing.T) {
 	time.Sleep(warmup)
 	before := rates(s, window, n.podIP, n.nodeIP)
 	within(t, "online before", before[0], 4*Mbit, tolerance)
-	within(t, "batch before (ceil 10 Mbit/s)", before[1], 10*Mbit, tolerance)
+	within(t, "batch before (ceil 6 Mbit/s)", before[1], 6*Mbit, tolerance)
 	if err := tr.SetClass(ClassSpec{ID: batch, Rate: 1 * Mbit, Ceil: 2 * Mbit, Prio: 1}); err != nil {
 		t.Fatal(err)
 	}
