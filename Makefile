@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 HELM_VERSION        := v3.22.0
 PKGS                := ./...
 
-.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-vm test-e2e fuzz bench demo clean
+.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-vm test-e2e test-k8s fuzz bench demo clean
 
 all: build
 
@@ -46,6 +46,14 @@ test-e2e:
 		$(GO) test -count=1 -p 1 -timeout 25m -run 'E2E' ./test/e2e/...; \
 	else echo "test-e2e: no end-to-end tests yet"; fi
 
+# Kubernetes tier: a single-node cluster (etcd, API server, controller
+# manager, scheduler, kubelet; built from the Go module proxy and cached)
+# with the plugin. Builds first, then holds the shared measurement lock
+# only while clusters run.
+test-k8s:
+	$(GO) run ./test/k8s/cmd/k8sbuild
+	flock /tmp/strata-measure.lock $(GO) test -count=1 -p 1 -timeout 30m -run 'E2EK8s' ./test/k8s/...
+
 # Benchmarks run once each, so a change that breaks one is caught by the
 # tests rather than by the next person measuring. (pressure's and the e2e
 # benchmarks build large fixtures or real containers: run them with make
@@ -69,7 +77,7 @@ fuzz:
 
 # Every tier. CI sets STRATA_TEST_REQUIRE_KERNEL=1 so that a kernel test
 # skipped on a machine that has the feature fails instead.
-test: lint test-unit bench-smoke test-kernel test-vm test-e2e
+test: lint test-unit bench-smoke test-kernel test-vm test-e2e test-k8s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the test tiers use. Other lists (test/e2e/apt-packages.txt
 # and test/vm/apt-packages.txt) are merged in so each tier declares its own needs.
 pkgs=(iproute2 procps util-linux)
-for list in test/e2e/apt-packages.txt test/vm/apt-packages.txt; do
+for list in test/e2e/apt-packages.txt test/vm/apt-packages.txt test/k8s/apt-packages.txt; do
 	[ -f "$list" ] && mapfile -t -O "${#pkgs[@]}" pkgs < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
 done
 missing=()

@@ -1,0 +1,14 @@
+// Command kube-apiserver is the Kubernetes v1.37.2 API server built from the
+// Go module proxy for Strata's Kubernetes tier: upstream's main, reproduced.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewAPIServerCommand()))
+}
