@@ -58,20 +58,31 @@ func SetIOPriority(procRoot string, pid int, class IOPriorityClass, level int) e
 		level = 0
 	}
 	value := int(class)<<13 | level
-	tasks, err := os.ReadDir(filepath.Join(procRoot, strconv.Itoa(pid), "task"))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("iolimit: IO priority of process %d: %w", pid, err)
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
+	// A thread started during the sweep by one not yet set would keep the
+	// old class: sweep again until a pass finds no thread it has not set.
+	done := map[int]bool{}
+	for pass := 0; pass < 8; pass++ {
+		tasks, err := os.ReadDir(filepath.Join(procRoot, strconv.Itoa(pid), "task"))
 		if err != nil {
-			continue
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("iolimit: IO priority of process %d: %w", pid, err)
 		}
-		if _, _, errno := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), uintptr(value)); errno != 0 && errno != unix.ESRCH {
-			return fmt.Errorf("iolimit: ioprio_set(thread %d of process %d, %s): %w", tid, pid, class, errno)
+		fresh := 0
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil || done[tid] {
+				continue
+			}
+			if _, _, errno := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), uintptr(value)); errno != 0 && errno != unix.ESRCH {
+				return fmt.Errorf("iolimit: ioprio_set(thread %d of process %d, %s): %w", tid, pid, class, errno)
+			}
+			done[tid] = true
+			fresh++
+		}
+		if fresh == 0 {
+			return nil
 		}
 	}
 	return nil
