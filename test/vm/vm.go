@@ -131,7 +131,9 @@ func Boot(ctx context.Context, opts Options) (*Report, error) {
 		qemu = "nice"
 	}
 	cmd := exec.CommandContext(ctx, qemu, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed outright (timeout, ^C) must not leave
+	// the guest running and holding the measure lock.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
