@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 HELM_VERSION        := v3.22.0
 PKGS                := ./...
 
-.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-vm test-e2e test-k8s fuzz bench demo clean
+.PHONY: all build deps lint test test-unit bench-smoke test-kernel test-vm test-e2e test-k8s fuzz bench bench-colocation demo clean
 
 all: build
 
@@ -81,6 +81,13 @@ test: lint test-unit bench-smoke test-kernel test-vm test-e2e test-k8s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The colocation benchmark (benchmarks/colocation): an LC service against
+# batch antagonists under each isolation scheme, directly on cgroups, as
+# root. Holds the shared measurement lock; figures land in COLO_OUT.
+COLO_OUT ?= bin/colocation
+bench-colocation:
+	flock /tmp/strata-measure.lock $(GO) run ./benchmarks/colocation -out $(COLO_OUT)
 
 demo:
 	./examples/demo/demo.sh

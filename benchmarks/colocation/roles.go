@@ -1,0 +1,135 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// roleEnv names the environment variable a child process reads its role
+// from.
+const roleEnv = "STRATA_COLOCATION_ROLE"
+
+// workEnv carries the LC service's per-request work (iterations over the
+// working set).
+const workEnv = "STRATA_COLOCATION_WORK"
+
+// runRole runs the child role named in the environment and reports whether
+// there was one.
+func runRole() bool {
+	role := os.Getenv(roleEnv)
+	if role == "" {
+		return false
+	}
+	var err error
+	switch role {
+	case "lc":
+		err = serveLC()
+	case "cpu":
+		err = antagonist(cpuBurn)
+	case "mem":
+		err = antagonist(memThrash)
+	default:
+		err = fmt.Errorf("%s=%q: unknown; allowed: lc, cpu, mem", roleEnv, role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "colocation child:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+	return true
+}
+
+// lcWorkingSet is the LC service's working set per request handler.
+const lcWorkingSet = 4 << 20
+
+// serveLC listens on a loopback port, prints it on stdout, and serves
+// requests until SIGTERM.
+func serveLC() error {
+	iters, err := strconv.Atoi(os.Getenv(workEnv))
+	if err != nil || iters <= 0 || iters > 1<<20 {
+		return fmt.Errorf("%s=%q: want an integer in 1..%d", workEnv, os.Getenv(workEnv), 1<<20)
+	}
+	ws := make([]byte, lcWorkingSet)
+	for i := range ws {
+		ws[i] = byte(i * 7)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	var seed atomic.Uint64
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// Fixed work: hash 64-byte chunks at pseudo-random places in the
+		// working set, so the request touches memory as well as the ALU.
+		s := seed.Add(0x9e3779b97f4a7c15)
+		var sum [32]byte
+		for i := 0; i < iters; i++ {
+			s = s*6364136223846793005 + 1442695040888963407
+			off := int(s>>33) % (lcWorkingSet - 64)
+			sum = sha256.Sum256(append(sum[:0:0], ws[off:off+64]...))
+			ws[off] ^= sum[0]
+		}
+		fmt.Fprintf(w, "%x\n", sum[:4])
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		<-c
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// antagonist runs work in a loop until SIGTERM, then prints the operations
+// done and the seconds it ran.
+func antagonist(work func(*atomic.Uint64)) error {
+	var ops atomic.Uint64
+	start := time.Now()
+	go work(&ops)
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM)
+	<-c
+	fmt.Printf("%d %f\n", ops.Load(), time.Since(start).Seconds())
+	return nil
+}
+
+// cpuBurn spins on integer arithmetic; one operation is 1<<16 steps.
+func cpuBurn(ops *atomic.Uint64) {
+	x := uint64(1)
+	for {
+		for i := 0; i < 1<<16; i++ {
+			x = x*2862933555777941757 + 3037000493
+		}
+		if x == 0 {
+			fmt.Println(x) // keeps the loop from being optimised away
+		}
+		ops.Add(1)
+	}
+}
+
+// memThrash streams through a 64 MiB buffer (larger than any cache here),
+// reading and writing one word per cache line; one operation is one MiB.
+func memThrash(ops *atomic.Uint64) {
+	buf := make([]uint64, 64<<20/8)
+	for {
+		for mb := 0; mb < len(buf); mb += 1 << 17 {
+			for i := mb; i < mb+1<<17; i += 8 {
+				buf[i]++
+			}
+			ops.Add(1)
+		}
+	}
+}
