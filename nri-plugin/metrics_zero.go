@@ -23,4 +23,7 @@ func (m *Metrics) zeroPoolSeries(cfg *isolation.Config) {
 	for _, r := range []string{"ok", "failed"} {
 		m.connects.WithLabelValues(r)
 	}
+	for i := range settings {
+		m.drift.WithLabelValues(settings[i].name)
+	}
 }
