@@ -62,6 +62,10 @@ func TestKernelColocationSmoke(t *testing.T) {
 			t.Errorf("markdown lacks a row for %s:\n%s", s.Name, md)
 		}
 	}
+	var svg strings.Builder
+	if err := rep.WriteSVG(&svg); err != nil || !strings.Contains(svg.String(), "<svg") {
+		t.Errorf("svg plot: %v (%d bytes)", err, svg.Len())
+	}
 	t.Log("\n" + md)
 }
 
@@ -87,5 +91,28 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if err := good.validate(); err != nil {
 		t.Errorf("good options refused: %v", err)
+	}
+}
+
+// TestWriteSVG draws a report and checks the chart names every scenario
+// with a p99, and refuses a report with none.
+func TestWriteSVG(t *testing.T) {
+	rep := &Report{CPUs: 2, Options: Options{Load: 0.5}, Results: []Result{
+		{Scenario: "lc-alone", P99: 2}, {Scenario: "batch-alone"}, {Scenario: "static-pools", P99: 40},
+	}}
+	var b strings.Builder
+	if err := rep.WriteSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"<svg", "lc-alone", "static-pools"} {
+		if !strings.Contains(b.String(), n) {
+			t.Errorf("svg lacks %q", n)
+		}
+	}
+	if strings.Contains(b.String(), "batch-alone") {
+		t.Errorf("svg has a bar for batch-alone, which has no LC latency")
+	}
+	if err := (&Report{}).WriteSVG(&b); err == nil {
+		t.Errorf("empty report drew a chart")
 	}
 }

@@ -10,7 +10,8 @@
 // generator sends requests at Poisson-distributed times and measures each
 // latency from the request's intended send time, so a stalled server shows
 // up in the figures instead of slowing the generator (no coordinated
-// omission); latencies go into an HDR histogram. The service's capacity is
+// omission); latencies go into an HDR histogram. With -out it also writes
+// an SVG bar chart of the LC p99 per scenario. The service's capacity is
 // measured alone first (closed loop) and load levels are set as a fraction
 // of it.
 //
