@@ -83,7 +83,9 @@ func (p *Plugin) step(ctx context.Context) {
 	changed := make(map[string]isolation.Fields, len(plan.Changes))
 	for _, ch := range plan.Changes {
 		changed[ch.ID] |= ch.Fields
-		if m := p.ctrs[ch.ID]; m != nil && ch.Fields&direct != 0 {
+		// A container not started yet gets its direct settings at
+		// StartContainer, from its record, once runc is done with it.
+		if m := p.ctrs[ch.ID]; m != nil && m.started && ch.Fields&direct != 0 {
 			writes = append(writes, pendingWrite{*m, ch.Fields & direct})
 		}
 	}
@@ -95,7 +97,7 @@ func (p *Plugin) step(ctx context.Context) {
 	}
 	var check []member
 	for _, m := range p.ctrs {
-		if m.cg != nil {
+		if m.cg != nil && m.started {
 			check = append(check, *m)
 		}
 	}

@@ -118,6 +118,11 @@ type member struct {
 	settings   isolation.Settings
 	exclusive  bool
 	request    int64 // CPU request (millicores) it was admitted with
+	// started: the runtime has started the container (StartContainer, or
+	// running at Synchronize). Until then runc is still writing the
+	// container's cgroup itself, so nobody else may: on v1 a cgroup with
+	// cpu.idle set refuses runc's cpu.shares write and the start fails.
+	started bool
 }
 
 // New prepares a plugin: discovers the topology and cgroups and builds the
@@ -404,6 +409,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	var started []Member
 	for _, m := range p.ctrs {
 		if running[m.id] {
+			m.started = true
 			started = append(started, m.info())
 		}
 	}
@@ -518,6 +524,12 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.C
 	if m == nil {
 		return nil
 	}
+	p.mu.Lock()
+	if m := p.ctrs[c.GetId()]; m != nil {
+		m.started = true
+	}
+	p.mu.Unlock()
+	snap.started = true
 	if failed, _ := p.write(&snap, p.routes.Load().atStart()); failed != 0 {
 		p.mu.Lock()
 		p.state.Unapplied(snap.id, failed)
