@@ -123,6 +123,9 @@ func TestVM(t *testing.T) {
 // other kernel test of every package runs in the guest. (Each entry is an
 // open problem, not a feature the guest lacks.)
 var notYetInGuest = map[string]map[string]string{
+	"examples/batch-io-net": {
+		"TestKernelBatchIONet": "the guest's TempDir is tmpfs: there is no block device under it to throttle",
+	},
 	"examples/memory-policy": {
 		"TestKernelMemoryPolicy": "the guest's TempDir is tmpfs: its pages are shmem, which page-cache reclaim rightly leaves alone; the test needs a disk-backed directory",
 	},
