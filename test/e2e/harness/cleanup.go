@@ -59,7 +59,7 @@ func (e *Env) Close() error {
 	if ctrd.alive() {
 		// A client of its own: the test may be closing the shared one
 		// (a restart interrupted by SIGINT) while this runs.
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 		if c, err := cri.Dial(ctx, e.st.Socket); err != nil {
 			errs = append(errs, err)
 		} else if pods, err := c.ListPods(ctx); err != nil {
