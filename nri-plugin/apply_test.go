@@ -108,6 +108,9 @@ func TestRoutingTableGivesEveryFieldOneRoute(t *testing.T) {
 
 			ch := full
 			ch.Fields = s.field
+			if s.field == isolation.FieldCPUShares {
+				ch.Settings.CPUIdle = false // an idle group's shares are the kernel's
+			}
 			u := rt.update(&ch, nil)
 			inUpd := u != nil && carried(s.field, nil, u.GetLinux().GetResources())
 			direct := rt.direct()&s.field != 0
@@ -314,7 +317,7 @@ func poll(d time.Duration, ok func() bool) bool {
 	return true
 }
 
-func runcOnFixture(t *testing.T, node *fakeNode) func(c *api.Container, res *api.LinuxResources) {
+func runcOnFixture(t testing.TB, node *fakeNode) func(c *api.Container, res *api.LinuxResources) {
 	return func(c *api.Container, res *api.LinuxResources) {
 		cg, err := node.h.Open(c.GetLinux().GetCgroupsPath())
 		if err != nil || !cg.Exists() {
@@ -350,10 +353,11 @@ func runcOnFixture(t *testing.T, node *fakeNode) func(c *api.Container, res *api
 
 // TestLoopRepairsDriftAndRetriesFailedWrites runs the real loop (50 ms)
 // against NRI's in-process runtime, with runc played on a cgroup v1
-// fixture. Changed behind Strata's back, a batch member's cpu.shares and
-// cpuset.cpus (NRI updates), cpu.idle and oom_score_adj (direct writes) and
-// an online member's memory soft limit (direct write: the CRI update has
-// no reservation) must all come back within a few periods. A direct write
+// fixture. Changed behind Strata's back, a batch member's cpuset.cpus (NRI
+// update), cpu.idle and oom_score_adj (direct writes), an online member's
+// cpu.shares (NRI update) and memory soft limit (direct write: the CRI
+// update has no reservation) must all come back within a few periods. A
+// direct write
 // that fails (cpu.idle is not writable) is planned again every period until
 // it succeeds.
 func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
@@ -414,8 +418,8 @@ func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
 		if got, _ := bcg.CPUSetCPUs(); !got.Equals(cpus) {
 			bad = append(bad, fmt.Sprintf("cpuset.cpus %s (want %s)", got, cpus))
 		}
-		if got, _ := bcg.CPUShares(); got != 2 {
-			bad = append(bad, fmt.Sprintf("cpu.shares %d (want 2)", got))
+		if got, _ := wcg.CPUShares(); got != 512 {
+			bad = append(bad, fmt.Sprintf("web cpu.shares %d (want 512)", got))
 		}
 		if got, _ := bcg.CPUIdle(); !got {
 			bad = append(bad, "cpu.idle 0 (want 1)")
@@ -444,7 +448,7 @@ func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
 
 	// Behind Strata's back.
 	for _, w := range []struct{ mount, rel, file, value string }{
-		{"cpu,cpuacct", batch.Linux.CgroupsPath, "cpu.shares", "1024"},
+		{"cpu,cpuacct", web.Linux.CgroupsPath, "cpu.shares", "1024"},
 		{"cpu,cpuacct", batch.Linux.CgroupsPath, "cpu.idle", "0"},
 		{"cpuset", batch.Linux.CgroupsPath, "cpuset.cpus", "0"},
 		{"memory", web.Linux.CgroupsPath, "memory.soft_limit_in_bytes", "9223372036854771712"},
@@ -477,4 +481,23 @@ func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
 		idle, _ := scg.CPUIdle()
 		return idle
 	})
+}
+
+// TestIdleMembersSharesAreTheKernels: an idle-scheduled member's
+// cpu.shares reads 3 (the kernel's idle weight, whatever was written) and
+// cannot be written; drift repair must not resend it every period. It did,
+// to every batch member, and kept containerd busy with runc updates.
+func TestIdleMembersSharesAreTheKernels(t *testing.T) {
+	rb := newRemovalBench(t, 6)
+	for i := 0; i < 3; i++ {
+		rb.p.step(context.Background())
+		if n := rb.drain(); n != 0 {
+			t.Fatalf("period %d: %d NRI updates for settled members, want none", i, n)
+		}
+	}
+	ch := full
+	ch.Fields = isolation.FieldCPUShares
+	if u := newRouting(capability{genContainerd23, false}).update(&ch, nil); u.GetLinux().GetResources().GetCpu().GetShares() != nil {
+		t.Errorf("an update for an idle member carries cpu.shares %v: the kernel refuses it", u.GetLinux().GetResources().GetCpu().GetShares())
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-nri/strata/cpuset/cpusettest"
 	"github.com/strata-nri/strata/isolation"
@@ -66,4 +67,119 @@ func BenchmarkCreateContainer(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+}
+
+// removalBench is a plugin on the 2-socket fixture with n started members,
+// half online and half batch (idle-scheduled), whose cgroup files read as
+// the kernel shows them: an idle group's cpu.shares is 3.
+type removalBench struct {
+	p    *Plugin
+	node *fakeNode
+	runc func(*api.Container, *api.LinuxResources)
+	pods []*api.PodSandbox
+	ctrs []*api.Container
+}
+
+func newRemovalBench(b testing.TB, n int) *removalBench {
+	node := newFakeNode(b, cpusettest.Intel2S20C2T)
+	p, err := New(Options{Config: trusting(), SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
+		Cgroups: node.h, Logger: quietLogger(), NoSchedProbe: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.synced = true
+	runc := runcOnFixture(b, node)
+	rb := &removalBench{p: p, node: node, runc: func(c *api.Container, res *api.LinuxResources) {
+		// The kernel refuses cpu.shares on an idle group (EINVAL).
+		if cg, err := node.h.Open(c.GetLinux().GetCgroupsPath()); err == nil && res.GetCpu().GetShares() != nil {
+			if idle, _ := cg.CPUIdle(); idle {
+				res = proto.Clone(res).(*api.LinuxResources)
+				res.Cpu.Shares = nil
+			}
+		}
+		runc(c, res)
+	}}
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		pool := isolation.PoolOnline
+		if i%2 == 1 {
+			pool = isolation.PoolBatch
+		}
+		pd := pod("bench", fmt.Sprintf("p%d", i), map[string]string{"strata.io/pool": pool})
+		c := container(pd, "c", 100, 0)
+		if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+			b.Fatal(err)
+		}
+		adj, _, err := p.CreateContainer(ctx, pd, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rb.runc(c, adj.GetLinux().GetResources())
+		if err := p.StartContainer(ctx, pd, c); err != nil {
+			b.Fatal(err)
+		}
+		if pool == isolation.PoolBatch { // the kernel's idle weight
+			if err := node.tree.WriteFile("cpu,cpuacct", c.Linux.CgroupsPath, "cpu.shares", "3\n"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rb.pods, rb.ctrs = append(rb.pods, pd), append(rb.ctrs, c)
+	}
+	rb.drain()
+	rb.p.step(context.Background()) // the first period settles the pools
+	rb.drain()
+	return rb
+}
+
+// drain empties the updater's queue, applies the NRI updates it held to
+// the fixture as runc would, and returns how many there were (what the
+// updater would have sent the runtime).
+func (rb *removalBench) drain() int {
+	n := 0
+	rt := rb.p.routes.Load()
+	byID := map[string]*api.Container{}
+	for _, c := range rb.ctrs {
+		byID[c.Id] = c
+	}
+	for {
+		select {
+		case changes := <-rb.p.updates:
+			for _, u := range rt.updates(changes, "") {
+				if c := byID[u.GetContainerId()]; c != nil {
+					rb.runc(c, u.GetLinux().GetResources())
+				}
+				n++
+			}
+		default:
+			return n
+		}
+	}
+}
+
+// BenchmarkRemoveMembers stops and removes 100 members one by one, with a
+// loop period after each (as when a node drains), and reports the NRI
+// updates the plugin sends the runtime per removal: each is a runc update
+// in containerd, serialised with the stop events themselves. Goal: well
+// under one per removal (only members whose CPUs actually move).
+func BenchmarkRemoveMembers(b *testing.B) {
+	const n = 100
+	ctx := context.Background()
+	updates := 0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		rb := newRemovalBench(b, n)
+		b.StartTimer()
+		for j := range rb.ctrs {
+			if _, err := rb.p.StopContainer(ctx, rb.pods[j], rb.ctrs[j]); err != nil {
+				b.Fatal(err)
+			}
+			if err := rb.p.RemoveContainer(ctx, rb.pods[j], rb.ctrs[j]); err != nil {
+				b.Fatal(err)
+			}
+			rb.p.step(ctx)
+			updates += rb.drain()
+		}
+	}
+	b.ReportMetric(float64(updates)/float64(b.N*n), "updates/removal")
 }
