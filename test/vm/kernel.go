@@ -3,7 +3,6 @@ package vm
 import (
 	"context"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,7 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
+
+	"github.com/strata-nri/strata/internal/buildcache"
 )
 
 // DefaultKernelPackage is the Debian meta package whose current kernel the
@@ -58,7 +58,7 @@ func FetchKernel(ctx context.Context, cacheDir, pkg string, logf func(string, ..
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, fmt.Errorf("vm: kernel cache: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(base, ".lock"))
+	unlock, err := buildcache.Lock(filepath.Join(base, ".lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -76,10 +76,8 @@ func FetchKernel(ctx context.Context, cacheDir, pkg string, logf func(string, ..
 		}
 	}
 	dir := filepath.Join(base, pkg)
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
-		if err := downloadKernel(ctx, pkg, dir, logf); err != nil {
-			return nil, err
-		}
+	if err := downloadKernel(ctx, pkg, dir, logf); err != nil {
+		return nil, err
 	}
 	images, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
 	if len(images) != 1 {
@@ -113,35 +111,26 @@ func newestCached(base string) string {
 }
 
 func downloadKernel(ctx context.Context, pkg, dir string, logf func(string, ...any)) error {
-	logf2(logf, "downloading and unpacking %s into %s", pkg, dir)
-	tmp := dir + ".tmp"
-	_ = os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return fmt.Errorf("vm: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("vm: apt-get download %s: %w\n%s", pkg, err, out)
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
-	if len(debs) != 1 {
-		return fmt.Errorf("vm: apt-get download %s left %v in %s", pkg, debs, tmp)
-	}
-	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[0], tmp).CombinedOutput(); err != nil {
-		return fmt.Errorf("vm: dpkg-deb -x %s: %w\n%s", debs[0], err, out)
-	}
-	if err := os.Remove(debs[0]); err != nil {
-		return fmt.Errorf("vm: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), []byte(filepath.Base(debs[0])+"\n"), 0o644); err != nil {
-		return fmt.Errorf("vm: %w", err)
-	}
-	_ = os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("vm: %w", err)
-	}
-	return nil
+	_, err := buildcache.Populate(dir, func(tmp string) (string, error) {
+		logf2(logf, "downloading and unpacking %s into %s", pkg, dir)
+		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
+		cmd.Dir = tmp
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("vm: apt-get download %s: %w\n%s", pkg, err, out)
+		}
+		debs, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
+		if len(debs) != 1 {
+			return "", fmt.Errorf("vm: apt-get download %s left %v in %s", pkg, debs, tmp)
+		}
+		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[0], tmp).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("vm: dpkg-deb -x %s: %w\n%s", debs[0], err, out)
+		}
+		if err := os.Remove(debs[0]); err != nil {
+			return "", fmt.Errorf("vm: %w", err)
+		}
+		return filepath.Base(debs[0]), nil
+	})
+	return err
 }
 
 // GuestModules are the modules the guest loads at boot, with parameters:
@@ -253,25 +242,6 @@ func moduleName(file string) string {
 		n = strings.TrimSuffix(n, ext)
 	}
 	return strings.ReplaceAll(strings.TrimSuffix(n, ".ko"), "-", "_")
-}
-
-// lockFile takes an exclusive flock on path and returns its release.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("vm: lock %s: %w", path, err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("vm: lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
 
 func logf2(f func(string, ...any), format string, args ...any) {

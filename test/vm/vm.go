@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/strata-nri/strata/internal/buildcache"
 )
 
 // MeasureLock is the lock file every measured run on the development
@@ -106,7 +108,7 @@ func Boot(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.Lock != "-" {
 		logf2(opts.Logf, "waiting for %s", opts.Lock)
-		unlock, err := lockFile(opts.Lock)
+		unlock, err := buildcache.Lock(opts.Lock)
 		if err != nil {
 			return nil, err
 		}

@@ -1,22 +1,16 @@
 package harness
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
-	"syscall"
-	"time"
 
+	"github.com/strata-nri/strata/internal/buildcache"
 	"github.com/strata-nri/strata/test/e2e/image"
 )
 
@@ -121,55 +115,24 @@ func BuildContainerd(ctx context.Context, opts BuildOptions) (Binaries, error) {
 	if cache == "" {
 		cache = DefaultCacheDir()
 	}
-	dir := filepath.Join(cache, version)
-	bin := filepath.Join(dir, "bin")
-	bins := Binaries{
+	m := buildcache.Module{
+		Name:     "containerd v" + version,
+		Dir:      modDir,
+		Entry:    filepath.Join(cache, version),
+		Binaries: []string{"containerd", "containerd-shim-runc-v2", "ctr"},
+		Tags:     buildTags,
+		ColdHint: "cold build takes ~2 min",
+		Logf:     opts.Logf,
+	}
+	if err := buildcache.BuildModule(ctx, m); err != nil {
+		return Binaries{}, err
+	}
+	return Binaries{
 		Version:    version,
-		Containerd: filepath.Join(bin, "containerd"),
-		Shim:       filepath.Join(bin, "containerd-shim-runc-v2"),
-		Ctr:        filepath.Join(bin, "ctr"),
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Binaries{}, fmt.Errorf("harness: cache dir: %w", err)
-	}
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
-	if err != nil {
-		return Binaries{}, err
-	}
-	defer unlock()
-
-	hash, err := hashTree(modDir, runtime.Version(), buildTags)
-	if err != nil {
-		return Binaries{}, err
-	}
-	stamp := filepath.Join(dir, "source.sha256")
-	if old, err := os.ReadFile(stamp); err == nil && strings.TrimSpace(string(old)) == hash && allExist(bins.Containerd, bins.Shim, bins.Ctr) {
-		return bins, nil
-	}
-
-	logf(opts.Logf, "building containerd v%s from %s into %s (cold build takes ~2 min)", version, modDir, bin)
-	start := time.Now()
-	tmp := bin + ".tmp"
-	_ = os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", buildTags, "-o", tmp+"/", "./cmd/...")
-	cmd.Dir = modDir
-	// -mod=mod lets go resolve from the committed go.mod/go.sum; they are
-	// complete, so a build changes nothing in the tree.
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return Binaries{}, fmt.Errorf("harness: build containerd v%s in %s: %w\n%s", version, modDir, err, out.String())
-	}
-	_ = os.RemoveAll(bin)
-	if err := os.Rename(tmp, bin); err != nil {
-		return Binaries{}, fmt.Errorf("harness: install containerd v%s: %w", version, err)
-	}
-	if err := os.WriteFile(stamp, []byte(hash+"\n"), 0o644); err != nil {
-		return Binaries{}, fmt.Errorf("harness: write %s: %w", stamp, err)
-	}
-	logf(opts.Logf, "built containerd v%s in %s", version, time.Since(start).Round(time.Second))
-	return bins, nil
+		Containerd: m.Bin("containerd"),
+		Shim:       m.Bin("containerd-shim-runc-v2"),
+		Ctr:        m.Bin("ctr"),
+	}, nil
 }
 
 // ImageRef is the reference of the test image: a static pause program at
@@ -193,7 +156,7 @@ func BuildImage(ctx context.Context, cacheDir string, logFn func(string, ...any)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("harness: image cache: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	unlock, err := buildcache.Lock(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", err
 	}
@@ -265,61 +228,6 @@ func findBusybox() (string, error) {
 	return "", fmt.Errorf("harness: busybox not found in /bin or /usr/bin: install the apt package busybox-static (see test/e2e/apt-packages.txt)")
 }
 
-// hashTree hashes every regular file under dir (path and content) plus the
-// extra strings.
-func hashTree(dir string, extra ...string) (string, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
-		h.Write(b)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("harness: hash %s: %w", dir, err)
-	}
-	for _, e := range extra {
-		fmt.Fprintf(h, "%s\x00", e)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func allExist(paths ...string) bool {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// lockFile takes an exclusive flock on path; parallel test binaries (go test
-// runs packages in parallel) then build each thing once.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("harness: lock %s: %w", path, err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("harness: lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
-}
-
 func logf(f func(string, ...any), format string, args ...any) {
 	if f != nil {
 		f(format, args...)
@@ -344,14 +252,3 @@ func GoBuild(ctx context.Context, pkg, outDir string) (string, error) {
 	}
 	return out, nil
 }
-
-// HashTree, LockFile and AllExist are the cache helpers BuildContainerd
-// uses, for other tool-module builds (the Kubernetes tier's).
-func HashTree(dir string, extra ...string) (string, error) { return hashTree(dir, extra...) }
-
-// LockFile takes an exclusive flock on path; call the returned func to
-// release it.
-func LockFile(path string) (func(), error) { return lockFile(path) }
-
-// AllExist reports whether every path exists.
-func AllExist(paths ...string) bool { return allExist(paths...) }

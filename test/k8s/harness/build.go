@@ -1,17 +1,14 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
-	e2e "github.com/strata-nri/strata/test/e2e/harness"
+	"github.com/strata-nri/strata/internal/buildcache"
 )
 
 // DefaultVersion is the Kubernetes release the tests run; it has a tool
@@ -105,62 +102,25 @@ func Build(ctx context.Context, opts BuildOptions) (Binaries, error) {
 	if cache == "" {
 		cache = DefaultCacheDir()
 	}
-	dir := filepath.Join(cache, version)
-	bin := filepath.Join(dir, "bin")
-	bins := Binaries{
+	m := buildcache.Module{
+		Name:     "Kubernetes v" + version,
+		Dir:      modDir,
+		Entry:    filepath.Join(cache, version),
+		Binaries: []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"},
+		LDFlags:  ldflags(version),
+		Nice:     19,
+		ColdHint: "a cold build takes 15-20 min on 2 CPUs",
+		Logf:     opts.Logf,
+	}
+	if err := buildcache.BuildModule(ctx, m); err != nil {
+		return Binaries{}, err
+	}
+	return Binaries{
 		Version:           version,
-		Etcd:              filepath.Join(bin, "etcd"),
-		APIServer:         filepath.Join(bin, "kube-apiserver"),
-		ControllerManager: filepath.Join(bin, "kube-controller-manager"),
-		Scheduler:         filepath.Join(bin, "kube-scheduler"),
-		Kubelet:           filepath.Join(bin, "kubelet"),
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Binaries{}, fmt.Errorf("k8s harness: cache dir: %w", err)
-	}
-	unlock, err := e2e.LockFile(filepath.Join(dir, ".lock"))
-	if err != nil {
-		return Binaries{}, err
-	}
-	defer unlock()
-
-	flags := ldflags(version)
-	hash, err := e2e.HashTree(modDir, runtime.Version(), flags)
-	if err != nil {
-		return Binaries{}, err
-	}
-	stamp := filepath.Join(dir, "source.sha256")
-	if old, err := os.ReadFile(stamp); err == nil && strings.TrimSpace(string(old)) == hash &&
-		e2e.AllExist(bins.Etcd, bins.APIServer, bins.ControllerManager, bins.Scheduler, bins.Kubelet) {
-		return bins, nil
-	}
-	logf(opts.Logf, "building Kubernetes v%s from %s into %s (a cold build takes 15-20 min on 2 CPUs)", version, modDir, bin)
-	start := time.Now()
-	tmp := bin + ".tmp"
-	_ = os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "nice", "-n", "19", "go", "build", "-trimpath", "-ldflags", flags, "-o", tmp+"/", "./cmd/...")
-	cmd.Dir = modDir
-	// -mod=mod resolves from the committed go.mod/go.sum, which are
-	// complete: a build changes nothing in the tree.
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return Binaries{}, fmt.Errorf("k8s harness: build Kubernetes v%s in %s: %w\n%s", version, modDir, err, out.String())
-	}
-	_ = os.RemoveAll(bin)
-	if err := os.Rename(tmp, bin); err != nil {
-		return Binaries{}, fmt.Errorf("k8s harness: install Kubernetes v%s: %w", version, err)
-	}
-	if err := os.WriteFile(stamp, []byte(hash+"\n"), 0o644); err != nil {
-		return Binaries{}, fmt.Errorf("k8s harness: write %s: %w", stamp, err)
-	}
-	logf(opts.Logf, "built Kubernetes v%s in %s", version, time.Since(start).Round(time.Second))
-	return bins, nil
-}
-
-func logf(f func(string, ...any), format string, args ...any) {
-	if f != nil {
-		f(format, args...)
-	}
+		Etcd:              m.Bin("etcd"),
+		APIServer:         m.Bin("kube-apiserver"),
+		ControllerManager: m.Bin("kube-controller-manager"),
+		Scheduler:         m.Bin("kube-scheduler"),
+		Kubelet:           m.Bin("kubelet"),
+	}, nil
 }
