@@ -202,9 +202,10 @@ const (
 	FieldMemoryHigh
 	FieldMemorySoftLimit
 	FieldOOMScoreAdj
+	FieldIOPriority
 
 	// FieldsAll is every field.
-	FieldsAll = FieldOOMScoreAdj<<1 - 1
+	FieldsAll = FieldIOPriority<<1 - 1
 )
 
 // Settings are a container's complete settings (not a delta).
@@ -221,6 +222,10 @@ type Settings struct {
 	MemoryHigh      int64
 	MemorySoftLimit int64
 	OOMScoreAdj     int
+	// IOPriority is the IO scheduling class of the container's threads,
+	// "idle" or "best-effort" (the pool profile's io.ioPriority); "": the
+	// runtime's.
+	IOPriority string
 }
 
 // Diff returns the fields whose values differ.
@@ -252,6 +257,9 @@ func (s Settings) Diff(o Settings) Fields {
 	}
 	if s.OOMScoreAdj != o.OOMScoreAdj {
 		f |= FieldOOMScoreAdj
+	}
+	if s.IOPriority != o.IOPriority {
+		f |= FieldIOPriority
 	}
 	return f
 }

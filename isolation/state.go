@@ -575,6 +575,7 @@ func (s *State) baseSettings(p *poolState, r *ContainerRequest) Settings {
 		MemoryHigh:      -1,
 		MemorySoftLimit: -1,
 		OOMScoreAdj:     r.OOMScoreAdj,
+		IOPriority:      prof.IO.IOPriority,
 	}
 	if st.CPUShares == 0 {
 		st.CPUShares = cgroup.MilliCPUToShares(r.CPURequest())

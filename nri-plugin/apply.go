@@ -3,6 +3,9 @@ package nriplugin
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -10,6 +13,7 @@ import (
 	"k8s.io/utils/cpuset"
 
 	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/iolimit"
 	"github.com/strata-nri/strata/isolation"
 	"github.com/strata-nri/strata/pressure"
 )
@@ -78,12 +82,20 @@ func semver(v string) (major, minor int, ok bool) {
 	return major, minor, err == nil
 }
 
-// capability is what the routes depend on: the runtime's generation and
+// capability is what the routes depend on: the runtime's generation,
 // whether the host runs cgroup v2 (whose OCI unified map reaches the
-// cgroup files).
+// cgroup files), and which pool-level dimensions run and can name a class
+// the runtime resolves at creation.
 type capability struct {
 	gen     runtimeGen
 	unified bool
+	// blockIO: the blockio dimension runs (it writes members' cgroups);
+	// blockIOClasses: and the runtime has a blockio class file
+	// (containerd's blockio_config_file) naming the pools' classes.
+	blockIO, blockIOClasses bool
+	// rdt: the rdt dimension runs (resctrl is there and allocates), so
+	// the pools' classes exist before a container is created in one.
+	rdt bool
 }
 
 func (c capability) String() string {
@@ -91,14 +103,30 @@ func (c capability) String() string {
 	if c.unified {
 		mode = "cgroup v2"
 	}
-	return c.gen.String() + ", " + mode
+	out := c.gen.String() + ", " + mode
+	switch {
+	case c.blockIOClasses:
+		out += ", blockio classes"
+	case c.blockIO:
+		out += ", blockio"
+	}
+	if c.rdt {
+		out += ", rdt"
+	}
+	return out
 }
 
 // allCapabilities lists every capability, for tests and status.
 func allCapabilities() []capability {
 	var out []capability
 	for g := range numGens {
-		out = append(out, capability{g, false}, capability{g, true})
+		for _, unified := range []bool{false, true} {
+			for _, bio := range [][2]bool{{false, false}, {true, false}, {true, true}} {
+				for _, rdt := range []bool{false, true} {
+					out = append(out, capability{gen: g, unified: unified, blockIO: bio[0], blockIOClasses: bio[1], rdt: rdt})
+				}
+			}
+		}
 	}
 	return out
 }
@@ -121,12 +149,38 @@ const (
 	// routeNone: cannot be applied on this host; the reason is logged and
 	// shown in status.
 	routeNone
+	// routeDimension: written directly by the pool-level dimension's
+	// Controller (ContainerAdmitted, ApplyPools) once the container
+	// started: a container's class in a dimension, which NRI cannot
+	// change on a running container.
+	routeDimension
 	numRoutes
 )
 
 func (r route) String() string {
-	return [...]string{"?", "creation adjustment", "direct at start", "NRI update", "direct write", "not applied"}[r]
+	return [...]string{"?", "creation adjustment", "direct at start", "NRI update", "direct write", "not applied",
+		"direct write by its dimension"}[r]
 }
+
+// Pool classes: a container's class in a pool-level dimension (its pool's
+// blockio class, its pool's RDT class). They are not isolation settings —
+// the dimension's controller names the class, and only at creation can it
+// travel through NRI — so their bits are the plugin's, above isolation's.
+const (
+	fieldBlockIOClass isolation.Fields = (isolation.FieldsAll + 1) << iota
+	fieldRDTClass
+
+	// fieldsAll is every field of the routing table.
+	fieldsAll = fieldRDTClass<<1 - 1
+)
+
+// poolClasses names, per pool-class field and pool, the class a new
+// container of the pool is created in; a pool without one gets none.
+// Built from the running controllers outside the NRI handlers
+// (controllers.classes), read by CreateContainer.
+type poolClasses map[isolation.Fields]map[string]string
+
+func (pc poolClasses) of(f isolation.Fields, pool string) string { return pc[f][pool] }
 
 // nriResources is what an adjustment and an update have in common: one
 // translation serves both.
@@ -158,6 +212,18 @@ type setting struct {
 	// Strata does not claim fields it does not change (two plugins setting
 	// one field fail the creation).
 	toNRI func(r nriResources, ch *isolation.ContainerChange, creating bool, cpus *setStrings)
+	// toAdjust, for a pool class, puts the pool's class (never "") into
+	// the creation adjustment.
+	toAdjust func(a *api.ContainerAdjustment, class string)
+	// slow: drift repair reads it back only every slowEvery periods per
+	// member (staggered), not every period: memory, process attributes
+	// and the quota, which nothing on a node rewrites routinely, while
+	// the CPU placement (cpuset, shares, idle) is read every period.
+	slow bool
+	// verify: the runtime may accept the field in the adjustment and
+	// still drop it (an OCI runtime older than the field); StartContainer
+	// reads it back and writes it when it did not take.
+	verify bool
 	// write writes the value directly.
 	write func(p *Plugin, m *member) error
 	// same reads the value back and says whether it is still Strata's
@@ -232,7 +298,7 @@ var settings = []setting{
 		},
 	},
 	{
-		field: isolation.FieldCPUQuota, name: "cpu quota",
+		field: isolation.FieldCPUQuota, name: "cpu quota", slow: true,
 		create: always(routeAdjust), running: always(routeUpdate),
 		toNRI: func(r nriResources, ch *isolation.ContainerChange, creating bool, _ *setStrings) {
 			s := &ch.Settings
@@ -295,7 +361,7 @@ var settings = []setting{
 		// running container the CRI update has no reservation: v1 writes
 		// it directly; v2 maps a reservation to memory.low, which the
 		// memory low row owns.
-		field: isolation.FieldMemorySoftLimit, name: "memory soft limit",
+		field: isolation.FieldMemorySoftLimit, name: "memory soft limit", slow: true,
 		create: always(routeAdjust),
 		running: func(c capability) (route, string) {
 			if c.unified {
@@ -317,7 +383,7 @@ var settings = []setting{
 	{
 		// oom_score_adj: an adjustment field from NRI v0.7 (containerd
 		// 2.0); no runtime changes it on a running container.
-		field: isolation.FieldOOMScoreAdj, name: "oom_score_adj",
+		field: isolation.FieldOOMScoreAdj, name: "oom_score_adj", slow: true,
 		create: func(c capability) (route, string) {
 			if c.gen >= genContainerd20 {
 				return routeAdjust, ""
@@ -344,6 +410,136 @@ var settings = []setting{
 			return true, err
 		},
 	},
+	{
+		// The IO priority class: an adjustment field from NRI v0.10
+		// (containerd 2.2), which containerd puts into the OCI
+		// process.ioPriority. runc applies that only from 1.2 — Debian
+		// 12's runc 1.1.5 drops it without a word (measured on 2.4.2) —
+		// so StartContainer reads it back and sets it when it did not
+		// take. Older runtimes: ioprio_set on the container's processes
+		// at start (runc's init, blocked before exec; the program inherits
+		// it). A running container's threads are set directly.
+		field: isolation.FieldIOPriority, name: "io priority", slow: true,
+		create: func(c capability) (route, string) {
+			if c.gen >= genContainerd22 {
+				return routeAdjust, ""
+			}
+			return routeAtStart, ""
+		},
+		running: always(routeDirect),
+		verify:  true,
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
+			a, ok := r.(*api.ContainerAdjustment)
+			if class, level := ioPriority(ch.Settings.IOPriority); ok && class != iolimit.IOPriorityNone {
+				a.SetLinuxIOPriority(&api.LinuxIOPriority{Class: api.IOPrioClass(class), Priority: int32(level)})
+			}
+		},
+		write: func(p *Plugin, m *member) error {
+			class, level := ioPriority(m.settings.IOPriority)
+			if class == iolimit.IOPriorityNone {
+				return nil // the runtime's: not Strata's to write
+			}
+			pids, err := m.cg.Procs()
+			if err != nil {
+				return err
+			}
+			for _, pid := range pids {
+				if err := iolimit.SetIOPriority(p.opts.ProcRoot, pid, class, level); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		same: func(p *Plugin, m *member) (bool, error) {
+			class, _ := ioPriority(m.settings.IOPriority)
+			if class == iolimit.IOPriorityNone {
+				return true, nil
+			}
+			pids, err := m.cg.Procs()
+			if err != nil {
+				return true, err
+			}
+			// The main thread of each process stands for its threads: new
+			// ones inherit it, and a sweep sets them all.
+			for _, pid := range pids {
+				if !processUnder(p.opts.ProcRoot, pid) {
+					continue // not this procfs's (a fixture's): not readable here
+				}
+				if got, _, err := iolimit.IOPriority(pid); err == nil && got != class {
+					return false, nil
+				}
+			}
+			return true, nil
+		},
+	},
+	{
+		// The pool's blockio class (goresctrl's, which containerd turns
+		// into OCI LinuxBlockIO) — sent only when the runtime has the
+		// class: containerd 1.7, 2.1 and 2.4 all fail the creation on a
+		// class their blockio config does not define ("no OCI BlockIO
+		// parameters for class"), and on any class when they have no
+		// config. Else, and on a running container (NRI cannot update a
+		// blockio class), the blockio controller writes the cgroup.
+		field: fieldBlockIOClass, name: "blockio class",
+		create: func(c capability) (route, string) {
+			switch {
+			case c.blockIOClasses:
+				return routeAdjust, ""
+			case c.blockIO:
+				return routeDimension, ""
+			}
+			return routeNone, "the blockio dimension does not run (no blkio or io cgroup controller)"
+		},
+		running: func(c capability) (route, string) {
+			if c.blockIO {
+				return routeDimension, ""
+			}
+			return routeNone, "the blockio dimension does not run (no blkio or io cgroup controller)"
+		},
+		toAdjust: func(a *api.ContainerAdjustment, class string) { a.SetLinuxBlockIOClass(class) },
+	},
+	{
+		// The pool's RDT class, which containerd (1.7 to 2.4) turns into
+		// the OCI intelRdt closID; runc then fails the creation unless
+		// resctrl is mounted and the group exists. So it is sent only
+		// while the rdt dimension runs and its pool's class exists
+		// (RDTController.ClassOf). NRI ≥ v0.11 also has closID and
+		// schemata fields; containerd resolves the class to the same
+		// closID, and the controller owns the schemata, so the class field,
+		// which every NRI version carries, is the one used. A running
+		// container's tasks are moved by the rdt controller.
+		field: fieldRDTClass, name: "rdt class",
+		create: func(c capability) (route, string) {
+			if c.rdt {
+				return routeAdjust, ""
+			}
+			return routeNone, "RDT is not enabled on this host (no resctrl allocation); the runtime would refuse a container with an RDT class"
+		},
+		running: func(c capability) (route, string) {
+			if c.rdt {
+				return routeDimension, ""
+			}
+			return routeNone, "RDT is not enabled on this host (no resctrl allocation); the runtime would refuse a container with an RDT class"
+		},
+		toAdjust: func(a *api.ContainerAdjustment, class string) { a.SetLinuxRDTClass(class) },
+	},
+}
+
+// ioPriority is the kernel class and level of a profile's IO priority.
+func ioPriority(p string) (iolimit.IOPriorityClass, int) {
+	switch p {
+	case "idle":
+		return iolimit.IOPriorityIdle, 0
+	case "best-effort":
+		return iolimit.IOPriorityBestEffort, 4 // the kernel's default level
+	}
+	return iolimit.IOPriorityNone, 0
+}
+
+// processUnder reports whether procRoot lists process pid.
+func processUnder(procRoot string, pid int) bool {
+	_, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "task"))
+	return err == nil
 }
 
 // unifiedMemoryRow is a v2 memory protection field, carried by the OCI
@@ -351,7 +547,7 @@ var settings = []setting{
 func unifiedMemoryRow(f isolation.Fields, name, key string, value func(*isolation.Settings) int64,
 	read func(*cgroup.Cgroup) (int64, error)) setting {
 	return setting{
-		field: f, name: name,
+		field: f, name: name, slow: true,
 		create: v2Only(routeAdjust, name), running: v2Only(routeUpdate, name),
 		toNRI: func(r nriResources, ch *isolation.ContainerChange, creating bool, _ *setStrings) {
 			// memory.min and memory.low are off at 0, memory.high at -1.
@@ -418,7 +614,7 @@ func (rt *routing) toNRI(dst nriResources, ch *isolation.ContainerChange, creati
 		return false
 	}
 	for i := range settings {
-		if s := &settings[i]; f&s.field != 0 {
+		if s := &settings[i]; f&s.field != 0 && s.toNRI != nil {
 			s.toNRI(dst, ch, creating, cpus)
 		}
 	}
@@ -426,9 +622,9 @@ func (rt *routing) toNRI(dst nriResources, ch *isolation.ContainerChange, creati
 }
 
 // adjustment builds the CreateContainer adjustment for an admission: the
-// pool annotations and every field whose creation route is the
-// adjustment.
-func (rt *routing) adjustment(adm isolation.Admission) *api.ContainerAdjustment {
+// pool annotations, every field whose creation route is the adjustment,
+// and the pool's classes that travel in it.
+func (rt *routing) adjustment(adm isolation.Admission, classes poolClasses) *api.ContainerAdjustment {
 	a := &api.ContainerAdjustment{}
 	a.AddAnnotation(AnnotationAssignedPool, adm.Pool)
 	if adm.Exclusive {
@@ -437,6 +633,15 @@ func (rt *routing) adjustment(adm isolation.Admission) *api.ContainerAdjustment 
 	ch := isolation.ContainerChange{ID: adm.ID, Pool: adm.Pool, CPUs: adm.CPUs, Mems: adm.Mems, Settings: adm.Settings,
 		Fields: isolation.FieldsAll}
 	rt.toNRI(a, &ch, true, nil)
+	for i := range settings {
+		s := &settings[i]
+		if s.toAdjust == nil || rt.create[routeAdjust]&s.field == 0 {
+			continue
+		}
+		if class := classes.of(s.field, adm.Pool); class != "" {
+			s.toAdjust(a, class)
+		}
+	}
 	return a
 }
 
@@ -476,6 +681,33 @@ func (rt *routing) direct() isolation.Fields { return rt.running[routeDirect] }
 // atStart is the set of fields written directly when a container starts.
 func (rt *routing) atStart() isolation.Fields { return rt.create[routeAtStart] }
 
+// verified is the set of adjustment fields StartContainer reads back (and
+// writes when the runtime dropped them).
+func (rt *routing) verified() isolation.Fields {
+	var f isolation.Fields
+	for i := range settings {
+		if settings[i].verify {
+			f |= settings[i].field
+		}
+	}
+	return f & rt.create[routeAdjust]
+}
+
+// dropped returns the fields among f whose value m's cgroup does not hold.
+func (p *Plugin) dropped(m *member, f isolation.Fields) isolation.Fields {
+	var out isolation.Fields
+	for i := range settings {
+		s := &settings[i]
+		if f&s.field == 0 || s.same == nil || m.cg == nil {
+			continue
+		}
+		if ok, err := s.same(p, m); err == nil && !ok {
+			out |= s.field
+		}
+	}
+	return out
+}
+
 // write writes fields of m directly, row by row, and returns the fields
 // that failed. A container that vanished is skipped (gone is true).
 func (p *Plugin) write(m *member, fields isolation.Fields) (failed isolation.Fields, gone bool) {
@@ -505,10 +737,10 @@ func (p *Plugin) write(m *member, fields isolation.Fields) (failed isolation.Fie
 }
 
 // drifted reads back every field Strata owns on m (those with a reader,
-// routed to an update or a direct write) and returns those that no longer
-// hold Strata's value. Unreadable fields (a file this kernel lacks) are
-// not counted.
-func (p *Plugin) drifted(m *member, rt *routing) isolation.Fields {
+// routed to an update or a direct write; the slow ones only when slow is
+// set) and returns those that no longer hold Strata's value. Unreadable
+// fields (a file this kernel lacks) are not counted.
+func (p *Plugin) drifted(m *member, rt *routing, slow bool) isolation.Fields {
 	if m.cg == nil {
 		return 0
 	}
@@ -516,7 +748,7 @@ func (p *Plugin) drifted(m *member, rt *routing) isolation.Fields {
 	var out isolation.Fields
 	for i := range settings {
 		s := &settings[i]
-		if owned&s.field == 0 || s.same == nil {
+		if owned&s.field == 0 || s.same == nil || s.slow && !slow {
 			continue
 		}
 		ok, err := s.same(p, m)

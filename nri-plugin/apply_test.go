@@ -52,6 +52,12 @@ func carried(f isolation.Fields, linux *api.LinuxContainerAdjustment, res *api.L
 		return mem.GetReservation() != nil
 	case isolation.FieldOOMScoreAdj:
 		return linux.GetOomScoreAdj() != nil
+	case isolation.FieldIOPriority:
+		return linux.GetIoPriority() != nil
+	case fieldBlockIOClass:
+		return res.GetBlockioClass() != nil
+	case fieldRDTClass:
+		return res.GetRdtClass() != nil || linux.GetRdt() != nil
 	}
 	panic(fmt.Sprintf("field %b unknown to the test", f))
 }
@@ -60,7 +66,14 @@ func carried(f isolation.Fields, linux *api.LinuxContainerAdjustment, res *api.L
 // has something to carry.
 var full = isolation.ContainerChange{ID: "c1", Pool: isolation.PoolOnline, CPUs: cpuset.New(2, 3), Mems: cpuset.New(0),
 	Settings: isolation.Settings{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, CPUIdle: true, MemoryLimit: 1 << 30,
-		MemoryMin: 64 << 20, MemoryLow: 128 << 20, MemoryHigh: 900 << 20, MemorySoftLimit: 256 << 20, OOMScoreAdj: 500}}
+		MemoryMin: 64 << 20, MemoryLow: 128 << 20, MemoryHigh: 900 << 20, MemorySoftLimit: 256 << 20, OOMScoreAdj: 500,
+		IOPriority: "idle"}}
+
+// fullClasses names a class for full's pool in every pool-class field.
+var fullClasses = poolClasses{
+	fieldBlockIOClass: {isolation.PoolOnline: "online"},
+	fieldRDTClass:     {isolation.PoolOnline: "strata-online"},
+}
 
 // TestRoutingTableGivesEveryFieldOneRoute walks every setting field ×
 // every runtime capability through the table and through the builders
@@ -75,22 +88,28 @@ func TestRoutingTableGivesEveryFieldOneRoute(t *testing.T) {
 		}
 		rows[s.field]++
 	}
-	for f := isolation.Fields(1); f <= isolation.FieldsAll && f != 0; f <<= 1 {
+	for f := isolation.Fields(1); f <= fieldsAll && f != 0; f <<= 1 {
 		if rows[f] != 1 {
 			t.Errorf("field %b has %d rows in the routing table, want 1", f, rows[f])
 		}
 	}
 	for _, c := range allCapabilities() {
 		rt := newRouting(c)
-		adj := rt.adjustment(isolation.Admission{ID: full.ID, Pool: full.Pool, CPUs: full.CPUs, Mems: full.Mems, Settings: full.Settings})
+		adj := rt.adjustment(isolation.Admission{ID: full.ID, Pool: full.Pool, CPUs: full.CPUs, Mems: full.Mems, Settings: full.Settings}, fullClasses)
 		for _, s := range settings {
 			cr, why := s.create(c)
 			rr, rwhy := s.running(c)
-			if cr != routeAdjust && cr != routeAtStart && cr != routeNone {
+			if cr != routeAdjust && cr != routeAtStart && cr != routeDimension && cr != routeNone {
 				t.Errorf("%s, %s: creation route %s", c, s.name, cr)
 			}
-			if rr != routeUpdate && rr != routeDirect && rr != routeNone {
+			if rr != routeUpdate && rr != routeDirect && rr != routeDimension && rr != routeNone {
 				t.Errorf("%s, %s: running route %s", c, s.name, rr)
+			}
+			if isPoolClass := s.field > isolation.FieldsAll; isPoolClass != (s.toAdjust != nil) || isPoolClass == (s.toNRI != nil) {
+				t.Errorf("%s: a pool class travels by toAdjust, a setting by toNRI", s.name)
+			}
+			if (cr == routeDimension || rr == routeDimension) && s.field <= isolation.FieldsAll {
+				t.Errorf("%s, %s: only a pool class is written by its dimension", c, s.name)
 			}
 			if (cr == routeNone) != (why != "") || (rr == routeNone) != (rwhy != "") {
 				t.Errorf("%s, %s: a field that cannot be applied needs a reason, and only it", c, s.name)
@@ -101,9 +120,11 @@ func TestRoutingTableGivesEveryFieldOneRoute(t *testing.T) {
 
 			inAdj := carried(s.field, adj.GetLinux(), adj.GetLinux().GetResources())
 			atStart := rt.atStart()&s.field != 0
+			byDim := rt.create[routeDimension]&s.field != 0
 			none := rt.create[routeNone]&s.field != 0
-			if n := count(inAdj, atStart, none); n != 1 {
-				t.Errorf("%s, %s at creation: adjustment %v, at start %v, not applied %v: want exactly one", c, s.name, inAdj, atStart, none)
+			if n := count(inAdj, atStart, byDim, none); n != 1 {
+				t.Errorf("%s, %s at creation: adjustment %v, at start %v, by its dimension %v, not applied %v: want exactly one",
+					c, s.name, inAdj, atStart, byDim, none)
 			}
 
 			ch := full
@@ -114,9 +135,11 @@ func TestRoutingTableGivesEveryFieldOneRoute(t *testing.T) {
 			u := rt.update(&ch, nil)
 			inUpd := u != nil && carried(s.field, nil, u.GetLinux().GetResources())
 			direct := rt.direct()&s.field != 0
+			byDim = rt.running[routeDimension]&s.field != 0
 			none = rt.running[routeNone]&s.field != 0
-			if n := count(inUpd, direct, none); n != 1 {
-				t.Errorf("%s, %s running: update %v, direct %v, not applied %v: want exactly one", c, s.name, inUpd, direct, none)
+			if n := count(inUpd, direct, byDim, none); n != 1 {
+				t.Errorf("%s, %s running: update %v, direct %v, by its dimension %v, not applied %v: want exactly one",
+					c, s.name, inUpd, direct, byDim, none)
 			}
 			for _, o := range settings {
 				if o.field != s.field && u != nil && carried(o.field, nil, u.GetLinux().GetResources()) {
@@ -132,15 +155,23 @@ func TestRoutingTableGivesEveryFieldOneRoute(t *testing.T) {
 		create  route
 		running route
 	}{
-		{capability{genContainerd17, false}, isolation.FieldOOMScoreAdj, routeAtStart, routeDirect},
-		{capability{genContainerd20, false}, isolation.FieldOOMScoreAdj, routeAdjust, routeDirect},
-		{capability{genContainerd17, false}, isolation.FieldCPUIdle, routeAtStart, routeDirect},
-		{capability{genContainerd23, true}, isolation.FieldCPUIdle, routeAdjust, routeDirect},
-		{capability{genContainerd23, false}, isolation.FieldMemoryMin, routeNone, routeNone},
-		{capability{genContainerd20, true}, isolation.FieldMemoryHigh, routeAdjust, routeUpdate},
-		{capability{genContainerd20, false}, isolation.FieldMemorySoftLimit, routeAdjust, routeDirect},
-		{capability{genContainerd22, true}, isolation.FieldMemorySoftLimit, routeAdjust, routeNone},
-		{capability{genContainerd17, false}, isolation.FieldCPUs, routeAdjust, routeUpdate},
+		{capability{gen: genContainerd17, unified: false}, isolation.FieldOOMScoreAdj, routeAtStart, routeDirect},
+		{capability{gen: genContainerd20, unified: false}, isolation.FieldOOMScoreAdj, routeAdjust, routeDirect},
+		{capability{gen: genContainerd17, unified: false}, isolation.FieldCPUIdle, routeAtStart, routeDirect},
+		{capability{gen: genContainerd23, unified: true}, isolation.FieldCPUIdle, routeAdjust, routeDirect},
+		{capability{gen: genContainerd23, unified: false}, isolation.FieldMemoryMin, routeNone, routeNone},
+		{capability{gen: genContainerd20, unified: true}, isolation.FieldMemoryHigh, routeAdjust, routeUpdate},
+		{capability{gen: genContainerd20, unified: false}, isolation.FieldMemorySoftLimit, routeAdjust, routeDirect},
+		{capability{gen: genContainerd22, unified: true}, isolation.FieldMemorySoftLimit, routeAdjust, routeNone},
+		{capability{gen: genContainerd17, unified: false}, isolation.FieldCPUs, routeAdjust, routeUpdate},
+		// Pool-level classes (issues 10 and 11).
+		{capability{gen: genContainerd20}, isolation.FieldIOPriority, routeAtStart, routeDirect},
+		{capability{gen: genContainerd22}, isolation.FieldIOPriority, routeAdjust, routeDirect},
+		{capability{gen: genContainerd23}, fieldBlockIOClass, routeNone, routeNone},
+		{capability{gen: genContainerd23, blockIO: true}, fieldBlockIOClass, routeDimension, routeDimension},
+		{capability{gen: genContainerd17, blockIO: true, blockIOClasses: true}, fieldBlockIOClass, routeAdjust, routeDimension},
+		{capability{gen: genContainerd23, blockIO: true, blockIOClasses: true}, fieldRDTClass, routeNone, routeNone},
+		{capability{gen: genContainerd17, rdt: true}, fieldRDTClass, routeAdjust, routeDimension},
 	} {
 		rt := newRouting(tc.c)
 		if rt.create[tc.create]&tc.f == 0 || rt.running[tc.running]&tc.f == 0 {
@@ -237,9 +268,9 @@ func TestStartContainerFallbacks(t *testing.T) {
 		oomInAdj       bool
 		memoryHighInAd bool
 	}{
-		{capability{genContainerd17, false}, false, false, false},
-		{capability{genContainerd20, false}, false, true, false},
-		{capability{genContainerd23, true}, true, true, true},
+		{capability{gen: genContainerd17, unified: false}, false, false, false},
+		{capability{gen: genContainerd20, unified: false}, false, true, false},
+		{capability{gen: genContainerd23, unified: true}, true, true, true},
 	} {
 		t.Run(tc.c.String(), func(t *testing.T) {
 			mode := cgroup.V1
@@ -497,7 +528,49 @@ func TestIdleMembersSharesAreTheKernels(t *testing.T) {
 	}
 	ch := full
 	ch.Fields = isolation.FieldCPUShares
-	if u := newRouting(capability{genContainerd23, false}).update(&ch, nil); u.GetLinux().GetResources().GetCpu().GetShares() != nil {
+	if u := newRouting(capability{gen: genContainerd23, unified: false}).update(&ch, nil); u.GetLinux().GetResources().GetCpu().GetShares() != nil {
 		t.Errorf("an update for an idle member carries cpu.shares %v: the kernel refuses it", u.GetLinux().GetResources().GetCpu().GetShares())
+	}
+}
+
+// TestDriftReadsSlowFieldsInTurn: drift repair reads the CPU placement of
+// every member every period, and a member's slow fields (memory, process
+// attributes, quota) once in every slowEvery periods, so a change of one
+// is found within slowEvery periods, and not read more often.
+func TestDriftReadsSlowFieldsInTurn(t *testing.T) {
+	rb := newRemovalBench(t, 4)
+	rb.p.mu.Lock()
+	var members []member
+	for _, m := range rb.p.ctrs {
+		members = append(members, *m)
+	}
+	rb.p.mu.Unlock()
+	m := &members[0]
+	other := rb.node.topo.Online().Difference(m.cpus).List()[0]
+	if err := rb.node.tree.WriteFile("cpuset", m.cgroupsPath, "cpuset.cpus", strconv.Itoa(other)+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.node.tree.WriteFile("cpu,cpuacct", m.cgroupsPath, "cpu.cfs_quota_us", "1000\n"); err != nil {
+		t.Fatal(err)
+	}
+	const every = 3
+	rt := rb.p.routes.Load()
+	quota := 0
+	for round := 0; round < 2*every; round++ {
+		var found isolation.Fields
+		for _, r := range rb.p.drift(members, rt, nil, every) {
+			if r.ID == m.id {
+				found = r.Fields
+			}
+		}
+		if found&isolation.FieldCPUs == 0 {
+			t.Errorf("round %d: the changed cpuset was not found (fields %s)", round, fieldNames(found))
+		}
+		if found&isolation.FieldCPUQuota != 0 {
+			quota++
+		}
+	}
+	if quota != 2 {
+		t.Errorf("the changed quota was found in %d of %d rounds, want once every %d", quota, 2*every, every)
 	}
 }

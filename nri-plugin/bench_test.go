@@ -3,8 +3,10 @@ package nriplugin
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -182,4 +184,95 @@ func BenchmarkRemoveMembers(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(updates)/float64(b.N*n), "updates/removal")
+}
+
+// BenchmarkDriftCheck is one period of drift repair over 1000 started
+// members on a cgroup v1 fixture tree (a third each online, batch and
+// latency-critical, one process each), reported per member: reading every
+// owned setting back (as every period did), and with the slow fields
+// staggered at a 1 s and a 200 ms period.
+func BenchmarkDriftCheck(b *testing.B) {
+	const n = 1000
+	node := newFakeNode(b, cpusettest.Big448)
+	cfg := isolation.DefaultConfig()
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"bench"}}
+	proc := filepath.Join(node.tree.Dir, "proc")
+	p, err := New(Options{Config: cfg, SysfsRoot: node.sysfs, ProcRoot: proc, Cgroups: node.h, Logger: quietLogger(), NoSchedProbe: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.synced = true
+	ctx := context.Background()
+	runc := runcOnFixture(b, node)
+	pools := []string{isolation.PoolOnline, isolation.PoolBatch, isolation.PoolLatencyCritical}
+	for i := 0; i < n; i++ {
+		pd := pod("bench", fmt.Sprintf("d%d", i), map[string]string{"strata.io/pool": pools[i%3]})
+		c := container(pd, "c", 100, 0)
+		if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+			b.Fatal(err)
+		}
+		cg, _ := node.h.Open(c.Linux.CgroupsPath)
+		pid := 100000 + i
+		if err := cg.AddProc(pid); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(proc, strconv.Itoa(pid)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, strconv.Itoa(pid), "oom_score_adj"), []byte("0\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		adj, _, err := p.CreateContainer(ctx, pd, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runc(c, adj.GetLinux().GetResources())
+		if err := p.StartContainer(ctx, pd, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rt := p.routes.Load()
+	var members []member
+	for _, m := range p.ctrs {
+		members = append(members, *m)
+	}
+	// The queued updates, as the runtime would have applied them.
+	for {
+		select {
+		case changes := <-p.updates:
+			for _, u := range rt.updates(changes, "") {
+				for _, m := range members {
+					if m.id == u.GetContainerId() {
+						runc(&api.Container{Id: m.id, Linux: &api.LinuxContainer{CgroupsPath: m.cgroupsPath}}, u.GetLinux().GetResources())
+					}
+				}
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if r := p.drift(members, rt, nil, 1); len(r) != 0 {
+		b.Fatalf("%d members drifted on a settled fixture, first %s: %s", len(r), r[0].ID, fieldNames(r[0].Fields))
+	}
+	for _, bc := range []struct {
+		name   string
+		period time.Duration
+	}{
+		{"all-fields-every-period", 0}, // what every period read before
+		{"period-1s", time.Second},
+		{"period-200ms", 200 * time.Millisecond},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			every := uint64(1)
+			if bc.period > 0 {
+				every = driftSlowEvery(bc.period)
+			}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p.drift(members, rt, nil, every)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/member")
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +22,13 @@ type IOOptions struct {
 	// DevRoot replaces "/dev" in device names of the profiles (default
 	// "/dev"); sysfs and procfs are the plugin's.
 	DevRoot string
+	// RuntimeClasses is the runtime's blockio class file (containerd's
+	// blockio_config_file, goresctrl's format), if it has one. A pool with
+	// a class of its own name there gets it at creation: the container
+	// starts with the class's weight and limits. Without it no class is
+	// sent — containerd fails the creation of a container whose class it
+	// does not know — and members get their settings after they started.
+	RuntimeClasses string
 }
 
 // IOController carries each pool's block IO section (isolation.IOPlan)
@@ -45,6 +53,9 @@ type IOController struct {
 	lim *iolimit.Limiter
 
 	procRoot string
+	// runtimeClasses: the classes the runtime's blockio file defines (nil
+	// without one).
+	runtimeClasses map[string]bool
 
 	mu       sync.Mutex // guards the fields below for Status
 	members  map[string]*ioMember
@@ -98,7 +109,41 @@ func (c *IOController) Start(_ context.Context, env ControllerEnv) error {
 	if c.h.Mode() != cgroup.V2 {
 		c.log.Info("cgroup v1 does not attribute buffered writeback to containers: IO limits hold back reads and direct writes only")
 	}
+	if c.opts.RuntimeClasses != "" {
+		// A file the runtime cannot have loaded either (it fails to start
+		// then) must not make us send classes: refuse it here.
+		b, err := os.ReadFile(c.opts.RuntimeClasses)
+		if err != nil {
+			return fmt.Errorf("runtime blockio classes: %w", err)
+		}
+		cfg, err := iolimit.ParseConfig(b)
+		if err != nil {
+			return fmt.Errorf("runtime blockio classes %s: %w", c.opts.RuntimeClasses, err)
+		}
+		c.runtimeClasses = map[string]bool{}
+		for name := range cfg.Classes {
+			c.runtimeClasses[name] = true
+		}
+		c.log.Info("the runtime's blockio classes", "file", c.opts.RuntimeClasses, "classes", len(c.runtimeClasses))
+	}
 	return nil
+}
+
+// BlockIOClasses maps each pool to the runtime's class of the same name,
+// for the pools that have one; nil without the runtime's class file.
+func (c *IOController) BlockIOClasses() map[string]string {
+	if c.runtimeClasses == nil {
+		return nil
+	}
+	out := map[string]string{}
+	if cfg := c.cfg(); cfg != nil {
+		for _, pc := range cfg.Pools {
+			if c.runtimeClasses[pc.Name] {
+				out[pc.Name] = pc.Name
+			}
+		}
+	}
+	return out
 }
 
 // Stop closes the members' statistics files; the settings stay.
@@ -352,7 +397,7 @@ func tighterRate(a, b uint64) uint64 {
 // apply writes a pool's settings to one member. Caller holds mu.
 func (c *IOController) apply(im *ioMember, ip isolation.IOPlan) error {
 	s := c.settings(ip, im.weight)
-	key := fmt.Sprintf("%+v %s", s, ip.IOPriority)
+	key := fmt.Sprintf("%+v", s)
 	if key == im.applied {
 		return nil
 	}
@@ -363,22 +408,9 @@ func (c *IOController) apply(im *ioMember, ip isolation.IOPlan) error {
 		}
 		return fmt.Errorf("container %s (pool %s): %w", im.m.Name, im.m.Pool, err)
 	}
+	// The pool's IO priority is a container setting of the applier's
+	// (isolation.Settings.IOPriority: at creation, at start, drift).
 	im.applied, im.weight = key, s.Weight != 0
-	if ip.IOPriority != "" && im.m.Pids != nil {
-		class := iolimit.IOPriorityIdle
-		if ip.IOPriority == "best-effort" {
-			class = iolimit.IOPriorityBestEffort
-		}
-		pids, err := im.m.Pids()
-		if err != nil && !errors.Is(err, cgroup.ErrVanished) {
-			return fmt.Errorf("container %s: processes: %w", im.m.Name, err)
-		}
-		for _, pid := range pids {
-			if err := iolimit.SetIOPriority(c.procRoot, pid, class, 4); err != nil {
-				return fmt.Errorf("container %s: %w", im.m.Name, err)
-			}
-		}
-	}
 	for _, why := range rep.Ineffective {
 		// Once per pool and reason, not per member: the reason names
 		// the cgroup, which differs per member.

@@ -403,6 +403,18 @@ func (c *RDTController) ClassOf(pool string) string {
 	return ""
 }
 
+// RDTClasses maps each pool whose class exists to it, so a container of
+// the pool is created in its class (see the routing table's rdt class).
+func (c *RDTController) RDTClasses() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(c.classes))
+	for pool, class := range c.classes {
+		out[pool] = class.Group()
+	}
+	return out
+}
+
 // setCache writes mask for every cache id of the L3 resource, on both CDP
 // halves when CDP is on.
 func (c *RDTController) setCache(s rdt.Schemata, mask uint64) {

@@ -86,7 +86,11 @@ type Plugin struct {
 
 	stub atomic.Pointer[stubHolder]
 	// routes is the routing table resolved for the connected runtime.
-	routes  atomic.Pointer[routing]
+	routes atomic.Pointer[routing]
+	// classes and dimCaps: the pools' classes and what the running
+	// dimensions can carry, as refreshClasses last found them.
+	classes atomic.Pointer[poolClasses]
+	dimCaps atomic.Pointer[dimensionCaps]
 	updates chan []isolation.ContainerChange
 	// gen counts changes to ctrs, so the loop re-syncs its sampler only
 	// when membership changed. Guarded by mu.
@@ -99,6 +103,9 @@ type Plugin struct {
 	dims *controllers
 	// writeErrs keeps direct-write errors, to log each once.
 	writeErrs writeErrors
+	// slots numbers members for drift repair's stagger (guarded by mu);
+	// driftRound counts drift passes (the loop goroutine's).
+	slots, driftRound uint64
 }
 
 type stubHolder struct{ s stub.Stub }
@@ -123,6 +130,8 @@ type member struct {
 	// container's cgroup itself, so nobody else may: on v1 a cgroup with
 	// cpu.idle set refuses runc's cpu.shares write and the start fails.
 	started bool
+	// slot staggers the member's slow drift checks over the periods.
+	slot uint64
 }
 
 // New prepares a plugin: discovers the topology and cgroups and builds the
@@ -210,6 +219,7 @@ func (p *Plugin) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	p.dims.start(ctx, ControllerEnv{Logger: p.log, Cgroups: p.cg, SysfsRoot: p.opts.SysfsRoot, ProcRoot: p.opts.ProcRoot,
 		Config: p.config}, p.metrics.Registry)
+	p.refreshClasses()
 	p.startSched()
 	defer p.stopSched() // after the loop ended (deferred before wg.Wait)
 	defer p.dims.stop() // after the goroutines ended
@@ -305,11 +315,12 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 	if h := p.stub.Load(); h != nil {
 		nriVersion = h.s.RuntimeNRIVersion()
 	}
-	rt := newRouting(capability{gen: detectGen(nriVersion, runtime, version), unified: p.cg.Mode() == cgroup.V2})
+	c := capability{gen: detectGen(nriVersion, runtime, version), unified: p.cg.Mode() == cgroup.V2}
+	rt := newRouting(p.dimensionCaps().apply(c))
 	p.routes.Store(rt)
 	p.log.Info("configured by the runtime", "runtime", runtime, "version", version, "runtimeNRI", nriVersion,
 		"routes", rt.cap.String(), "cgroup", p.cg.Mode().String())
-	for _, u := range rt.unapplied(isolation.FieldsAll) {
+	for _, u := range rt.unapplied(fieldsAll) {
 		p.log.Info("setting cannot be applied on this host", "setting", u)
 	}
 	if strings.TrimSpace(config) != "" && p.opts.Config == nil {
@@ -430,6 +441,8 @@ func (p *Plugin) track(pod *api.PodSandbox, c *api.Container, adm isolation.Admi
 	}
 	r := request(pod, c)
 	m.request = r.CPURequest()
+	p.slots++
+	m.slot = p.slots
 	p.applyChangesLocked(adm.Updates)
 	if m.cgroupsPath != "" {
 		if cg, err := p.cg.Open(m.cgroupsPath); err == nil {
@@ -488,7 +501,7 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	p.enqueue(adm.Updates)
 	p.log.Info("container admitted", "container", c.GetName(), "id", c.GetId(), "pod", podName(pod), "pool", adm.Pool,
 		"cpus", adm.CPUs.String(), "exclusive", adm.Exclusive, "others", len(adm.Updates))
-	return rt.adjustment(adm), nil, nil
+	return rt.adjustment(adm, p.poolClasses()), nil, nil
 }
 
 // enqueue hands other containers' changes to the updater goroutine, which
@@ -510,8 +523,11 @@ func (p *Plugin) enqueue(changes []isolation.ContainerChange) {
 
 // StartContainer writes what the runtime cannot carry at creation (the
 // routing table's "direct at start" fields: cpu.idle on cgroup v1,
-// oom_score_adj on containerd 1.7). The container's cgroup and processes
-// exist now. A failed write is planned again by the next period.
+// oom_score_adj on containerd 1.7, the IO priority before containerd 2.2)
+// and what the runtime accepted but dropped (the IO priority under a runc
+// older than 1.2). The container's cgroup and processes exist now (runc's
+// init waits to exec the program, which inherits what is set on it). A
+// failed write is planned again by the next period.
 func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) error {
 	defer p.timeHandler("StartContainer", time.Now())
 	p.mu.Lock()
@@ -530,7 +546,10 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, c *api.C
 	}
 	p.mu.Unlock()
 	snap.started = true
-	if failed, _ := p.write(&snap, p.routes.Load().atStart()); failed != 0 {
+	// What the adjustment could not carry, and what the runtime took but
+	// may have dropped (and did).
+	rt := p.routes.Load()
+	if failed, _ := p.write(&snap, rt.atStart()|p.dropped(&snap, rt.verified())); failed != 0 {
 		p.mu.Lock()
 		p.state.Unapplied(snap.id, failed)
 		p.mu.Unlock()

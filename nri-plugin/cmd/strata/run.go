@@ -33,6 +33,7 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	sysfs := fs.String("sysfs", "/sys", "sysfs root")
 	procfs := fs.String("procfs", "/proc", "procfs root")
 	resctrl := fs.String("resctrl", "", "resctrl mount point for the RDT dimension (default: from /proc/mounts, else /sys/fs/resctrl)")
+	blockioClasses := fs.String("runtime-blockio-config", "", "the runtime's blockio class file (containerd's blockio_config_file): pools with a class of their name there are created in it")
 	logLevel := fs.String("log-level", "info", "debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := parse(fs, args); err != nil {
@@ -51,7 +52,7 @@ func runCmd(args []string, _, stderr io.Writer) error {
 
 	opts := nriplugin.Options{PluginName: *name, PluginIdx: *idx, SocketPath: *socket, SysfsRoot: *sysfs, ProcRoot: *procfs, Logger: logger}
 	opts.Controllers = append(opts.Controllers, nriplugin.NewRDTController(nriplugin.RDTOptions{Root: *resctrl}))
-	opts.Controllers = append(opts.Controllers, nriplugin.NewIOController(nriplugin.IOOptions{}))
+	opts.Controllers = append(opts.Controllers, nriplugin.NewIOController(nriplugin.IOOptions{RuntimeClasses: *blockioClasses}))
 	opts.Controllers = append(opts.Controllers, nriplugin.NewNetController())
 	if *config != "" {
 		cfg, err := isolation.LoadConfig(*config)

@@ -55,6 +55,13 @@ func strata(t *testing.T) string {
 // env starts containerd with the plugin configured by cfg.
 func env(t *testing.T, version string, cfg *isolation.Config) *harness.Env {
 	t.Helper()
+	return envWith(t, version, cfg, "")
+}
+
+// envWith is env with more containerd configuration (TOML) and more
+// arguments to strata run.
+func envWith(t *testing.T, version string, cfg *isolation.Config, containerdConfig string, args ...string) *harness.Env {
+	t.Helper()
 	harness.Require(t)
 	bin := strata(t)
 	b, err := yaml.Marshal(cfg)
@@ -67,9 +74,10 @@ func env(t *testing.T, version string, cfg *isolation.Config) *harness.Env {
 	}
 	return harness.Start(t, harness.Options{
 		ContainerdVersion: version,
+		ExtraConfig:       containerdConfig,
 		Plugins: []harness.Plugin{{Path: bin, Name: "strata", Index: "50",
-			Args: []string{"run", "--socket-path", "${STRATA_NRI_SOCKET}", "--config", cfgFile,
-				"--listen", "unix:${STRATA_E2E_DIR}/strata.sock", "--log-level", "debug"}}},
+			Args: append([]string{"run", "--socket-path", "${STRATA_NRI_SOCKET}", "--config", cfgFile,
+				"--listen", "unix:${STRATA_E2E_DIR}/strata.sock", "--log-level", "debug"}, args...)}},
 	})
 }
 

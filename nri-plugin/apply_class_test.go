@@ -1,0 +1,178 @@
+package nriplugin
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+
+	"github.com/strata-nri/strata/cpuset/cpusettest"
+	"github.com/strata-nri/strata/iolimit"
+	"github.com/strata-nri/strata/isolation"
+	"github.com/strata-nri/strata/rdt/rdttest"
+)
+
+// createIn creates a container of pool through the in-process runtime and
+// returns its adjustment's resources.
+func createIn(t *testing.T, rt *runtime, pool string) *api.LinuxResources {
+	t.Helper()
+	pd := pod("jobs", "c-"+pool, map[string]string{"strata.io/pool": pool})
+	resp, err := rt.create(t, pd, container(pd, "worker", 100, 0))
+	if err != nil {
+		t.Fatalf("create in %s: %v", pool, err)
+	}
+	return resp.GetAdjust().GetLinux().GetResources()
+}
+
+// TestBlockIOClassAtCreation: with the runtime's blockio class file, a
+// container of a pool that has a class of its name there is created in
+// it; a pool without one, and every pool without the file, get no class
+// (containerd would refuse the creation), and the blockio controller
+// writes their cgroups after start as before.
+func TestBlockIOClassAtCreation(t *testing.T) {
+	classes := filepath.Join(t.TempDir(), "blockio.yaml")
+	if err := os.WriteFile(classes, []byte("Classes:\n  batch:\n  - Weight: 50\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file string
+		want       map[string]string // pool -> class in the adjustment
+	}{
+		{"runtime has classes", classes, map[string]string{isolation.PoolBatch: "batch", isolation.PoolOnline: ""}},
+		{"runtime has none", "", map[string]string{isolation.PoolBatch: "", isolation.PoolOnline: ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := newFakeNode(t, cpusettest.Intel2S20C2T)
+			rt := newRuntime(t)
+			startPlugin(t, node, rt, trusting(), func(o *Options) {
+				o.Controllers = []Controller{NewIOController(IOOptions{RuntimeClasses: tc.file})}
+			})
+			for pool, want := range tc.want {
+				res := createIn(t, rt, pool)
+				if got := res.GetBlockioClass().GetValue(); got != want || (want == "") != (res.GetBlockioClass() == nil) {
+					t.Errorf("%s container: blockio class %v, want %q", pool, res.GetBlockioClass(), want)
+				}
+			}
+		})
+	}
+	// A file the runtime could not have loaded either is refused.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("Classes:\n  batch:\n  - Wait: 50\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	err := NewIOController(IOOptions{RuntimeClasses: bad}).Start(context.Background(),
+		ControllerEnv{Logger: quietLogger(), Cgroups: node.h, Config: trusting})
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("bad runtime class file: err %v, want one naming %s", err, bad)
+	}
+}
+
+// TestRDTClassAtCreation: while the rdt dimension runs (a resctrl
+// fixture), a container of a pool whose class exists is created in it;
+// with no resctrl (this machine) no class is ever sent — containerd and
+// runc would refuse the container.
+func TestRDTClassAtCreation(t *testing.T) {
+	root, proc := rdttest.Write(t, rdttest.IntelL3MBA)
+	for _, tc := range []struct {
+		name, root string
+		want       string
+	}{
+		{"resctrl", root, "strata-batch"},
+		{"no resctrl", filepath.Join(t.TempDir(), "absent"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := newFakeNode(t, cpusettest.Intel2S20C2T)
+			rt := newRuntime(t)
+			cfg := trusting()
+			cfg.Period = isolation.Duration{Duration: 50 * time.Millisecond}
+			cfg.Pools[2].Profile.RDT = isolation.RDTProfile{L3Ways: 4}
+			h := startPlugin(t, node, rt, cfg, func(o *Options) {
+				o.Controllers = []Controller{NewRDTController(RDTOptions{Root: tc.root, ProcRoot: proc})}
+			})
+			if tc.want != "" {
+				waitFor(t, 3*time.Second, "batch's class", func() bool {
+					return h.plugin.poolClasses().of(fieldRDTClass, isolation.PoolBatch) != ""
+				})
+			} else {
+				time.Sleep(3 * cfg.Period.Duration) // periods in which a class could have appeared
+			}
+			res := createIn(t, rt, isolation.PoolBatch)
+			if got := res.GetRdtClass().GetValue(); got != tc.want || (tc.want == "") != (res.GetRdtClass() == nil) {
+				t.Errorf("batch container: RDT class %v, want %q", res.GetRdtClass(), tc.want)
+			}
+			if res := createIn(t, rt, isolation.PoolOnline); res.GetRdtClass() != nil {
+				t.Errorf("online container (no RDT profile, no class): RDT class %v", res.GetRdtClass())
+			}
+		})
+	}
+}
+
+// TestIOPriorityAtCreationAndStart: a pool's IO priority travels in the
+// adjustment on containerd ≥ 2.2 and is written at start before; either
+// way the started container's process has it, also when the runtime took
+// the adjustment and dropped it (runc < 1.2). A real process stands for
+// the container's (ioprio_set needs one).
+func TestIOPriorityAtCreationAndStart(t *testing.T) {
+	for _, tc := range []struct {
+		c     capability
+		inAdj bool
+	}{
+		{capability{gen: genContainerd17}, false},
+		{capability{gen: genContainerd20}, false},
+		{capability{gen: genContainerd22}, true},
+		{capability{gen: genContainerd23}, true},
+	} {
+		t.Run(tc.c.String(), func(t *testing.T) {
+			node := newFakeNode(t, cpusettest.Intel2S20C2T)
+			cfg := trusting()
+			cfg.Pools[2].Profile.IO.IOPriority = "idle"
+			p, err := New(Options{Config: cfg, SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
+				Cgroups: node.h, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.routes.Store(newRouting(tc.c))
+			p.synced = true
+			pd := pod("jobs", "crunch", map[string]string{"strata.io/pool": isolation.PoolBatch})
+			c := container(pd, "worker", 0, 0)
+			adj, _, err := p.CreateContainer(context.Background(), pd, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prio := adj.GetLinux().GetIoPriority()
+			if (prio != nil) != tc.inAdj || prio != nil && prio.GetClass() != api.IOPrioClass_IOPRIO_CLASS_IDLE {
+				t.Errorf("IO priority in the adjustment: %v, want idle: %v", prio, tc.inAdj)
+			}
+			// The runtime drops it: the process starts with the default.
+			cmd := exec.Command("sleep", "30")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			pid := cmd.Process.Pid
+			if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+				t.Fatal(err)
+			}
+			fakeProcess(t, node, c.Linux.CgroupsPath, pid, 0)
+			if err := os.MkdirAll(filepath.Join(node.tree.Dir, "proc", strconv.Itoa(pid), "task", strconv.Itoa(pid)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if class, _, _ := iolimit.IOPriority(pid); class == iolimit.IOPriorityIdle {
+				t.Fatal("the helper starts idle already")
+			}
+			if err := p.StartContainer(context.Background(), pd, c); err != nil {
+				t.Fatal(err)
+			}
+			if class, _, err := iolimit.IOPriority(pid); err != nil || class != iolimit.IOPriorityIdle {
+				t.Errorf("process IO priority after start: %s (%v), want idle", class, err)
+			}
+		})
+	}
+}
