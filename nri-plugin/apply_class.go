@@ -23,6 +23,15 @@ type rdtClasser interface {
 	RDTClasses() map[string]string
 }
 
+// What each dimension's controller implements.
+var (
+	_ Controller     = (*IOController)(nil)
+	_ Controller     = (*RDTController)(nil)
+	_ Controller     = (*NetController)(nil)
+	_ blockIOClasser = (*IOController)(nil)
+	_ rdtClasser     = (*RDTController)(nil)
+)
+
 // dimensionCaps is what the running dimensions add to a capability.
 type dimensionCaps struct {
 	blockIO, blockIOClasses, rdt bool

@@ -15,13 +15,18 @@
 //     pool annotations and every setting the routing table (below) sends
 //     at creation: cpuset cpus/mems, CPU shares/quota/period, memory limit
 //     and reservation, on cgroup v2 cpu.idle and memory protection through
-//     the unified map, oom_score_adj on containerd ≥ 2.0. Containers whose
+//     the unified map, oom_score_adj on containerd ≥ 2.0, the IO priority
+//     on containerd ≥ 2.2, and the pool's blockio and RDT classes where
+//     the runtime can resolve them (never otherwise: containerd fails the
+//     creation on a class it does not know). Containers whose
 //     CPUs changed because of the admission are updated right after,
 //     unsolicited, so the handler stays short on large nodes.
 //     A refusal fails the creation with an error naming the pod, the
 //     annotation and the allowed pools.
 //   - StartContainer: what the runtime cannot carry at creation is written
-//     directly: cpu.idle on cgroup v1, oom_score_adj on containerd 1.7.
+//     directly: cpu.idle on cgroup v1, oom_score_adj on containerd 1.7, the
+//     IO priority before containerd 2.2 — and after, when the OCI runtime
+//     dropped it (runc < 1.2).
 //   - UpdateContainer: when the kubelet updates resources, the reply
 //     re-asserts Strata's cpuset and CPU settings.
 //   - StopContainer / RemoveContainer: exclusive CPUs go back to the lowest
@@ -38,10 +43,14 @@
 // StopContainer or the Kubernetes eviction API when configured). What did
 // not apply (a write refused, an update the runtime failed) is reported
 // with State.Unapplied and planned again the next period. It also reads
-// back every setting Strata owns (cpuset cpus and mems, cpu.shares, quota,
-// cpu.idle, memory protection, oom_score_adj) and re-applies what changed
-// behind its back: containerd drops updates for containers that are still
-// being created, and other agents rewrite cgroup files.
+// back every setting Strata owns and re-applies what changed behind its
+// back (containerd drops updates for containers that are still being
+// created, and other agents rewrite cgroup files): the CPU placement
+// (cpuset cpus and mems, cpu.shares, cpu.idle) every period, so it is back
+// within 2 periods; the quota, memory protection, oom_score_adj and IO
+// priority of each member every ceil(2 s / period) periods, staggered over
+// the members, so back within that and one period. An idle member's
+// cpu.shares are the kernel's (it reads 3 and refuses writes).
 //
 // # The routing table
 //
@@ -51,6 +60,10 @@
 // the field travels at creation (adjustment, direct write at start, or not
 // at all) and on a running container (NRI update, direct write, or not at
 // all), with the reason when it cannot be applied (logged at Configure).
+// A pool's class in a dimension (blockio, RDT) has a row too, whose
+// capability includes whether the dimension runs and whether the runtime
+// knows the class; where it cannot travel at creation, the dimension's
+// controller writes it after start ("direct write by its dimension").
 // Every path builds from it: the adjustment, StartContainer, Synchronize,
 // UpdateContainer, the updater, drift repair and the loop's direct writes.
 //

@@ -1,10 +1,12 @@
 package nriplugin
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,10 +24,10 @@ import (
 
 // Options configure a Plugin. Zero values pick production defaults.
 type Options struct {
-	// PluginName and PluginIdx register the plugin with the runtime
-	// ("strata", "50"). A pre-installed plugin gets them from its file
-	// name (/opt/nri/plugins/50-strata) through the environment, which the
-	// stub reads when these are empty.
+	// PluginName and PluginIdx register the plugin with the runtime.
+	// Empty: as the NRI stub finds them — the runtime's environment for a
+	// pre-installed plugin (/opt/nri/plugins/50-strata), else the binary's
+	// name when it is "<idx>-<name>" — else "strata" and "50".
 	PluginName string
 	PluginIdx  string
 	// SocketPath is the runtime's NRI socket (default
@@ -110,6 +112,18 @@ type Plugin struct {
 
 type stubHolder struct{ s stub.Stub }
 
+// The stub derives the events Strata subscribes to from the interfaces it
+// implements; these say which it means to.
+var (
+	_ stub.ConfigureInterface       = (*Plugin)(nil)
+	_ stub.SynchronizeInterface     = (*Plugin)(nil)
+	_ stub.CreateContainerInterface = (*Plugin)(nil)
+	_ stub.StartContainerInterface  = (*Plugin)(nil)
+	_ stub.UpdateContainerInterface = (*Plugin)(nil)
+	_ stub.StopContainerInterface   = (*Plugin)(nil)
+	_ stub.RemoveContainerInterface = (*Plugin)(nil)
+)
+
 // member is what the plugin knows of one container besides the
 // controller's state.
 type member struct {
@@ -155,11 +169,20 @@ func New(opts Options) (*Plugin, error) {
 	if opts.Evictor == nil {
 		opts.Evictor = DryRunEvictor{Logger: opts.Logger}
 	}
-	if opts.PluginName == "" {
-		opts.PluginName = "strata"
+	// The identity as the stub derives it — the runtime's environment for
+	// a pre-installed plugin, else the binary's name ("50-strata") — and
+	// Strata's own ("50", "strata") when neither gives one.
+	envIdx, envName := os.Getenv(api.PluginIdxEnvVar), os.Getenv(api.PluginNameEnvVar)
+	if idx, name, err := api.ParsePluginName(filepath.Base(os.Args[0])); err == nil {
+		envIdx, envName = cmp.Or(envIdx, idx), cmp.Or(envName, name)
 	}
-	if opts.PluginIdx == "" {
-		opts.PluginIdx = "50"
+	opts.PluginIdx = cmp.Or(opts.PluginIdx, envIdx, "50")
+	opts.PluginName = cmp.Or(opts.PluginName, envName, "strata")
+	if err := api.CheckPluginIndex(opts.PluginIdx); err != nil {
+		return nil, fmt.Errorf("strata: %w", err)
+	}
+	if err := api.CheckPluginName(opts.PluginName); err != nil {
+		return nil, fmt.Errorf("strata: %w", err)
 	}
 	p := &Plugin{
 		opts:    opts,

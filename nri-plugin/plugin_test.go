@@ -506,3 +506,42 @@ func TestRunWithRuntimeEnvironment(t *testing.T) {
 	rt := newRuntime(t)
 	startPlugin(t, node, rt, trusting())
 }
+
+// TestPluginIdentity: the name and index come as the NRI stub finds them
+// (the runtime's environment, else an "<idx>-<name>" binary name), else
+// Strata's own; a bad index is refused at New, naming it.
+func TestPluginIdentity(t *testing.T) {
+	node := newFakeNode(t, cpusettest.VM2)
+	newPlugin := func(o Options) (*Plugin, error) {
+		o.SysfsRoot, o.ProcRoot, o.Cgroups, o.Logger = node.sysfs, filepath.Join(node.tree.Dir, "proc"), node.h, quietLogger()
+		return New(o)
+	}
+	args := os.Args
+	t.Cleanup(func() { os.Args = args })
+	for _, tc := range []struct {
+		argv0, envIdx, envName string
+		opts                   Options
+		idx, name              string
+	}{
+		{argv0: "/usr/bin/strata", idx: "50", name: "strata"},
+		{argv0: "/opt/nri/plugins/42-strata", idx: "42", name: "strata"},
+		{argv0: "/usr/bin/strata", envIdx: "07", envName: "qos", idx: "07", name: "qos"},
+		{argv0: "/opt/nri/plugins/42-strata", opts: Options{PluginIdx: "60", PluginName: "mine"}, idx: "60", name: "mine"},
+	} {
+		os.Args = []string{tc.argv0}
+		t.Setenv("NRI_PLUGIN_IDX", tc.envIdx)
+		t.Setenv("NRI_PLUGIN_NAME", tc.envName)
+		p, err := newPlugin(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.opts.PluginIdx != tc.idx || p.opts.PluginName != tc.name {
+			t.Errorf("%s (env %q %q, options %q %q): %s-%s, want %s-%s", tc.argv0, tc.envIdx, tc.envName,
+				tc.opts.PluginIdx, tc.opts.PluginName, p.opts.PluginIdx, p.opts.PluginName, tc.idx, tc.name)
+		}
+	}
+	os.Args = []string{"/usr/bin/strata"}
+	if _, err := newPlugin(Options{PluginIdx: "5"}); err == nil || !strings.Contains(err.Error(), `"5"`) {
+		t.Errorf("index 5: err %v, want one naming it", err)
+	}
+}
