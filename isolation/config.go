@@ -259,8 +259,9 @@ type Thresholds struct {
 	CPULoad float64 `json:"cpuLoad,omitempty"`
 	// MemoryUsage: node memory in use ÷ node memory, fraction.
 	MemoryUsage float64 `json:"memoryUsage,omitempty"`
-	// PSI avg10 values in percent (0..100), of the pool when observed,
-	// else of the node. CPU PSI is ignored for a pool whose members are
+	// PSI avg10 values in percent (0..100), of the pool: the worst of its
+	// members' own PSI, or the node's where no member has PSI of its own
+	// (pure cgroup v1). CPU PSI is ignored for members and pools that are
 	// throttled (it would measure their quota, not interference).
 	CPUSome float64 `json:"cpuPSISome,omitempty"`
 	// MemorySome: memory PSI "some" avg10, percent.

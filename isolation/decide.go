@@ -145,7 +145,9 @@ func (d *decider) aggregate() {
 		}
 		sc.memory[c.pool] += u.MemoryBytes
 		sc.file[c.pool] += u.FileBytes
+		pp.addMember(&u)
 	}
+	d.resolvePressure()
 	for k := range p.Pools {
 		pp := &p.Pools[k]
 		switch {
@@ -183,10 +185,7 @@ func (d *decider) met(l *ProtectionLevel, k int) (trigger, bool) {
 			return trigger{"memory usage", u, w.MemoryUsage}, true
 		}
 	}
-	psi := PoolPressure{CPU: node.CPU, Memory: node.Memory}
-	if po, ok := d.obs.Pools[pp.Name]; ok && po.PressureMeasured {
-		psi = po.Pressure
-	}
+	psi := &pp.Pressure
 	// Waiting for a CPU is what hurts latency; the lowest pool is meant to.
 	if rq := w.RunQueueP99.Duration; rq > 0 && k < len(d.p.Pools)-1 && pp.RunQueueP99 >= rq {
 		return trigger{"run-queue delay p99 (ms)", ms(pp.RunQueueP99), ms(rq)}, true

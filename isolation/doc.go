@@ -117,10 +117,16 @@
 // # Protection levels
 //
 // Each pool's level is the highest configured level any of whose thresholds
-// is met: pool CPU load (not for the lowest pool), node memory usage, PSI
-// (of the pool's members when observed, else the node; CPU PSI is ignored
-// for a throttled pool, since it would measure its own quota). A lower
-// level is taken only after protection.cooldown. A level applies its own
+// is met: pool CPU load (not for the lowest pool), node memory usage, the
+// pool's PSI (CPU PSI is ignored for a throttled pool, since it would
+// measure its own quota). A lower level is taken only after
+// protection.cooldown.
+//
+// A pool's PSI is the worst of its members' own (ContainerUsage.Pressure:
+// each figure the highest member's; a member throttled by its quota gives
+// no CPU figure), unless the caller measured the pool as a whole
+// (Observations.Pools); where no member's PSI was measured the node's
+// stands in. PoolPlan.PressureFrom says which it was. A level applies its own
 // actions and those of every level below; validation makes levels
 // escalate in the order:
 //
@@ -163,7 +169,7 @@
 // once in newDimensions (dimensions.go). Package nri-plugin applies the
 // plan field through the dimension's Controller. Pool pressure in
 // Observations.Pools counts only when PressureMeasured; otherwise
-// protection reads the node's PSI.
+// protection reads the members' PSI, else the node's.
 //
 // # State and purity
 //

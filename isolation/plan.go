@@ -15,8 +15,9 @@ type Observations struct {
 	// idle this period.
 	Containers map[string]ContainerUsage
 	// Pools by pool name: per-pool measurements (pressure of the pool's
-	// members, and what pool-level dimensions measure). A pool without an
-	// entry, or without measured pressure, uses the node's PSI.
+	// members, and what pool-level dimensions measure). A pool without
+	// measured pressure here uses the worst of its members' own PSI
+	// (ContainerUsage.Pressure), and without that the node's.
 	Pools map[string]PoolObservation
 	// Node-wide PSI and memory.
 	Node NodePressure
@@ -34,6 +35,11 @@ type ContainerUsage struct {
 	// for a CPU once runnable (mean and percentiles); 0 when not measured
 	// (no scheduler probe) or no task waited.
 	RunQueueMean, RunQueueP50, RunQueueP99 time.Duration
+	// Pressure is the container's own cpu and memory PSI avg10 (its
+	// cgroup's pressure files), valid when PressureMeasured. A pool's
+	// protection reads the worst of its members' (see pressure.go).
+	Pressure         PoolPressure
+	PressureMeasured bool
 }
 
 // PSI is one resource's pressure stall avg10, in percent.
@@ -42,7 +48,8 @@ type PSI struct {
 	Full float64
 }
 
-// PoolPressure is the PSI of a pool's members.
+// PoolPressure is cpu and memory PSI: of a pool's members, or of one
+// container.
 type PoolPressure struct {
 	CPU    PSI
 	Memory PSI
@@ -52,8 +59,9 @@ type PoolPressure struct {
 // pool-level dimension that measures per pool (see dimensions.go) adds one
 // field of its own type here.
 type PoolObservation struct {
-	// Pressure is the PSI of the pool's members; only when
-	// PressureMeasured, else protection reads the node's PSI.
+	// Pressure is the PSI of the pool's members as the caller measured
+	// it, only when PressureMeasured; it takes precedence over the
+	// members' own PSI in Observations.Containers (see pressure.go).
 	Pressure         PoolPressure
 	PressureMeasured bool
 	RDT              RDTObservation
@@ -165,6 +173,12 @@ type PoolPlan struct {
 	// RunQueueP50, RunQueueP99: the worst shared member's run-queue delay
 	// percentiles this period (0 when not measured).
 	RunQueueP50, RunQueueP99 time.Duration
+	// Pressure is the PSI the protection levels read for the pool this
+	// period, PressureFrom whose it is, and PressureMembers how many of
+	// its members had their own PSI measured.
+	Pressure        PoolPressure
+	PressureFrom    PressureSource
+	PressureMembers int
 	// Level is the protection level index (-1: none) and its name.
 	Level     int
 	LevelName string

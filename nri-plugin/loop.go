@@ -259,12 +259,18 @@ func (p *Plugin) observe() *isolation.Observations {
 		if !cs.HasRates {
 			continue
 		}
-		obs.Containers[cs.ID] = isolation.ContainerUsage{
+		u := isolation.ContainerUsage{
 			CPU:         cs.CPUCores,
 			Throttled:   cs.ThrottledFraction,
 			MemoryBytes: int64(cs.Anon + cs.File),
 			FileBytes:   int64(cs.File),
 		}
+		if cs.HasPSI {
+			// The container's own PSI; isolation takes each pool's worst.
+			u.Pressure = isolation.PoolPressure{CPU: psiAvg10(&cs.CPUPressure), Memory: psiAvg10(&cs.MemoryPressure)}
+			u.PressureMeasured = true
+		}
+		obs.Containers[cs.ID] = u
 	}
 	if n := len(pass.Vanished) + len(pass.Errors); n > 0 {
 		p.metrics.sampleSkipped.Add(float64(n))
@@ -276,14 +282,18 @@ func (p *Plugin) observe() *isolation.Observations {
 	if s.node != nil {
 		if ns, err := s.node.Sample(); err == nil {
 			obs.Node = isolation.NodePressure{
-				CPU:         isolation.PSI{Some: ns.CPUPressure.Some.Avg10, Full: ns.CPUPressure.Full.Avg10},
-				Memory:      isolation.PSI{Some: ns.MemoryPressure.Some.Avg10, Full: ns.MemoryPressure.Full.Avg10},
+				CPU:         psiAvg10(&ns.CPUPressure),
+				Memory:      psiAvg10(&ns.MemoryPressure),
 				MemoryTotal: int64(ns.MemTotal),
 				MemoryUsed:  int64(ns.MemTotal - ns.MemAvailable),
 			}
 		}
 	}
 	return obs
+}
+
+func psiAvg10(s *pressure.PSIStats) isolation.PSI {
+	return isolation.PSI{Some: s.Some.Avg10, Full: s.Full.Avg10}
 }
 
 // act carries out one protection action outside any lock.

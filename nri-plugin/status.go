@@ -8,6 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/isolation"
 )
 
 // Status is what /status reports and `strata status` prints.
@@ -48,7 +51,11 @@ type PoolStatus struct {
 	// Run-queue delay of the worst shared member, milliseconds.
 	RunQueueP50Ms float64 `json:"runQueueDelayP50Ms,omitempty"`
 	RunQueueP99Ms float64 `json:"runQueueDelayP99Ms,omitempty"`
-	Reason        string  `json:"reason,omitempty"`
+	// Pressure is the PSI the protection levels read for the pool last
+	// period and whose it was: its members' own, or the node's with the
+	// reason the pool's is not measured.
+	Pressure string `json:"pressure,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // ContainerStatus is one member in Status.
@@ -93,6 +100,7 @@ func (p *Plugin) Status() *Status {
 					ps.Load, ps.Level, ps.Reason = pp.Load, pp.LevelName, pp.Reason
 					ps.RunQueueP50Ms, ps.RunQueueP99Ms = millis(pp.RunQueueP50), millis(pp.RunQueueP99)
 					ps.Borrowing = pp.SharedMembers > 0 && pi.Shared.Size() == 0
+					ps.Pressure = p.pressureStatus(&pp)
 				}
 			}
 		}
@@ -126,6 +134,29 @@ func (p *Plugin) Status() *Status {
 	return st
 }
 
+// pressureStatus says whose PSI a pool's protection read, with the figures.
+func (p *Plugin) pressureStatus(pp *isolation.PoolPlan) string {
+	figures := fmt.Sprintf("cpu some %.1f%%, memory some %.1f%% full %.1f%%",
+		pp.Pressure.CPU.Some, pp.Pressure.Memory.Some, pp.Pressure.Memory.Full)
+	switch pp.PressureFrom {
+	case isolation.PressureFromMembers:
+		return fmt.Sprintf("members (%d of %d measured, worst): %s", pp.PressureMembers, pp.Members, figures)
+	case isolation.PressureFromObservation:
+		return "pool: " + figures
+	}
+	why := "no members"
+	switch {
+	case pp.Members == 0:
+	case p.cg.UnifiedRoot() == "":
+		why = "cgroup v1 without a cgroup2 mount has no per-cgroup PSI"
+	case p.cg.Mode() == cgroup.Hybrid:
+		why = "no member has PSI files: the runtime placed none in the cgroup2 tree"
+	default:
+		why = "no member's pressure files could be read (kernel without PSI, or booted with psi=0)"
+	}
+	return fmt.Sprintf("node (%s): %s", why, figures)
+}
+
 func joinPod(ns, name string) string {
 	if ns == "" {
 		return name
@@ -144,7 +175,7 @@ func (s *Status) Print(w io.Writer) {
 		fmt.Fprintf(w, "sampler: %s\n", s.Sampler)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tPRIO\tCPUS\tSIZE\tEXCLUSIVE\tLOAD\tBAND\tRCF\tMEMBERS\tLEVEL\tRUNQ P50/P99")
+	fmt.Fprintln(tw, "POOL\tPRIO\tCPUS\tSIZE\tEXCLUSIVE\tLOAD\tBAND\tRCF\tMEMBERS\tLEVEL\tRUNQ P50/P99\tPSI FROM")
 	for _, p := range s.Pools {
 		level := p.Level
 		if level == "" {
@@ -158,8 +189,9 @@ func (s *Status) Print(w io.Writer) {
 		if p.RunQueueP99Ms > 0 {
 			runq = fmt.Sprintf("%.2f/%.2f ms", p.RunQueueP50Ms, p.RunQueueP99Ms)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.0f–%.0f%%\t%.2f\t%d\t%s\t%s\n", p.Name, p.Priority, orDash(p.CPUs), p.Size,
-			orDash(p.Exclusive), load, p.BandLow*100, p.BandHigh*100, p.RCF, p.Members, level, runq)
+		psiFrom, _, _ := strings.Cut(p.Pressure, " ")
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.0f–%.0f%%\t%.2f\t%d\t%s\t%s\t%s\n", p.Name, p.Priority, orDash(p.CPUs), p.Size,
+			orDash(p.Exclusive), load, p.BandLow*100, p.BandHigh*100, p.RCF, p.Members, level, runq, orDash(psiFrom))
 	}
 	tw.Flush()
 	if s.Batch != "" {
