@@ -178,6 +178,9 @@ func (p *Plugin) drift(members []member, rt *routing, skip map[string]isolation.
 	var out []repair
 	for i := range members {
 		m := &members[i]
+		if p.pending.has(m.id) {
+			continue // its update has not landed yet (see pendingUpdates)
+		}
 		slow := (p.driftRound+m.slot)%slowEvery == 0
 		f := p.drifted(m, rt, slow) &^ skip[m.id]
 		if f == 0 {

@@ -108,6 +108,8 @@ type Plugin struct {
 	// slots numbers members for drift repair's stagger (guarded by mu);
 	// driftRound counts drift passes (the loop goroutine's).
 	slots, driftRound uint64
+	// pending counts the changes queued or in flight per container.
+	pending pendingUpdates
 }
 
 type stubHolder struct{ s stub.Stub }
@@ -537,9 +539,11 @@ func (p *Plugin) enqueue(changes []isolation.ContainerChange) {
 	if len(changes) == 0 {
 		return
 	}
+	p.pending.add(changes)
 	select {
 	case p.updates <- changes:
 	default:
+		p.pending.done(changes)
 		p.metrics.updates.WithLabelValues("dropped").Add(float64(len(changes)))
 	}
 }
@@ -626,9 +630,19 @@ func (p *Plugin) forgetLocked(id string) []isolation.ContainerChange {
 	if _, ok := p.ctrs[id]; !ok {
 		return nil
 	}
-	delete(p.ctrs, id)
 	p.dims.removed(id)
 	p.writeErrs.forget(id)
+	return p.leaveLocked(id)
+}
+
+// leaveLocked takes a container out of the controller state and the
+// container table only, for a re-admission (resize); forgetLocked also
+// tells the dimensions. Caller holds mu.
+func (p *Plugin) leaveLocked(id string) []isolation.ContainerChange {
+	if _, ok := p.ctrs[id]; !ok {
+		return nil
+	}
+	delete(p.ctrs, id)
 	changes := p.state.Remove(id)
 	p.applyChangesLocked(changes)
 	p.gen++
@@ -667,33 +681,48 @@ func (p *Plugin) updater(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case changes := <-p.updates:
-			rt := p.routes.Load()
-			batch := rt.updates(changes, "")
-			if len(batch) == 0 {
-				continue
-			}
-			h := p.stub.Load()
-			if h == nil || !p.connected.Load() {
-				p.metrics.updates.WithLabelValues("disconnected").Add(float64(len(batch)))
-				continue // the next Synchronize reconciles everyone
-			}
-			start := time.Now()
-			failed, err := h.s.UpdateContainers(batch)
-			p.metrics.updateLatency.Observe(time.Since(start).Seconds())
-			if err != nil {
-				p.metrics.updates.WithLabelValues("error").Add(float64(len(batch)))
-				p.log.Warn("updating containers failed; planned again next period", "count", len(batch), "err", err)
-				p.unapplied(changes, rt.running[routeUpdate])
-				continue
-			}
-			p.metrics.updates.WithLabelValues("ok").Add(float64(len(batch) - len(failed)))
-			for _, f := range failed {
-				// IgnoreFailure was set: a container that vanished
-				// mid-update is skipped and logged.
-				p.metrics.updates.WithLabelValues("failed").Inc()
-				p.log.Info("container update skipped (container gone?)", "container", f.GetContainerId())
-			}
+		case first := <-p.updates:
+			queued := p.drainUpdates(first) // see pendingUpdates
+			p.send(ctx, p.current(queued))
+			p.pending.done(queued)
 		}
+	}
+}
+
+// send sends changes to the runtime as one batch of unsolicited updates,
+// holding no lock.
+func (p *Plugin) send(ctx context.Context, changes []isolation.ContainerChange) {
+	rt := p.routes.Load()
+	batch := rt.updates(changes, "")
+	if len(batch) == 0 {
+		return
+	}
+	h := p.stub.Load()
+	if h == nil || !p.connected.Load() {
+		p.metrics.updates.WithLabelValues("disconnected").Add(float64(len(batch)))
+		return // the next Synchronize reconciles everyone
+	}
+	start := time.Now()
+	failed, err := h.s.UpdateContainers(batch)
+	p.metrics.updateLatency.Observe(time.Since(start).Seconds())
+	if p.log.Enabled(ctx, slog.LevelDebug) {
+		sent := make([]string, 0, len(batch))
+		for _, u := range batch {
+			sent = append(sent, safetext.Name(u.GetContainerId())+" cpus "+u.GetLinux().GetResources().GetCpu().GetCpus())
+		}
+		p.log.Debug("container updates sent", "took", time.Since(start).Round(time.Millisecond), "updates", strings.Join(sent, ", "))
+	}
+	if err != nil {
+		p.metrics.updates.WithLabelValues("error").Add(float64(len(batch)))
+		p.log.Warn("updating containers failed; planned again next period", "count", len(batch), "err", err)
+		p.unapplied(changes, rt.running[routeUpdate])
+		return
+	}
+	p.metrics.updates.WithLabelValues("ok").Add(float64(len(batch) - len(failed)))
+	for _, f := range failed {
+		// IgnoreFailure was set: a container that vanished mid-update is
+		// skipped and logged.
+		p.metrics.updates.WithLabelValues("failed").Inc()
+		p.log.Info("container update skipped (container gone?)", "container", f.GetContainerId())
 	}
 }

@@ -47,7 +47,11 @@ func (p *Plugin) resizeLocked(pod *api.PodSandbox, c *api.Container, res *api.Li
 		return m
 	}
 	was := *m
-	forgot := p.forgetLocked(m.id)
+	// Only the controller state sees the member leave and come back: the
+	// container keeps running throughout, so it stays started (drift
+	// repair and direct writes go on) and the dimensions are not told it
+	// left.
+	forgot := p.leaveLocked(m.id)
 	adm, err := p.state.Admit(req)
 	if err != nil {
 		p.log.Warn("resized container cannot get its new request; it keeps its CPUs", "container", m.id, "pod", podName(pod),
@@ -59,6 +63,8 @@ func (p *Plugin) resizeLocked(pod *api.PodSandbox, c *api.Container, res *api.Li
 		old.CurrentCPUs = was.cpus
 		if adm, err = p.state.Restore(old, was.pool, excl); err != nil {
 			p.log.Warn("resized container could not be restored; it is left unmanaged", "container", m.id, "err", err)
+			p.dims.removed(m.id)
+			p.writeErrs.forget(m.id)
 			return nil
 		}
 		p.track(pod, c, adm)
@@ -69,21 +75,31 @@ func (p *Plugin) resizeLocked(pod *api.PodSandbox, c *api.Container, res *api.Li
 		p.log.Info("container resized", "container", m.id, "pod", podName(pod), "pool", adm.Pool,
 			"request", req.CPURequest(), "was", was.request, "cpus", adm.CPUs.String(), "exclusive", adm.Exclusive)
 	}
-	p.enqueue(p.settledLocked(append(forgot, adm.Updates...), m.id))
-	return p.ctrs[m.id]
+	now := p.ctrs[m.id]
+	now.started, now.slot = was.started, was.slot
+	if now.cgroupsPath == was.cgroupsPath {
+		now.cg = was.cg // the sampler keeps its baseline
+	}
+	if now.started && now.pool != was.pool {
+		p.dims.admitted(now.info()) // moves it between the dimensions' pools
+	}
+	p.enqueue(p.settledLocked(append(forgot, adm.Updates...), m.id, "member resized"))
+	return now
 }
 
-// settledLocked folds the changes leaving and re-admitting a member made to
-// others into one change per container, with what each holds now: a resize
-// that ends where it began (restored) moves nobody, even for a moment.
-// skip (the resized member) gets its values in the reply instead. Caller
-// holds mu.
-func (p *Plugin) settledLocked(changes []isolation.ContainerChange, skip string) []isolation.ContainerChange {
+// settledLocked folds changes into one change per container, with what
+// each holds now: a resize that ends where it began (restored) moves
+// nobody, even for a moment, and a queued update never sends a value older
+// than the record. skip (a resized member) gets its values in the reply
+// instead; reason, when set, replaces the changes' own. Caller holds mu.
+func (p *Plugin) settledLocked(changes []isolation.ContainerChange, skip, reason string) []isolation.ContainerChange {
 	fields := map[string]isolation.Fields{}
+	reasons := map[string]string{}
 	var order []string
 	for _, ch := range changes {
 		if _, seen := fields[ch.ID]; !seen {
 			order = append(order, ch.ID)
+			reasons[ch.ID] = ch.Reason
 		}
 		fields[ch.ID] |= ch.Fields
 	}
@@ -93,8 +109,11 @@ func (p *Plugin) settledLocked(changes []isolation.ContainerChange, skip string)
 		if id == skip || m == nil {
 			continue
 		}
-		out = append(out, isolation.ContainerChange{ID: id, Pool: m.pool, CPUs: m.cpus, Mems: m.mems, Settings: m.settings,
-			Fields: fields[id], Reason: "member resized"})
+		why := reason
+		if why == "" {
+			why = reasons[id]
+		}
+		out = append(out, m.change(fields[id], why))
 	}
 	return out
 }

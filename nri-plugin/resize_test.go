@@ -3,6 +3,7 @@ package nriplugin
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"k8s.io/utils/cpuset"
@@ -68,5 +69,81 @@ func TestUpdateContainerResize(t *testing.T) {
 	}
 	if got := update(1000); got.Size() != 1 {
 		t.Errorf("resized down to 1 CPU: cpuset %s", got)
+	}
+}
+
+// TestResizedMemberStaysManaged: a started member resized in place (the
+// kubelet's update) is still a started member: when its cpuset is changed
+// behind Strata's back afterwards (a stale update landing after the
+// kubelet's, as seen on a real kubelet), drift repair puts Strata's back
+// within a few periods, and the dimensions are not told it left.
+func TestResizedMemberStaysManaged(t *testing.T) {
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	rt := newRuntime(t)
+	rt.runc = runcOnFixture(t, node)
+	cfg := trusting()
+	cfg.Period = isolation.Duration{Duration: 50 * time.Millisecond}
+	dim := &fakeDimension{name: "dim"}
+	h := startPlugin(t, node, rt, cfg, func(o *Options) { o.Controllers = []Controller{dim} })
+	ctx := context.Background()
+
+	p := pod("prod", "frontend", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
+	c := container(p, "server", 2000, 2000)
+	if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+		t.Fatal(err)
+	}
+	fakeProcess(t, node, c.Linux.CgroupsPath, 6001, 0)
+	if _, err := rt.create(t, p, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.r.StartContainer(ctx, &api.StartContainerRequest{Pod: p, Container: c}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "the dimension told of the started member", func() bool {
+		admitted, _, _, _, _ := dim.snapshot()
+		_, ok := admitted[c.Id]
+		return ok
+	})
+
+	res := &api.LinuxResources{Cpu: &api.LinuxCPU{Shares: api.UInt64(4096), Quota: api.Int64(400000), Period: api.UInt64(100000)}}
+	resp, err := rt.r.UpdateContainer(ctx, &api.UpdateContainerRequest{Pod: p, Container: c, LinuxResources: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var granted cpuset.CPUSet
+	for _, u := range resp.GetUpdate() {
+		if u.GetContainerId() == c.Id {
+			granted, _ = cpuset.Parse(u.GetLinux().GetResources().GetCpu().GetCpus())
+			rt.runc(c, u.GetLinux().GetResources())
+		}
+	}
+	if granted.Size() != 4 {
+		t.Fatalf("resized to 4 CPUs: the reply gives %s", granted)
+	}
+	cg, err := node.h.Open(c.Linux.CgroupsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "the resize's cpuset in the cgroup", func() bool {
+		got, _ := cg.CPUSetCPUs()
+		return got.Equals(granted)
+	})
+
+	// A stale cpuset lands after the resize.
+	if err := node.tree.WriteFile("cpuset", c.Linux.CgroupsPath, "cpuset.cpus", "0-1\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "drift repair restores the resized member's cpuset", func() bool {
+		got, _ := cg.CPUSetCPUs()
+		return got.Equals(granted)
+	})
+	if _, removed, _, _, _ := dim.snapshot(); len(removed) != 0 {
+		t.Errorf("the dimension was told the resized member left: %v", removed)
+	}
+	h.plugin.mu.Lock()
+	started := h.plugin.ctrs[c.Id] != nil && h.plugin.ctrs[c.Id].started
+	h.plugin.mu.Unlock()
+	if !started {
+		t.Error("the resized member is no longer marked started")
 	}
 }
