@@ -758,6 +758,25 @@ func (s *State) Unapplied(id string, f Fields) {
 	c.failed |= f
 }
 
+// Evicted records how a committed eviction ended. Commit marks the
+// action's container as being evicted (no further changes, not chosen
+// again); the evictor may take another candidate instead (a pod of lower
+// Kubernetes priority, one no disruption budget protects) or none at all
+// (every candidate protected, a dry run, an error). evicted lists the
+// containers actually on their way out: they are marked, and proposed, if
+// not among them, is an ordinary member again. The eviction interval
+// still counts from the attempt. Unknown containers are ignored.
+func (s *State) Evicted(proposed string, evicted ...string) {
+	if i, ok := s.byID[proposed]; ok {
+		s.containers[i].evicting = false
+	}
+	for _, id := range evicted {
+		if i, ok := s.byID[id]; ok {
+			s.containers[i].evicting = true
+		}
+	}
+}
+
 // Reserved returns the CPUs kept for the system.
 func (s *State) Reserved() cpuset.CPUSet { return s.reserved }
 

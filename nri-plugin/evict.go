@@ -34,17 +34,22 @@ type Evictee struct {
 // protocol has the message but the runtime never acts on it), so eviction
 // goes through Kubernetes or the CRI.
 type Evictor interface {
-	Evict(ctx context.Context, e Evictee) error
+	// Evict evicts e or one of e.Alternatives and returns the one it
+	// evicted (or found already on its way out), so the plugin marks that
+	// one and not the controller's proposal; the zero Evictee when it
+	// evicted none (a dry run; every candidate protected, with the reasons
+	// in the error).
+	Evict(ctx context.Context, e Evictee) (Evictee, error)
 }
 
 // DryRunEvictor only logs; it is the default so that turning Strata on never
 // kills anything until an operator chooses an evictor.
 type DryRunEvictor struct{ Logger *slog.Logger }
 
-// Evict logs the eviction it would carry out.
-func (d DryRunEvictor) Evict(_ context.Context, e Evictee) error {
+// Evict logs the eviction it would carry out and evicts nothing.
+func (d DryRunEvictor) Evict(_ context.Context, e Evictee) (Evictee, error) {
 	d.Logger.Warn("eviction (dry run)", "container", e.ContainerID, "pod", e.Namespace+"/"+e.Pod, "pool", e.Pool, "reason", e.Reason)
-	return nil
+	return Evictee{}, nil
 }
 
 // CRIEvictor stops the container through the runtime's CRI socket, for
@@ -56,14 +61,14 @@ type CRIEvictor struct {
 }
 
 // Evict stops the container.
-func (c CRIEvictor) Evict(ctx context.Context, e Evictee) error {
+func (c CRIEvictor) Evict(ctx context.Context, e Evictee) (Evictee, error) {
 	conn, err := grpc.NewClient("unix://"+strings.TrimPrefix(c.Endpoint, "unix://"),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", strings.TrimPrefix(addr, "unix://"))
 		}))
 	if err != nil {
-		return fmt.Errorf("evict %s: CRI %s: %w", e.ContainerID, c.Endpoint, err)
+		return Evictee{}, fmt.Errorf("evict %s: CRI %s: %w", e.ContainerID, c.Endpoint, err)
 	}
 	defer conn.Close()
 	grace := c.Timeout
@@ -72,9 +77,10 @@ func (c CRIEvictor) Evict(ctx context.Context, e Evictee) error {
 	}
 	_, err = cri.NewRuntimeServiceClient(conn).StopContainer(ctx, &cri.StopContainerRequest{ContainerId: e.ContainerID, Timeout: int64(grace.Seconds())})
 	if err != nil {
-		return fmt.Errorf("evict container %s (pod %s/%s): CRI StopContainer: %w", e.ContainerID, e.Namespace, e.Pod, err)
+		return Evictee{}, fmt.Errorf("evict container %s (pod %s/%s): CRI StopContainer: %w", e.ContainerID, e.Namespace, e.Pod, err)
 	}
-	return nil
+	e.Alternatives = nil
+	return e, nil
 }
 
 // ErrEvictionBlocked: the API server refused every candidate's eviction
@@ -97,8 +103,8 @@ type KubernetesEvictor struct {
 	Logger *slog.Logger
 }
 
-// Evict evicts the first candidate the API server lets go.
-func (k KubernetesEvictor) Evict(ctx context.Context, e Evictee) error {
+// Evict evicts the first candidate the API server lets go and returns it.
+func (k KubernetesEvictor) Evict(ctx context.Context, e Evictee) (Evictee, error) {
 	log := k.Logger
 	if log == nil {
 		log = slog.Default()
@@ -128,12 +134,13 @@ func (k KubernetesEvictor) Evict(ctx context.Context, e Evictee) error {
 			refusals = append(refusals, key+": pod is gone")
 			continue
 		case err != nil:
-			return fmt.Errorf("evict pod %s (container %s): %w", key, c.ContainerID, err)
+			return Evictee{}, fmt.Errorf("evict pod %s (container %s): %w", key, c.ContainerID, err)
 		case pod.Metadata.DeletionTimestamp != nil:
 			// Already on its way out; evicting it again frees nothing
 			// more, so the next candidate is not evicted either.
 			log.Info("eviction candidate is already terminating", "pod", key)
-			return nil
+			c.Alternatives = nil
+			return c, nil
 		}
 		var prio int32
 		if pod.Spec.Priority != nil {
@@ -143,9 +150,9 @@ func (k KubernetesEvictor) Evict(ctx context.Context, e Evictee) error {
 	}
 	if len(cands) == 0 {
 		if len(refusals) == 0 {
-			return fmt.Errorf("evict container %s: no pod namespace/name to evict through Kubernetes", e.ContainerID)
+			return Evictee{}, fmt.Errorf("evict container %s: no pod namespace/name to evict through Kubernetes", e.ContainerID)
 		}
-		return fmt.Errorf("evict container %s: no candidate left: %s", e.ContainerID, strings.Join(refusals, "; "))
+		return Evictee{}, fmt.Errorf("evict container %s: no candidate left: %s", e.ContainerID, strings.Join(refusals, "; "))
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].priority < cands[j].priority })
 	for _, c := range cands {
@@ -161,16 +168,17 @@ func (k KubernetesEvictor) Evict(ctx context.Context, e Evictee) error {
 				log.Warn("evicted another candidate", "pod", c.Namespace+"/"+c.Pod, "priority", c.priority,
 					"proposed", e.Namespace+"/"+e.Pod, "passedOver", strings.Join(refusals, "; "))
 			}
-			return nil
+			c.Alternatives = nil
+			return c.Evictee, nil
 		case errors.As(err, &ke) && ke.Code == http.StatusTooManyRequests:
 			refusals = append(refusals, fmt.Sprintf("%s/%s (priority %d): %s", c.Namespace, c.Pod, c.priority, ke.Message))
 		case errors.As(err, &ke) && ke.Code == http.StatusNotFound:
 			refusals = append(refusals, c.Namespace+"/"+c.Pod+": pod is gone")
 		default:
-			return fmt.Errorf("evict pod %s/%s (container %s): %w", c.Namespace, c.Pod, c.ContainerID, err)
+			return Evictee{}, fmt.Errorf("evict pod %s/%s (container %s): %w", c.Namespace, c.Pod, c.ContainerID, err)
 		}
 	}
-	return fmt.Errorf("evict container %s: %w: %s", e.ContainerID, ErrEvictionBlocked, strings.Join(refusals, "; "))
+	return Evictee{}, fmt.Errorf("evict container %s: %w: %s", e.ContainerID, ErrEvictionBlocked, strings.Join(refusals, "; "))
 }
 
 // evictionAlternatives lists the other members of target's pool, most
@@ -191,4 +199,20 @@ func (p *Plugin) evictionAlternatives(target member) []Evictee {
 		return mi > mj || mi == mj && out[i].ContainerID < out[j].ContainerID
 	})
 	return out
+}
+
+// settleEviction corrects the controller's bookkeeping after an evictor
+// acted on proposed's eviction: every container of the pod it evicted is
+// marked as leaving, proposed (if it was not among them) is not. Called
+// by the loop goroutine, outside mu.
+func (p *Plugin) settleEviction(proposed string, evicted Evictee) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for id, m := range p.ctrs {
+		if id == evicted.ContainerID || evicted.Pod != "" && m.pod == evicted.Pod && m.namespace == evicted.Namespace {
+			ids = append(ids, id)
+		}
+	}
+	p.state.Evicted(proposed, ids...)
 }

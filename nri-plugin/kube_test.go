@@ -80,11 +80,15 @@ func TestKubernetesEvictorPriorityAndPDB(t *testing.T) {
 		{ContainerID: "c2", Pod: "low", Namespace: "ns"}, {ContainerID: "c3", Pod: "mid", Namespace: "ns"},
 		{ContainerID: "c4", Pod: "low", Namespace: "ns"}, // a second container of low
 	}}
-	if err := ev.Evict(context.Background(), target); err != nil {
+	got, err := ev.Evict(context.Background(), target)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(f.evicted) != 1 || f.evicted[0] != "low" {
 		t.Fatalf("evicted %v, want [low]: lowest priority first", f.evicted)
+	}
+	if got.Pod != "low" || got.ContainerID != "c2" {
+		t.Errorf("Evict reports %+v evicted, want low's c2 (the bookkeeping marks what it returns)", got)
 	}
 	if got := f.tokens["/api/v1/namespaces/ns/pods/low/eviction"]; got != "Bearer sa-token" {
 		t.Errorf("eviction sent with Authorization %q, want the service-account token", got)
@@ -92,16 +96,19 @@ func TestKubernetesEvictorPriorityAndPDB(t *testing.T) {
 
 	// A PDB protects low: the next by priority goes.
 	f.evicted, f.blocked["low"] = nil, true
-	if err := ev.Evict(context.Background(), target); err != nil {
+	if got, err = ev.Evict(context.Background(), target); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.evicted) != 1 || f.evicted[0] != "mid" {
-		t.Fatalf("evicted %v, want [mid] after low's PDB refused", f.evicted)
+	if len(f.evicted) != 1 || f.evicted[0] != "mid" || got.Pod != "mid" {
+		t.Fatalf("evicted %v (reported %q), want [mid] after low's PDB refused", f.evicted, got.Pod)
 	}
 
 	// Everyone protected: nothing goes, and the error says why for each.
 	f.evicted, f.blocked["mid"], f.blocked["big"] = nil, true, true
-	err := ev.Evict(context.Background(), target)
+	got, err = ev.Evict(context.Background(), target)
+	if got.Pod != "" {
+		t.Errorf("every pod protected, yet Evict reports %s evicted", got.Pod)
+	}
 	if !errors.Is(err, ErrEvictionBlocked) {
 		t.Fatalf("err = %v, want ErrEvictionBlocked", err)
 	}
@@ -116,7 +123,7 @@ func TestKubernetesEvictorPriorityAndPDB(t *testing.T) {
 
 	// A vanished pod is skipped, not fatal.
 	f.blocked = map[string]bool{}
-	if err := ev.Evict(context.Background(), Evictee{ContainerID: "x", Pod: "gone", Namespace: "ns",
+	if _, err := ev.Evict(context.Background(), Evictee{ContainerID: "x", Pod: "gone", Namespace: "ns",
 		Alternatives: []Evictee{{Pod: "mid", Namespace: "ns"}}}); err != nil || len(f.evicted) != 1 || f.evicted[0] != "mid" {
 		t.Errorf("gone pod: err %v, evicted %v; want mid evicted", err, f.evicted)
 	}

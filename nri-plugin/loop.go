@@ -329,13 +329,18 @@ func (p *Plugin) act(ctx context.Context, a isolation.Action, m member) {
 		}
 		ectx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		err := p.opts.Evictor.Evict(ectx, Evictee{ContainerID: m.id, Container: m.name, Pod: m.pod, Namespace: m.namespace, Pool: m.pool, Reason: a.Reason,
+		evicted, err := p.opts.Evictor.Evict(ectx, Evictee{ContainerID: m.id, Container: m.name, Pod: m.pod, Namespace: m.namespace, Pool: m.pool, Reason: a.Reason,
 			Alternatives: p.evictionAlternatives(m)})
+		// The evictor may have taken another candidate, or none.
+		p.settleEviction(m.id, evicted)
 		if err != nil {
 			log.Warn("eviction failed", "err", err)
 			return
 		}
-		log.Warn("container evicted")
+		if evicted.ContainerID == "" && evicted.Pod == "" {
+			return // a dry run: it logged what it would do
+		}
+		log.Warn("container evicted", "evicted", evicted.ContainerID, "evictedPod", joinPod(evicted.Namespace, evicted.Pod))
 	default:
 		// release, preempt, CPU downgrade and suspend are carried by the
 		// plan's pool and container changes.

@@ -66,6 +66,9 @@ type ContainerStatus struct {
 	Pool      string `json:"pool"`
 	CPUs      string `json:"cpus"`
 	Exclusive bool   `json:"exclusive"`
+	// Evicting: an eviction of its pod is under way; Strata changes it no
+	// more.
+	Evicting bool `json:"evicting,omitempty"`
 	// RunQueue: last period's run-queue delay (with the scheduler probe).
 	RunQueue *RunQueueStatus `json:"runQueueDelay,omitempty"`
 }
@@ -116,9 +119,15 @@ func (p *Plugin) Status() *Status {
 			st.Actions = append(st.Actions, fmt.Sprintf("%s %s: %s", a.Kind, a.Container, a.Reason))
 		}
 	}
+	evicting := map[string]bool{}
+	for _, c := range p.state.Containers() {
+		if c.Evicting {
+			evicting[c.ID] = true
+		}
+	}
 	for _, m := range p.ctrs {
 		cs := ContainerStatus{ID: m.id, Name: m.name, Pod: joinPod(m.namespace, m.pod),
-			Pool: m.pool, CPUs: m.cpus.String(), Exclusive: m.exclusive}
+			Pool: m.pool, CPUs: m.cpus.String(), Exclusive: m.exclusive, Evicting: evicting[m.id]}
 		if f, ok := p.sampler.sched.figures(m.id); ok {
 			cs.RunQueue = &RunQueueStatus{MeanMs: millis(f.mean), P50Ms: millis(f.p50), P99Ms: millis(f.p99)}
 		}
@@ -224,7 +233,11 @@ func (s *Status) Print(w io.Writer) {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONTAINER\tPOD\tPOOL\tCPUS\tEXCLUSIVE")
 		for _, c := range s.Containers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", shortID(c.ID, c.Name), c.Pod, c.Pool, orDash(c.CPUs), c.Exclusive)
+			pool := c.Pool
+			if c.Evicting {
+				pool += " (evicting)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", shortID(c.ID, c.Name), c.Pod, pool, orDash(c.CPUs), c.Exclusive)
 		}
 		tw.Flush()
 	}
