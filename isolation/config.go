@@ -282,8 +282,11 @@ type BatchConfig struct {
 	// percentage of the node's pool CPUs ("10%") or cores ("8").
 	Watermark Quantity `json:"watermark"`
 	// Schedule overrides Watermark during times of day; where windows
-	// overlap, the first one listed applies.
-	Schedule []WatermarkWindow `json:"schedule,omitempty"`
+	// overlap, the first one listed applies. A listed schedule replaces
+	// the default night window; an empty one ([] or null) leaves none, so
+	// Watermark applies all day. (Never omitted when written out: an
+	// absent schedule means the default one.)
+	Schedule []WatermarkWindow `json:"schedule"`
 	// TimeZone of the schedule (IANA name); default UTC.
 	TimeZone string `json:"timeZone,omitempty"`
 }
