@@ -64,32 +64,70 @@ func capacity(ctx context.Context, url string, conc int, d time.Duration) float6
 	return float64(n.Load()) / d.Seconds()
 }
 
-// openLoop sends requests at Poisson times with mean rate rps for d. Each
-// latency runs from the request's intended send time, so when the sender
-// or the server falls behind the delay counts against the service.
-func openLoop(ctx context.Context, url string, rps float64, d time.Duration, rng *rand.Rand) LoadResult {
+// loadSpec is one open-loop run.
+type loadSpec struct {
+	url string
+	// rate is the mean arrival rate (req/s) at t, measured from the start
+	// of the measured window (negative during the warm-up).
+	rate           func(t time.Duration) float64
+	warmup, window time.Duration
+	// begin, when set, is called as the measured window opens, with the
+	// moment it opened (the origin of the samples' times).
+	begin func(start time.Time)
+	// sample, when set, gets every measured request: its intended send
+	// time (from the window's start) and latency, or ok false for an error.
+	sample func(at, lat time.Duration, ok bool)
+}
+
+// openLoop sends requests at Poisson times with mean rate spec.rate (a
+// piecewise-constant rate is followed phase by phase) over the warm-up and
+// the window, and records the window's latencies. Each latency runs from
+// the request's intended send time, so when the sender or the server falls
+// behind the delay counts against the service.
+func openLoop(ctx context.Context, spec loadSpec, rng *rand.Rand) LoadResult {
 	c := newClient()
 	h := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
 	var mu sync.Mutex
 	var errs atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
-	next := start
+	start := time.Now().Add(spec.warmup) // the window's start
+	next := time.Now()
 	var sent int64
+	begun := false
 	for ctx.Err() == nil {
-		next = next.Add(time.Duration(rng.ExpFloat64() / rps * float64(time.Second)))
-		if next.Sub(start) >= d {
+		r := spec.rate(next.Sub(start))
+		if r <= 0 {
+			r = 1
+		}
+		next = next.Add(time.Duration(rng.ExpFloat64() / r * float64(time.Second)))
+		at := next.Sub(start)
+		if at >= spec.window {
 			break
 		}
 		if w := time.Until(next); w > 0 {
 			time.Sleep(w)
 		}
-		sent++
+		measured := at >= 0
+		if measured && !begun {
+			begun = true
+			if spec.begin != nil {
+				spec.begin(start)
+			}
+		}
+		if measured {
+			sent++
+		}
 		wg.Add(1)
-		go func(intended time.Time) {
+		go func(intended time.Time, at time.Duration, measured bool) {
 			defer wg.Done()
-			err := get(c, url)
+			err := get(c, spec.url)
 			lat := time.Since(intended)
+			if !measured {
+				return
+			}
+			if spec.sample != nil {
+				spec.sample(at, lat, err == nil)
+			}
 			if err != nil {
 				errs.Add(1)
 				return
@@ -97,7 +135,10 @@ func openLoop(ctx context.Context, url string, rps float64, d time.Duration, rng
 			mu.Lock()
 			_ = h.RecordValue(lat.Microseconds())
 			mu.Unlock()
-		}(next)
+		}(next, at, measured)
+	}
+	if !begun && spec.begin != nil {
+		spec.begin(start)
 	}
 	wg.Wait()
 	return LoadResult{Sent: sent, Errors: errs.Load(), Hist: h}

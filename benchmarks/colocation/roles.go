@@ -36,8 +36,10 @@ func runRole() bool {
 		err = antagonist(cpuBurn)
 	case "mem":
 		err = antagonist(memThrash)
+	case "strata":
+		err = runStrata()
 	default:
-		err = fmt.Errorf("%s=%q: unknown; allowed: lc, cpu, mem", roleEnv, role)
+		err = fmt.Errorf("%s=%q: unknown; allowed: lc, cpu, mem, strata", roleEnv, role)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "colocation child:", err)
@@ -93,16 +95,23 @@ func serveLC() error {
 	return nil
 }
 
-// antagonist runs work in a loop until SIGTERM, then prints the operations
-// done and the seconds it ran.
+// antagonist runs work in a loop; at each SIGUSR1 it prints the
+// operations done so far and the seconds it has run, and at SIGTERM prints
+// them once more and exits.
 func antagonist(work func(*atomic.Uint64)) error {
 	var ops atomic.Uint64
 	start := time.Now()
 	go work(&ops)
 	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGTERM)
-	<-c
-	fmt.Printf("%d %f\n", ops.Load(), time.Since(start).Seconds())
+	signal.Notify(c, syscall.SIGTERM, syscall.SIGUSR1)
+	// Until Notify, Go drops a SIGUSR1: tell the parent it may ask now.
+	fmt.Println("ready")
+	for sig := range c {
+		fmt.Printf("%d %f\n", ops.Load(), time.Since(start).Seconds())
+		if sig == syscall.SIGTERM {
+			break
+		}
+	}
 	return nil
 }
 

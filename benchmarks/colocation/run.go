@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,10 +22,14 @@ import (
 
 // Options sets one benchmark run.
 type Options struct {
-	Duration time.Duration // one scenario's measurement
+	Duration time.Duration // one scenario's measurement (the step level's phases each last this long)
+	Warmup   time.Duration // load before the measurement starts, the same in every scenario
 	Repeats  int           // times every scenario runs, interleaved
-	Load     float64       // LC offered load, fraction of capacity alone
-	Work     int           // LC per-request work
+	Loads    []float64     // steady LC offered loads, fractions of capacity alone
+	// Step adds a time-varying level: 20 % → 80 % → 20 % of capacity,
+	// each phase Duration long.
+	Step bool
+	Work int // LC per-request work
 	// Scenarios limits the run to these names (default: all).
 	Scenarios []string
 }
@@ -33,11 +38,22 @@ func (o *Options) validate() error {
 	if o.Duration < 500*time.Millisecond || o.Duration > 10*time.Minute {
 		return fmt.Errorf("duration %s: want 500ms..10m", o.Duration)
 	}
+	if o.Warmup < 0 || o.Warmup > time.Minute {
+		return fmt.Errorf("warmup %s: want 0..1m", o.Warmup)
+	}
 	if o.Repeats < 1 || o.Repeats > 100 {
 		return fmt.Errorf("repeats %d: want 1..100", o.Repeats)
 	}
-	if o.Load < 0.05 || o.Load > 0.95 {
-		return fmt.Errorf("load %g: want 0.05..0.95", o.Load)
+	if len(o.Loads) == 0 && !o.Step {
+		return fmt.Errorf("loads: none given and no step level; want at least one")
+	}
+	if len(o.Loads) > 10 {
+		return fmt.Errorf("loads: %d levels, want at most 10", len(o.Loads))
+	}
+	for _, l := range o.Loads {
+		if l < 0.05 || l > 0.95 {
+			return fmt.Errorf("load %g: want 0.05..0.95", l)
+		}
 	}
 	if o.Work < 1 || o.Work > 1<<20 {
 		return fmt.Errorf("work %d: want 1..%d", o.Work, 1<<20)
@@ -50,13 +66,45 @@ func (o *Options) validate() error {
 	return nil
 }
 
+// level is one offered-load shape: the fraction of capacity at each
+// moment of the measured window.
+type level struct {
+	Name string
+	// frac gives the load fraction at t into the measurement (t < 0 is
+	// the warm-up).
+	frac func(t time.Duration) float64
+	// length of the measured window
+	length time.Duration
+}
+
+func (o *Options) levels() []level {
+	var ls []level
+	for _, f := range o.Loads {
+		f := f
+		ls = append(ls, level{Name: fmt.Sprintf("%.0f %%", 100*f), frac: func(time.Duration) float64 { return f }, length: o.Duration})
+	}
+	if o.Step {
+		d := o.Duration
+		ls = append(ls, level{Name: "step 20→80→20 %", length: 3 * d, frac: func(t time.Duration) float64 {
+			if t >= d && t < 2*d {
+				return 0.8
+			}
+			return 0.2
+		}})
+	}
+	return ls
+}
+
 // scenario is one isolation scheme: which workloads run and how their
 // cgroups are set before the measurement.
 type scenario struct {
 	Name  string
 	LC    bool
 	Batch bool
-	setup func(e *env) error
+	// Strata, when non-zero, is the loop period of Strata's plugin, which
+	// then admits and manages the LC and batch containers.
+	Strata time.Duration
+	setup  func(e *env) error
 }
 
 func noSetup(*env) error { return nil }
@@ -86,6 +134,8 @@ var scenarios = []scenario{
 		}
 		return e.batch.SetCPUSetCPUs(cpuset.New(all[n:]...))
 	}},
+	{Name: "strata-1s", LC: true, Batch: true, Strata: time.Second, setup: noSetup},
+	{Name: "strata-100ms", LC: true, Batch: true, Strata: 100 * time.Millisecond, setup: noSetup},
 }
 
 func scenarioByName(n string) *scenario {
@@ -179,11 +229,14 @@ func (c *child) kill() {
 	_ = c.cmd.Wait()
 }
 
-// Result is one scenario's figures, averaged over its repeats where it has
-// several (latency quantiles are taken over the merged histogram).
+// Result is one scenario's figures at one load level, averaged over its
+// repeats where it has several (latency quantiles are taken over the
+// merged histogram).
 type Result struct {
 	Scenario     string  `json:"scenario"`
+	Level        string  `json:"level"`
 	Repeats      int     `json:"repeats"`
+	OfferedRPS   float64 `json:"lc_offered_rps,omitempty"`
 	Sent         int64   `json:"lc_requests,omitempty"`
 	Errors       int64   `json:"lc_errors,omitempty"`
 	P50          float64 `json:"lc_p50_ms,omitempty"`
@@ -194,7 +247,20 @@ type Result struct {
 	MemWork      float64 `json:"batch_mem_mib_per_s,omitempty"`
 	CPUWorkRatio float64 `json:"batch_cpu_ratio_to_alone,omitempty"`
 	MemWorkRatio float64 `json:"batch_mem_ratio_to_alone,omitempty"`
-	NodeUtil     float64 `json:"node_cpu_utilisation"`
+	// LCCPUs is the mean size of the LC cgroup's cpuset over the window
+	// (sampled every 50 ms): what the scheme gave the LC service.
+	LCCPUs float64 `json:"lc_cpuset_cpus_mean,omitempty"`
+	// LCUsage and BatchUsage are the CPUs (cores) each cgroup used.
+	LCUsage    float64 `json:"lc_cpu_cores,omitempty"`
+	BatchUsage float64 `json:"batch_cpu_cores,omitempty"`
+	NodeUtil   float64 `json:"node_cpu_utilisation"`
+	// BatchShares and BatchIdle are the batch cgroup's cpu.shares and
+	// cpu.idle at the end of the (last) window: what the scheme set.
+	BatchShares uint64 `json:"batch_cpu_shares,omitempty"`
+	BatchIdle   bool   `json:"batch_cpu_idle,omitempty"`
+	// UpdateFailures counts the plugin's updates the runtime stand-in
+	// (writing as runc does) could not apply, over all repeats.
+	UpdateFailures int `json:"runtime_update_failures,omitempty"`
 }
 
 // Report is a whole run.
@@ -202,110 +268,185 @@ type Report struct {
 	Started     time.Time `json:"started"`
 	CPUs        int       `json:"cpus"`
 	LoadAvg     string    `json:"loadavg_at_start"`
+	LoadAvgEnd  string    `json:"loadavg_at_end"`
 	Kernel      string    `json:"kernel"`
 	CgroupMode  string    `json:"cgroup_mode"`
 	CapacityRPS float64   `json:"lc_capacity_rps"`
-	OfferedRPS  float64   `json:"lc_offered_rps"`
 	Options     Options   `json:"options"`
 	Results     []Result  `json:"results"`
+	// Reaction and Overhead are the reaction and overhead benchmarks'
+	// figures, when they ran.
+	Reaction []ReactionResult `json:"reaction,omitempty"`
+	Overhead []OverheadResult `json:"overhead,omitempty"`
+	// Notes are distinct errors the runtime stand-in met applying the
+	// plugin's updates, as runc would report them.
+	Notes []string `json:"notes,omitempty"`
 }
 
-// Run measures the LC service's capacity, then every scenario Repeats
-// times, interleaved. It needs root and cgroups with the cpu and cpuset
-// controllers.
-func Run(ctx context.Context, o Options) (*Report, error) {
-	if err := o.validate(); err != nil {
-		return nil, err
+// note records a runtime error message once.
+func (r *Report) note(msgs []string) {
+	for _, m := range msgs {
+		if len(r.Notes) < 8 && !slices.Contains(r.Notes, m) {
+			r.Notes = append(r.Notes, m)
+		}
 	}
-	h, err := cgroup.Detect(cgroup.Options{})
-	if err != nil {
-		return nil, err
-	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
+}
+
+func nodeCPUs() cpuset.CPUSet {
 	cpus := cpuset.New()
 	for i := 0; i < runtime.NumCPU(); i++ {
 		cpus = cpus.Union(cpuset.New(i))
 	}
-	e := &env{h: h, root: fmt.Sprintf("strata-colocation-%d", os.Getpid()), cpus: cpus}
-	rep := &Report{Started: time.Now().UTC(), CPUs: cpus.Size(), CgroupMode: h.Mode().String(), Options: o}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		rep.LoadAvg = strings.TrimSpace(string(b))
+	return cpus
+}
+
+func newEnv(name string) (*env, error) {
+	h, err := cgroup.Detect(cgroup.Options{})
+	if err != nil {
+		return nil, err
 	}
+	return &env{h: h, root: fmt.Sprintf("strata-colocation-%s-%d", name, os.Getpid()), cpus: nodeCPUs()}, nil
+}
+
+func newReport(e *env, o Options) *Report {
+	rep := &Report{Started: time.Now().UTC(), CPUs: e.cpus.Size(), CgroupMode: e.h.Mode().String(), Options: o, LoadAvg: loadavg()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		rep.Kernel = strings.TrimSpace(string(b))
 	}
-	names := o.Scenarios
-	if len(names) == 0 {
-		names = scenarioNames()
-	}
+	return rep
+}
 
-	// Capacity alone: a closed loop with one client per CPU.
-	capDur := o.Duration / 2
-	if capDur < 500*time.Millisecond {
-		capDur = 500 * time.Millisecond
-	}
-	err = e.with(func() error {
-		lc, addr, err := startLC(e.lc, o.Work)
+// measureCapacity runs the LC service alone under a closed loop with one
+// client per CPU.
+func measureCapacity(ctx context.Context, e *env, work int, d time.Duration) (float64, error) {
+	var rps float64
+	err := e.with(func() error {
+		lc, addr, err := startLC(e.lc, work)
 		if err != nil {
 			return err
 		}
 		defer lc.kill()
-		rep.CapacityRPS = capacity(ctx, "http://"+addr+"/", cpus.Size(), capDur)
+		rps = capacity(ctx, "http://"+addr+"/", e.cpus.Size(), d)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("capacity: %w", err)
+		return 0, fmt.Errorf("capacity: %w", err)
 	}
-	if rep.CapacityRPS <= 0 {
-		return nil, fmt.Errorf("capacity: the LC service answered no request in %s", capDur)
+	if rps <= 0 {
+		return 0, fmt.Errorf("capacity: the LC service answered no request in %s", d)
 	}
-	rep.OfferedRPS = rep.CapacityRPS * o.Load
+	return rps, nil
+}
+
+// Run measures the LC service's capacity, then every scenario at every
+// load level Repeats times, interleaved. It needs root and cgroups with the
+// cpu and cpuset controllers.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	e, err := newEnv("run")
+	if err != nil {
+		return nil, err
+	}
+	rep := newReport(e, o)
+	names := o.Scenarios
+	if len(names) == 0 {
+		names = scenarioNames()
+	}
+	capDur := o.Duration / 2
+	if capDur < 500*time.Millisecond {
+		capDur = 500 * time.Millisecond
+	}
+	if rep.CapacityRPS, err = measureCapacity(ctx, e, o.Work, capDur); err != nil {
+		return nil, err
+	}
 
 	type acc struct {
-		r    Result
-		hist *LoadResult
-		cpuS float64
-		memS float64
-		util float64
+		r                       Result
+		hist                    *LoadResult
+		cpuS, memS, util        float64
+		lcCPUs, lcUsage, bUsage float64
 	}
 	accs := map[string]*acc{}
+	var order []string
+	levels := o.levels()
 	rng := rand.New(rand.NewPCG(1, 2))
+	run := func(s *scenario, lv *level, rpt int) error {
+		var m measurement
+		err := e.with(func() error {
+			var err error
+			m, err = measure(ctx, e, s, o, lv, rep.CapacityRPS, rng)
+			return err
+		})
+		lname := "–"
+		if lv != nil {
+			lname = lv.Name
+		}
+		if err != nil {
+			return fmt.Errorf("scenario %s at %s (repeat %d): %w", s.Name, lname, rpt+1, err)
+		}
+		key := s.Name + "\x00" + lname
+		a := accs[key]
+		if a == nil {
+			a = &acc{r: Result{Scenario: s.Name, Level: lname}}
+			if lv != nil && s.LC {
+				a.r.OfferedRPS = rep.CapacityRPS * meanFrac(lv)
+			}
+			accs[key] = a
+			order = append(order, key)
+		}
+		a.r.Repeats++
+		if m.lc != nil {
+			if a.hist == nil {
+				a.hist = m.lc
+			} else {
+				a.hist.Sent += m.lc.Sent
+				a.hist.Errors += m.lc.Errors
+				a.hist.Hist.Merge(m.lc.Hist)
+			}
+		}
+		a.cpuS += m.cpuOps
+		a.memS += m.memOps
+		a.util += m.util
+		a.lcCPUs += m.lcCPUs
+		a.lcUsage += m.lcUsage
+		a.bUsage += m.batchUsage
+		a.r.BatchShares, a.r.BatchIdle = m.batchShares, m.batchIdle
+		a.r.UpdateFailures += m.updateFailures
+		rep.note(m.updateErrors)
+		return nil
+	}
 	for rpt := 0; rpt < o.Repeats; rpt++ {
+		// Batch alone does not depend on the LC load: once per repeat.
 		for _, n := range names {
-			s := scenarioByName(n)
-			var m measurement
-			err := e.with(func() error {
-				var err error
-				m, err = measure(ctx, e, s, o, rep.OfferedRPS, rng)
-				return err
-			})
-			if err != nil {
-				return nil, fmt.Errorf("scenario %s (repeat %d): %w", n, rpt+1, err)
-			}
-			a := accs[n]
-			if a == nil {
-				a = &acc{r: Result{Scenario: n}}
-				accs[n] = a
-			}
-			a.r.Repeats++
-			if m.lc != nil {
-				if a.hist == nil {
-					a.hist = m.lc
-				} else {
-					a.hist.Sent += m.lc.Sent
-					a.hist.Errors += m.lc.Errors
-					a.hist.Hist.Merge(m.lc.Hist)
+			if s := scenarioByName(n); !s.LC {
+				if err := run(s, nil, rpt); err != nil {
+					return nil, err
 				}
 			}
-			a.cpuS += m.cpuOps
-			a.memS += m.memOps
-			a.util += m.util
+		}
+		for li := range levels {
+			for _, n := range names {
+				if s := scenarioByName(n); s.LC {
+					if err := run(s, &levels[li], rpt); err != nil {
+						return nil, err
+					}
+				}
+			}
 		}
 	}
-	for _, n := range names {
-		a := accs[n]
+	for _, key := range order {
+		a := accs[key]
 		r := a.r
 		k := float64(r.Repeats)
 		r.CPUWork, r.MemWork, r.NodeUtil = a.cpuS/k, a.memS/k, a.util/k
+		r.LCCPUs, r.LCUsage, r.BatchUsage = a.lcCPUs/k, a.lcUsage/k, a.bUsage/k
 		if a.hist != nil {
 			r.Sent, r.Errors = a.hist.Sent, a.hist.Errors
 			r.P50 = float64(a.hist.Hist.ValueAtQuantile(50)) / 1000
@@ -314,26 +455,38 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, r)
 	}
-	var alone, batchAlone *Result
+	alone := map[string]*Result{}
+	var batchAlone *Result
 	for i := range rep.Results {
 		switch rep.Results[i].Scenario {
 		case "lc-alone":
-			alone = &rep.Results[i]
+			alone[rep.Results[i].Level] = &rep.Results[i]
 		case "batch-alone":
 			batchAlone = &rep.Results[i]
 		}
 	}
 	for i := range rep.Results {
 		r := &rep.Results[i]
-		if alone != nil && alone.P99 > 0 && r.P99 > 0 {
-			r.P99Ratio = r.P99 / alone.P99
+		if a := alone[r.Level]; a != nil && a.P99 > 0 && r.P99 > 0 {
+			r.P99Ratio = r.P99 / a.P99
 		}
 		if batchAlone != nil && batchAlone.CPUWork > 0 && r.CPUWork > 0 {
 			r.CPUWorkRatio = r.CPUWork / batchAlone.CPUWork
 			r.MemWorkRatio = r.MemWork / batchAlone.MemWork
 		}
 	}
+	rep.LoadAvgEnd = loadavg()
 	return rep, nil
+}
+
+// meanFrac is a level's mean load fraction over its measured window.
+func meanFrac(lv *level) float64 {
+	const n = 300
+	var s float64
+	for i := 0; i < n; i++ {
+		s += lv.frac(time.Duration(float64(lv.length) * (float64(i) + 0.5) / n))
+	}
+	return s / n
 }
 
 // with creates the benchmark's cgroups, runs f, and removes them again
@@ -356,6 +509,20 @@ func (e *env) with(f func() error) error {
 	return errors.Join(ferr, rerr)
 }
 
+// startAntagonist starts a batch antagonist in cg and waits until it can
+// be asked for its counters.
+func startAntagonist(cg *cgroup.Cgroup, role string) (*child, error) {
+	c, err := startChild(cg, role)
+	if err != nil {
+		return nil, err
+	}
+	if line, err := c.out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		c.kill()
+		return nil, fmt.Errorf("antagonist %s: said %q (%v), want \"ready\"", role, line, err)
+	}
+	return c, nil
+}
+
 func startLC(cg *cgroup.Cgroup, work int) (*child, string, error) {
 	c, err := startChild(cg, "lc", workEnv+"="+strconv.Itoa(work))
 	if err != nil {
@@ -370,14 +537,41 @@ func startLC(cg *cgroup.Cgroup, work int) (*child, string, error) {
 }
 
 type measurement struct {
-	lc             *LoadResult
-	cpuOps, memOps float64 // per second
-	util           float64 // node CPU busy fraction
+	lc                  *LoadResult
+	cpuOps, memOps      float64 // per second
+	util                float64 // node CPU busy fraction
+	lcCPUs              float64 // mean cpuset size of the LC cgroup
+	lcUsage, batchUsage float64 // cores
+	batchShares         uint64
+	batchIdle           bool
+	updateFailures      int
+	updateErrors        []string
 }
 
-func measure(ctx context.Context, e *env, s *scenario, o Options, rps float64, rng *rand.Rand) (m measurement, err error) {
+func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, capRPS float64, rng *rand.Rand) (m measurement, err error) {
 	if err := s.setup(e); err != nil {
 		return m, err
+	}
+	var st *strataSession
+	if s.Strata > 0 {
+		if st, err = startStrata(ctx, benchConfig(s.Strata, 0)); err != nil {
+			return m, err
+		}
+		defer func() {
+			if serr := st.stop(ctx); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+		var lcCg, bCg *cgroup.Cgroup
+		if s.LC {
+			lcCg = e.lc
+		}
+		if s.Batch {
+			bCg = e.batch
+		}
+		if err := st.createPair(ctx, lcCg, bCg, e.cpus.Size()); err != nil {
+			return m, err
+		}
 	}
 	var lc, cpu, mem *child
 	defer func() {
@@ -394,30 +588,43 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, rps float64, r
 		}
 	}
 	if s.Batch {
-		if cpu, err = startChild(e.batch, "cpu"); err != nil {
+		if cpu, err = startAntagonist(e.batch, "cpu"); err != nil {
 			return m, err
 		}
-		if mem, err = startChild(e.batch, "mem"); err != nil {
+		if mem, err = startAntagonist(e.batch, "mem"); err != nil {
 			return m, err
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // let the antagonists reach steady state
-	busy0, total0 := cpuTimes()
+	if st != nil {
+		if err := st.startAll(ctx); err != nil {
+			return m, err
+		}
+	}
+	// The measured window opens after the warm-up: the antagonists reach
+	// steady state and, under Strata, the loop sees the load.
+	window := o.Duration
+	if lv != nil {
+		window = lv.length
+	}
+	var w windowStats
+	begin := func(time.Time) { w.begin(e, cpu, mem) }
 	if s.LC {
-		r := openLoop(ctx, "http://"+addr+"/", rps, o.Duration, rng)
+		r := openLoop(ctx, loadSpec{url: "http://" + addr + "/", rate: func(t time.Duration) float64 { return capRPS * lv.frac(t) },
+			warmup: o.Warmup, window: window, begin: begin}, rng)
 		m.lc = &r
 	} else {
-		time.Sleep(o.Duration)
+		time.Sleep(o.Warmup)
+		begin(time.Now())
+		time.Sleep(window)
 	}
-	busy1, total1 := cpuTimes()
-	if total1 > total0 {
-		m.util = float64(busy1-busy0) / float64(total1-total0)
+	if err := w.end(e, &m); err != nil {
+		return m, err
 	}
 	if s.Batch {
-		if m.cpuOps, err = antagonistRate(cpu); err != nil {
+		if m.cpuOps, err = antagonistRate(cpu, w.cpu0); err != nil {
 			return m, fmt.Errorf("cpu burner: %w", err)
 		}
-		if m.memOps, err = antagonistRate(mem); err != nil {
+		if m.memOps, err = antagonistRate(mem, w.mem0); err != nil {
 			return m, fmt.Errorf("memory thrasher: %w", err)
 		}
 	}
@@ -426,19 +633,117 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, rps float64, r
 			return m, fmt.Errorf("lc service: %w", err)
 		}
 	}
+	if st != nil {
+		m.updateFailures, m.updateErrors = st.rt.updateErrors()
+	}
 	return m, nil
 }
 
-func antagonistRate(c *child) (float64, error) {
+// windowStats collects what is measured over the window besides the LC
+// latencies: node and cgroup CPU time, the LC cpuset's size, the
+// antagonists' counters at its start.
+type windowStats struct {
+	busy0, total0 uint64
+	lc0, b0       time.Duration
+	t0            time.Time
+	cpu0, mem0    antagonistMark
+	stopSampling  chan struct{}
+	samples       chan float64
+}
+
+func (w *windowStats) begin(e *env, cpu, mem *child) {
+	w.t0 = time.Now()
+	w.busy0, w.total0 = cpuTimes()
+	w.lc0, _ = e.lc.CPUUsage()
+	w.b0, _ = e.batch.CPUUsage()
+	if cpu != nil {
+		w.cpu0, _ = cpu.mark()
+		w.mem0, _ = mem.mark()
+	}
+	w.stopSampling = make(chan struct{})
+	w.samples = make(chan float64, 1)
+	go func() {
+		var sum, n float64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if c, err := e.lc.CPUSetCPUs(); err == nil {
+				sum += float64(c.Size())
+				n++
+			}
+			select {
+			case <-w.stopSampling:
+				if n > 0 {
+					w.samples <- sum / n
+				} else {
+					w.samples <- 0
+				}
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (w *windowStats) end(e *env, m *measurement) error {
+	if w.stopSampling == nil {
+		return fmt.Errorf("the measured window never opened")
+	}
+	busy1, total1 := cpuTimes()
+	if total1 > w.total0 {
+		m.util = float64(busy1-w.busy0) / float64(total1-w.total0)
+	}
+	secs := time.Since(w.t0).Seconds()
+	if u, err := e.lc.CPUUsage(); err == nil {
+		m.lcUsage = (u - w.lc0).Seconds() / secs
+	}
+	if u, err := e.batch.CPUUsage(); err == nil {
+		m.batchUsage = (u - w.b0).Seconds() / secs
+	}
+	m.batchShares, _ = e.batch.CPUShares()
+	m.batchIdle, _ = e.batch.CPUIdle()
+	close(w.stopSampling)
+	m.lcCPUs = <-w.samples
+	return nil
+}
+
+// antagonistMark is an antagonist's operation count at a moment of its
+// life.
+type antagonistMark struct{ ops, secs float64 }
+
+func parseMark(line string) (antagonistMark, error) {
+	var a antagonistMark
+	if _, err := fmt.Sscanf(line, "%f %f", &a.ops, &a.secs); err != nil || a.secs <= 0 {
+		return a, fmt.Errorf("report %q: want \"<ops> <seconds>\"", line)
+	}
+	return a, nil
+}
+
+// mark asks an antagonist for its counters (SIGUSR1).
+func (c *child) mark() (antagonistMark, error) {
+	_ = c.cmd.Process.Signal(syscall.SIGUSR1)
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return antagonistMark{}, err
+	}
+	return parseMark(strings.TrimSpace(line))
+}
+
+// antagonistRate stops an antagonist and returns its operations per second
+// since from.
+func antagonistRate(c *child, from antagonistMark) (float64, error) {
 	line, err := c.stop()
 	if err != nil {
 		return 0, err
 	}
-	var ops, secs float64
-	if _, err := fmt.Sscanf(line, "%f %f", &ops, &secs); err != nil || secs <= 0 {
-		return 0, fmt.Errorf("report %q: want \"<ops> <seconds>\"", line)
+	a, err := parseMark(line)
+	if err != nil {
+		return 0, err
 	}
-	return ops / secs, nil
+	if a.secs <= from.secs {
+		return 0, fmt.Errorf("report %q: not after the window opened at %.3f s", line, from.secs)
+	}
+	return (a.ops - from.ops) / (a.secs - from.secs), nil
 }
 
 // cpuTimes returns the node's busy and total jiffies from /proc/stat.
