@@ -739,10 +739,11 @@ func (p *Plugin) write(m *member, fields isolation.Fields) (failed isolation.Fie
 // drifted reads back every field Strata owns on m (those with a reader,
 // routed to an update or a direct write; the slow ones only when slow is
 // set) and returns those that no longer hold Strata's value. Unreadable
-// fields (a file this kernel lacks) are not counted.
-func (p *Plugin) drifted(m *member, rt *routing, slow bool) isolation.Fields {
+// fields (a file this kernel lacks) are not counted; gone reports that the
+// cgroup vanished.
+func (p *Plugin) drifted(m *member, rt *routing, slow bool) (f isolation.Fields, gone bool) {
 	if m.cg == nil {
-		return 0
+		return 0, false
 	}
 	owned := rt.running[routeUpdate] | rt.running[routeDirect]
 	var out isolation.Fields
@@ -753,13 +754,13 @@ func (p *Plugin) drifted(m *member, rt *routing, slow bool) isolation.Fields {
 		}
 		ok, err := s.same(p, m)
 		if errors.Is(err, cgroup.ErrVanished) {
-			return 0 // not started yet, or gone: nothing to repair
+			return 0, true // gone: nothing to repair
 		}
 		if err == nil && !ok {
 			out |= s.field
 		}
 	}
-	return out
+	return out, false
 }
 
 // change is the change that re-asserts fields of a member's recorded

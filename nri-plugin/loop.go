@@ -20,13 +20,16 @@ type sampler struct {
 	gen     uint64       // membership generation last synced from the plugin
 	members map[string]*cgroup.Cgroup
 	obs     isolation.Observations
+	// vanished: members whose cgroup is gone (logged once each).
+	vanished map[string]bool
 }
 
 func newSampler(h *cgroup.Hierarchy, procRoot string) *sampler {
 	s := &sampler{
-		cgroups: pressure.NewSampler(h, pressure.SamplerOptions{PSI: true}),
-		members: map[string]*cgroup.Cgroup{},
-		obs:     isolation.Observations{Containers: map[string]isolation.ContainerUsage{}},
+		cgroups:  pressure.NewSampler(h, pressure.SamplerOptions{PSI: true}),
+		members:  map[string]*cgroup.Cgroup{},
+		vanished: map[string]bool{},
+		obs:      isolation.Observations{Containers: map[string]isolation.ContainerUsage{}},
 	}
 	if n, err := pressure.NewNodeSampler(pressure.NodeSamplerOptions{ProcRoot: procRoot}); err == nil {
 		s.node = n
@@ -182,8 +185,12 @@ func (p *Plugin) drift(members []member, rt *routing, skip map[string]isolation.
 			continue // its update has not landed yet (see pendingUpdates)
 		}
 		slow := (p.driftRound+m.slot)%slowEvery == 0
-		f := p.drifted(m, rt, slow) &^ skip[m.id]
-		if f == 0 {
+		f, gone := p.drifted(m, rt, slow)
+		if gone {
+			p.noteVanished(m.id, "drift check")
+			continue
+		}
+		if f &^= skip[m.id]; f == 0 {
 			continue
 		}
 		for j := range settings {
@@ -227,6 +234,7 @@ func (p *Plugin) syncSampler() {
 	s := p.sampler
 	for id := range s.members {
 		if _, ok := want[id]; !ok {
+			delete(s.vanished, id)
 			s.cgroups.Remove(id)
 			s.sched.remove(id)
 			delete(s.members, id)
@@ -275,6 +283,9 @@ func (p *Plugin) observe() *isolation.Observations {
 		}
 		obs.Containers[cs.ID] = u
 	}
+	for _, id := range pass.Vanished {
+		p.noteVanished(id, "sampling")
+	}
 	if n := len(pass.Vanished) + len(pass.Errors); n > 0 {
 		p.metrics.sampleSkipped.Add(float64(n))
 		for _, e := range pass.Errors {
@@ -313,6 +324,10 @@ func (p *Plugin) act(ctx context.Context, a isolation.Action, m member) {
 		// The plan asks for bytes to reclaim; pressure takes the usage to
 		// reach.
 		usage, err := m.cg.MemoryUsage()
+		if errors.Is(err, cgroup.ErrVanished) {
+			p.noteVanished(m.id, "page-cache reclaim")
+			return
+		}
 		if err != nil {
 			log.Info("page-cache reclaim skipped", "err", err)
 			return
@@ -381,4 +396,16 @@ func (p *Plugin) record(plan *isolation.Plan) {
 	if p.opts.BatchCapacity != nil {
 		p.opts.BatchCapacity.Observe(plan.Batch)
 	}
+}
+
+// noteVanished logs, once per container, that a member's cgroup is gone
+// while the runtime has not reported it stopped yet (it exited; the
+// StopContainer event is on its way). Every path skips it meanwhile: the
+// sampler, drift repair, direct writes and actions. Loop goroutine only.
+func (p *Plugin) noteVanished(id, during string) {
+	if p.sampler.vanished[id] {
+		return
+	}
+	p.sampler.vanished[id] = true
+	p.log.Info("container's cgroup vanished; skipped until the runtime reports it gone", "container", id, "during", during)
 }

@@ -2,6 +2,7 @@ package k8s_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -108,35 +109,112 @@ func run(t *testing.T, c *harness.Cluster, ns, manifest string) *harness.Pod {
 	return p
 }
 
-func cgroupOf(t *testing.T, c *harness.Cluster, p *harness.Pod) *cgroup.Cgroup {
+// ctr is a pod's container "c" as the tests read it. The kubelet may
+// replace a container (a start it retries, a restart), and the old
+// cgroup then vanishes between two reads — seen once in the burner
+// scenario. A read that finds the cgroup gone looks the pod's current
+// container up and reads that one: the claims are about the pod's
+// container as it is now. A replacement is logged, and a burner that was
+// burning is set burning again (the new container's filesystem has no
+// /burn).
+type ctr struct {
+	t       *testing.T
+	c       *harness.Cluster
+	pod     *harness.Pod
+	cg      *cgroup.Cgroup
+	burning bool
+}
+
+func follow(t *testing.T, c *harness.Cluster, p *harness.Pod) *ctr {
 	t.Helper()
 	cg, err := c.ContainerCgroup(context.Background(), p, "c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cg
+	return &ctr{t: t, c: c, pod: p, cg: cg}
 }
 
-func cpus(t *testing.T, cg *cgroup.Cgroup) cpuset.CPUSet {
-	t.Helper()
-	s, err := cg.CPUSetCPUs()
-	if err != nil {
-		t.Fatal(err)
+// ID is the pod's container's ID as last seen.
+func (k *ctr) ID() string { return k.pod.ContainerID("c") }
+
+// replace waits for the container that replaced the one whose cgroup
+// vanished.
+func (k *ctr) replace() {
+	k.t.Helper()
+	ctx := context.Background()
+	old := k.ID()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, err := k.c.Admin.Pod(ctx, k.pod.Metadata.Namespace, k.pod.Metadata.Name)
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		if id := p.ContainerID("c"); id != "" && id != old {
+			if cg, err := k.c.ContainerCgroup(ctx, p, "c"); err == nil && cg.Exists() {
+				k.t.Logf("pod %s: container %.12s vanished; reading its replacement %.12s", k.pod.Metadata.Name, old, id)
+				k.pod, k.cg = p, cg
+				if k.burning {
+					k.exec("touch", "/burn")
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			k.t.Fatalf("pod %s: container %.12s vanished and no replacement runs after 30 s", k.pod.Metadata.Name, old)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return s
 }
 
-func readFile(t *testing.T, cg *cgroup.Cgroup, ctl, file string) string {
-	t.Helper()
-	dir, err := cg.Dir(ctl)
-	if err != nil {
-		t.Fatal(err)
+func (k *ctr) cpus() cpuset.CPUSet {
+	k.t.Helper()
+	for try := 0; ; try++ {
+		s, err := k.cg.CPUSetCPUs()
+		if errors.Is(err, cgroup.ErrVanished) && try < 3 {
+			k.replace()
+			continue
+		}
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		return s
 	}
-	b, err := os.ReadFile(filepath.Join(dir, file))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// read returns a cgroup file of controller ctl.
+func (k *ctr) read(ctl, file string) string {
+	k.t.Helper()
+	for try := 0; ; try++ {
+		dir, err := k.cg.Dir(ctl)
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil && !k.cg.Exists() && try < 3 {
+			k.replace()
+			continue
+		}
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
 	}
-	return strings.TrimSpace(string(b))
+}
+
+func (k *ctr) exec(cmd ...string) {
+	k.t.Helper()
+	exec(k.t, k.c, k.pod, cmd...)
+}
+
+// burn starts or stops the burner script's loop.
+func (k *ctr) burn(on bool) {
+	k.t.Helper()
+	k.burning = on
+	if on {
+		k.exec("touch", "/burn")
+	} else {
+		k.exec("rm", "-f", "/burn")
+	}
 }
 
 func exec(t *testing.T, c *harness.Cluster, p *harness.Pod, cmd ...string) {
@@ -210,32 +288,32 @@ func TestE2EK8sQoSPools(t *testing.T) {
 	}
 
 	// The pools' profiles, as the kernel shows them.
-	gc, bc, ec := cgroupOf(t, c, g), cgroupOf(t, c, bu), cgroupOf(t, c, be)
+	gc, bc, ec := follow(t, c, g), follow(t, c, bu), follow(t, c, be)
 	waitFor(t, 5*time.Second, "guaranteed pod on one exclusive CPU, apart from the burstable one", func() bool {
-		a, b := cpus(t, gc), cpus(t, bc)
+		a, b := gc.cpus(), bc.cpus()
 		return a.Size() == 1 && a.Intersection(b).Size() == 0
 	})
-	if m := member(status(t, c), g.ContainerID("c")); !m.Exclusive {
+	if m := member(status(t, c), gc.ID()); m == nil || !m.Exclusive {
 		t.Errorf("guaranteed 1-CPU pod not exclusive: %+v", m)
 	}
-	if v := readFile(t, ec, cgroup.CPU, "cpu.idle"); v != "1" {
+	if v := ec.read(cgroup.CPU, "cpu.idle"); v != "1" {
 		t.Errorf("batch member cpu.idle = %s, want 1", v)
 	}
 	// The batch profile asks for 2; an idle group reads the kernel's idle
 	// weight, 3, and refuses writes. That is not drift: no repair of the
 	// batch member's cpu shares in the periods since.
-	if v := readFile(t, ec, cgroup.CPU, "cpu.shares"); v != "3" {
+	if v := ec.read(cgroup.CPU, "cpu.shares"); v != "3" {
 		t.Errorf("batch member cpu.shares = %s, want the kernel's idle weight 3", v)
 	}
 	time.Sleep(3 * config().Period.Duration)
 	log, _ := c.Env.PluginLog(c.StrataPlugin)
 	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "drifted") && strings.Contains(line, be.ContainerID("c")) && strings.Contains(line, "cpu shares") {
+		if strings.Contains(line, "drifted") && strings.Contains(line, ec.ID()) && strings.Contains(line, "cpu shares") {
 			t.Errorf("idle batch member's cpu shares taken for drift: %s", line)
 			break
 		}
 	}
-	if v := readFile(t, gc, cgroup.CPU, "cpu.cfs_quota_us"); v != "100000" {
+	if v := gc.read(cgroup.CPU, "cpu.cfs_quota_us"); v != "100000" {
 		t.Errorf("guaranteed member cpu.cfs_quota_us = %s, want the kubelet's 100000 (quota: keep)", v)
 	}
 }
@@ -521,29 +599,29 @@ func TestE2EK8sResize(t *testing.T) {
 	period := cfg.Period.Duration
 	lc := run(t, c, "default", pod("lc", "{requests: {cpu: 1, memory: 64Mi}, limits: {cpu: 1, memory: 64Mi}}", "sleep 3600", ""))
 	batch := run(t, c, "default", pod("batch", "", "while :; do :; done", ""))
-	lcg, bcg := cgroupOf(t, c, lc), cgroupOf(t, c, batch)
+	lcg, bcg := follow(t, c, lc), follow(t, c, batch)
 	waitFor(t, 10*time.Second, "lc on 1 exclusive CPU, batch on the other", func() bool {
-		a, b := cpus(t, lcg), cpus(t, bcg)
+		a, b := lcg.cpus(), bcg.cpus()
 		return a.Size() == 1 && b.Size() == 1 && a.Intersection(b).Size() == 0
 	})
 
 	resize(t, c, lc, "2")
 	d := waitFor(t, 30*time.Second, "kubelet applied the resize (cpu.cfs_quota_us 200000)", func() bool {
-		return readFile(t, lcg, cgroup.CPU, "cpu.cfs_quota_us") == "200000"
+		return lcg.read(cgroup.CPU, "cpu.cfs_quota_us") == "200000"
 	})
 	t.Logf("kubelet applied the resize %s after the patch", d.Round(100*time.Millisecond))
 	applied := time.Now()
-	waitFor(t, period+200*time.Millisecond, "lc on 2 CPUs within a period of the kubelet's update", func() bool { return cpus(t, lcg).Size() == 2 })
-	if m := member(status(t, c), lc.ContainerID("c")); m == nil || !m.Exclusive || m.CPUs != "0-1" {
+	waitFor(t, period+200*time.Millisecond, "lc on 2 CPUs within a period of the kubelet's update", func() bool { return lcg.cpus().Size() == 2 })
+	if m := member(status(t, c), lcg.ID()); m == nil || !m.Exclusive || m.CPUs != "0-1" {
 		t.Errorf("lc after the resize: %+v, want exclusive on 0-1", m)
 	}
-	if v := readFile(t, lcg, cgroup.CPU, "cpu.shares"); v != "2048" {
+	if v := lcg.read(cgroup.CPU, "cpu.shares"); v != "2048" {
 		t.Errorf("lc cpu.shares = %s after the resize, want the kubelet's 2048", v)
 	}
 	waitFor(t, 3*period, "batch borrowing, idle-scheduled", func() bool {
-		return cpus(t, bcg).Equals(cpus(t, lcg)) && readFile(t, bcg, cgroup.CPU, "cpu.idle") == "1"
+		return bcg.cpus().Equals(lcg.cpus()) && bcg.read(cgroup.CPU, "cpu.idle") == "1"
 	})
-	t.Logf("lc on %s %s after the kubelet's update", cpus(t, lcg), time.Since(applied).Round(10*time.Millisecond))
+	t.Logf("lc on %s %s after the kubelet's update", lcg.cpus(), time.Since(applied).Round(10*time.Millisecond))
 
 	// The kubelet reports the resize done, and while it keeps syncing the
 	// pod nothing moves the cpuset for more than a period.
@@ -561,11 +639,11 @@ func TestE2EK8sResize(t *testing.T) {
 		return false
 	})
 	logBefore := c.Env.ContainerdLogSize()
-	want := cpus(t, lcg)
+	want := lcg.cpus()
 	var off time.Duration
 	var since time.Time
 	for end := time.Now().Add(12 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if got := cpus(t, lcg); !got.Equals(want) {
+		if got := lcg.cpus(); !got.Equals(want) {
 			if since.IsZero() {
 				since = time.Now()
 			}
@@ -582,10 +660,10 @@ func TestE2EK8sResize(t *testing.T) {
 		off, strings.Count(ctrd[min(int(logBefore), len(ctrd)):], "\" with Linux: "))
 
 	resize(t, c, lc, "1")
-	waitFor(t, 30*time.Second, "lc back on 1 CPU", func() bool { return cpus(t, lcg).Size() == 1 })
+	waitFor(t, 30*time.Second, "lc back on 1 CPU", func() bool { return lcg.cpus().Size() == 1 })
 	waitFor(t, 3*period, "batch on a CPU of its own again", func() bool {
-		b := cpus(t, bcg)
-		return b.Size() == 1 && b.Intersection(cpus(t, lcg)).Size() == 0
+		b := bcg.cpus()
+		return b.Size() == 1 && b.Intersection(lcg.cpus()).Size() == 0
 	})
 }
 
@@ -608,20 +686,20 @@ func TestE2EK8sBurnerAndRace(t *testing.T) {
 	// CPUs of requests, so 1.5 + 0.5 lets pool 0 take both.
 	run(t, c, "default", pod("lc2", "{requests: {cpu: 500m, memory: 64Mi}, limits: {cpu: 500m, memory: 64Mi}}", "sleep 3600", ""))
 	batch := run(t, c, "default", pod("batch", "", "while :; do :; done", ""))
-	lcg, bcg := cgroupOf(t, c, lc), cgroupOf(t, c, batch)
+	lcg, bcg := follow(t, c, lc), follow(t, c, batch)
 	waitFor(t, 15*time.Second, "idle pool 0 on 1 CPU and batch on the other", func() bool {
-		a, b := cpus(t, lcg), cpus(t, bcg)
+		a, b := lcg.cpus(), bcg.cpus()
 		return a.Size() == 1 && b.Size() == 1 && a.Intersection(b).Size() == 0
 	})
-	if m := member(status(t, c), lc.ContainerID("c")); m == nil || m.Pool != isolation.PoolLatencyCritical || m.Exclusive {
+	if m := member(status(t, c), lcg.ID()); m == nil || m.Pool != isolation.PoolLatencyCritical || m.Exclusive {
 		t.Fatalf("lc member %+v, want a shared latency-critical member", m)
 	}
 
 	start := time.Now()
-	exec(t, c, lc, "touch", "/burn")
-	d := waitFor(t, 4*period+300*time.Millisecond, "pool 0 grown to 2 CPUs", func() bool { return cpus(t, lcg).Size() == 2 })
-	t.Logf("pool 0 grew to %s in %s (%.1f periods)", cpus(t, lcg), d.Round(10*time.Millisecond), float64(time.Since(start))/float64(period))
-	waitFor(t, 2*time.Second, "batch borrowing pool 0's CPUs", func() bool { return cpus(t, bcg).Equals(cpus(t, lcg)) })
+	lcg.burn(true)
+	d := waitFor(t, 4*period+300*time.Millisecond, "pool 0 grown to 2 CPUs", func() bool { return lcg.cpus().Size() == 2 })
+	t.Logf("pool 0 grew to %s in %s (%.1f periods)", lcg.cpus(), d.Round(10*time.Millisecond), float64(time.Since(start))/float64(period))
+	waitFor(t, 2*time.Second, "batch borrowing pool 0's CPUs", func() bool { return bcg.cpus().Equals(lcg.cpus()) })
 	if st := status(t, c); st.Pools[2].Size != 0 {
 		t.Errorf("batch pool holds %d CPUs while pool 0 burns, want 0", st.Pools[2].Size)
 	}
@@ -637,8 +715,8 @@ func TestE2EK8sBurnerAndRace(t *testing.T) {
 		var last string
 		for time.Since(from) < 2*period+100*time.Millisecond {
 			st := status(t, c)
-			ml, mb := member(st, lc.ContainerID("c")), member(st, batch.ContainerID("c"))
-			gl, gb := cpus(t, lcg), cpus(t, bcg)
+			ml, mb := member(st, lcg.ID()), member(st, bcg.ID())
+			gl, gb := lcg.cpus(), bcg.cpus()
 			if ml != nil && mb != nil && gl.String() == ml.CPUs && gb.String() == mb.CPUs {
 				t.Logf("%s: cpusets Strata's (lc %s, batch %s) %s after the kubelet's update landed", what, gl, gb, time.Since(from).Round(10*time.Millisecond))
 				return
@@ -650,21 +728,21 @@ func TestE2EK8sBurnerAndRace(t *testing.T) {
 	}
 	for i, cpu := range []string{"1400m", "1500m", "1300m"} {
 		if i%2 == 0 {
-			exec(t, c, lc, "rm", "-f", "/burn")
+			lcg.burn(false)
 		} else {
-			exec(t, c, lc, "touch", "/burn")
+			lcg.burn(true)
 		}
 		resize(t, c, lc, cpu)
 		quota := strconv.Itoa(int(mustMilli(t, cpu)) * 100)
 		waitFor(t, 30*time.Second, "kubelet's update landed (cpu.cfs_quota_us "+quota+")", func() bool {
-			return readFile(t, lcg, cgroup.CPU, "cpu.cfs_quota_us") == quota
+			return lcg.read(cgroup.CPU, "cpu.cfs_quota_us") == quota
 		})
 		converged("resize to "+cpu, time.Now())
 	}
-	exec(t, c, lc, "rm", "-f", "/burn")
+	lcg.burn(false)
 	waitFor(t, 15*time.Second, "batch back on a CPU of its own", func() bool {
-		b := cpus(t, bcg)
-		return b.Size() == 1 && b.Intersection(cpus(t, lcg)).Size() == 0
+		b := bcg.cpus()
+		return b.Size() == 1 && b.Intersection(lcg.cpus()).Size() == 0
 	})
 }
 
