@@ -216,9 +216,10 @@ type setting struct {
 	// the creation adjustment.
 	toAdjust func(a *api.ContainerAdjustment, class string)
 	// slow: drift repair reads it back only every slowEvery periods per
-	// member (staggered), not every period: memory, process attributes
-	// and the quota, which nothing on a node rewrites routinely, while
-	// the CPU placement (cpuset, shares, idle) is read every period.
+	// member (staggered), not every period: memory nodes, memory,
+	// process attributes and the quota, which nothing on a node rewrites
+	// routinely, while the CPU placement (cpuset.cpus, shares, idle) is
+	// read every period.
 	slow bool
 	// verify: the runtime may accept the field in the adjustment and
 	// still drop it (an OCI runtime older than the field); StartContainer
@@ -261,7 +262,7 @@ var settings = []setting{
 		},
 	},
 	{
-		field: isolation.FieldMems, name: "cpuset mems",
+		field: isolation.FieldMems, name: "cpuset mems", slow: true,
 		create: always(routeAdjust), running: always(routeUpdate),
 		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
 			if ch.Mems.Size() > 0 {

@@ -110,6 +110,10 @@ func TestRDTClassAtCreation(t *testing.T) {
 			if res := createIn(t, rt, isolation.PoolOnline); res.GetRdtClass() != nil {
 				t.Errorf("online container (no RDT profile, no class): RDT class %v", res.GetRdtClass())
 			}
+			notApplied := strings.Join(h.plugin.Status().NotApplied, "; ")
+			if said := strings.Contains(notApplied, "rdt class: RDT is not enabled"); said != (tc.want == "") {
+				t.Errorf("status says %q; want the rdt class listed as not applied only without resctrl", notApplied)
+			}
 		})
 	}
 }

@@ -46,10 +46,10 @@
 // back every setting Strata owns and re-applies what changed behind its
 // back (containerd drops updates for containers that are still being
 // created, and other agents rewrite cgroup files): the CPU placement
-// (cpuset cpus and mems, cpu.shares, cpu.idle) every period, so it is back
-// within 2 periods; the quota, memory protection, oom_score_adj and IO
-// priority of each member every ceil(2 s / period) periods, staggered over
-// the members, so back within that and one period. An idle member's
+// (cpuset.cpus, cpu.shares, cpu.idle) every period, so it is back within 2
+// periods; the memory nodes, quota, memory protection, oom_score_adj and
+// IO priority of each member every ceil(2 s / period) periods, staggered
+// over the members, so back within that and one period. An idle member's
 // cpu.shares are the kernel's (it reads 3 and refuses writes).
 //
 // # The routing table

@@ -29,6 +29,11 @@ type Status struct {
 	Sampler string `json:"sampler,omitempty"`
 	// Dimensions: the pool-level dimensions' controllers.
 	Dimensions []DimensionStatus `json:"dimensions,omitempty"`
+	// Routes is what the routing table was resolved for (runtime, cgroup
+	// mode, dimensions); NotApplied lists the settings that cannot be
+	// applied on this host, each with the reason.
+	Routes     string   `json:"routes,omitempty"`
+	NotApplied []string `json:"notApplied,omitempty"`
 }
 
 // PoolStatus is one pool in Status.
@@ -88,6 +93,8 @@ func (p *Plugin) Status() *Status {
 	st := &Status{Time: p.opts.Now(), Connected: p.connected.Load(), Synced: p.synced, Cgroup: p.cg.Mode().String(),
 		Reserved: p.state.Reserved().String(), Dimensions: dims}
 	st.Sampler = p.sampler.sched.state()
+	rt := p.routes.Load()
+	st.Routes, st.NotApplied = rt.cap.String(), rt.unapplied(fieldsAll)
 	plan := p.lastPlan.Load()
 	for _, pi := range p.state.Pools() {
 		ps := PoolStatus{Name: pi.Name, Priority: pi.Priority, CPUs: pi.CPUs.String(), Shared: pi.Shared.String(),
@@ -180,6 +187,12 @@ func (s *Status) Print(w io.Writer) {
 		state = "NOT connected to the runtime"
 	}
 	fmt.Fprintf(w, "strata: %s, cgroup %s, reserved CPUs %q, %s\n", state, s.Cgroup, s.Reserved, s.Time.Format(time.RFC3339))
+	if s.Routes != "" {
+		fmt.Fprintf(w, "routes: %s\n", s.Routes)
+	}
+	for _, na := range s.NotApplied {
+		fmt.Fprintf(w, "not applied: %s\n", na)
+	}
 	if s.Sampler != "" {
 		fmt.Fprintf(w, "sampler: %s\n", s.Sampler)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	runtimespec "github.com/opencontainers/runtime-spec/specs-go"
@@ -79,6 +80,9 @@ func checkPoolClasses(t *testing.T, version string) {
 		}
 	}
 
+	if na := strings.Join(statusOf(t, e).NotApplied, "; "); !strings.Contains(na, "rdt class: RDT is not enabled") {
+		t.Errorf("status does not say why no RDT class is sent: not applied %q", na)
+	}
 	st, err := e.CRI().ContainerStatus(context.Background(), batch.ContainerID)
 	if err != nil {
 		t.Fatal(err)
