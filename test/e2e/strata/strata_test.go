@@ -600,7 +600,7 @@ func TestE2ECRIEvictor(t *testing.T) {
 	e := env(t, "2.4.2", fastConfig())
 	w := run(t, e, "victim", isolation.PoolBatch, res(0, 0))
 	ev := nriplugin.CRIEvictor{Endpoint: e.State().Socket, Timeout: time.Second}
-	if err := ev.Evict(context.Background(), nriplugin.Evictee{ContainerID: w.ContainerID, Pod: "victim", Namespace: "demo",
+	if _, err := ev.Evict(context.Background(), nriplugin.Evictee{ContainerID: w.ContainerID, Pod: "victim", Namespace: "demo",
 		Pool: isolation.PoolBatch, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
