@@ -453,7 +453,33 @@ func shrinkLimit(st *State, ps *poolState, now time.Time) string {
 // settings when downgrade or suspension starts or ends.
 func (d *decider) containers() {
 	p, st, sc := d.p, d.st, &d.p.scratch
-	last := len(p.Pools) - 1
+	d.memberViews()
+	why := d.changeReasons()
+	sc.synced = sc.synced[:0]
+	for i, c := range st.containers {
+		if c.evicting {
+			continue
+		}
+		ch, flags, ok := d.change(i, c, &why)
+		if !ok {
+			continue
+		}
+		p.Changes = append(p.Changes, ch)
+		sc.state = append(sc.state, flags)
+		if flags&flagSuspended != 0 && !c.suspended {
+			p.Actions = append(p.Actions, Action{Kind: ActionSuspend, Pool: ch.Pool, Container: c.req.ID, TargetPool: ch.Pool, Reason: ch.Reason})
+		}
+	}
+	if why.evictBatch {
+		d.evictBatch()
+	}
+}
+
+// memberViews sets, for every pool, the CPUs and memory nodes its shared
+// members run on after the flows (its own, or a lender's: see
+// State.memberView) and the generation of that view.
+func (d *decider) memberViews() {
+	p, st, sc := d.p, d.st, &d.p.scratch
 	for k := range p.Pools {
 		src := lender(k, len(p.Pools), func(j int) int { return sc.shared[j].Size() })
 		if src < 0 {
@@ -470,102 +496,123 @@ func (d *decider) containers() {
 		}
 		sc.memberGen[k] = viewGen(k, src, sc.gen[src])
 	}
-	downgradeBelow := len(p.Pools)
+}
+
+// changeContext is what every member's change this period shares: which
+// pools are downgraded or suspended, and the reasons, one string per pool
+// and period.
+type changeContext struct {
+	downgradeBelow  int // pools below this index are downgraded
+	downgradeReason string
+	suspend         bool // colocation off: the lowest pool is suspended
+	evictBatch      bool // colocation off: the lowest pool is evicted
+}
+
+func (d *decider) changeReasons() changeContext {
+	p, st, sc := d.p, d.st, &d.p.scratch
+	why := changeContext{downgradeBelow: len(p.Pools)}
 	for k := range p.Pools {
 		if d.mode(k, ActionCPUDowngrade) {
-			downgradeBelow = k
+			why.downgradeBelow = k
+			why.downgradeReason = "cpuDowngrade: pool " + p.Pools[k].Name + " at level " + p.Pools[k].LevelName
 			break
 		}
 	}
-	// One reason string per pool and period, shared by its members.
 	sc.reasons = resize(sc.reasons, len(p.Pools))
 	for k := range p.Pools {
 		if p.Pools[k].Resized {
 			sc.reasons[k] = "pool " + p.Pools[k].Name + " resized"
 		}
 	}
-	downgradeReason := ""
-	if downgradeBelow < len(p.Pools) {
-		downgradeReason = "cpuDowngrade: pool " + p.Pools[downgradeBelow].Name + " at level " + p.Pools[downgradeBelow].LevelName
-	}
 	off := st.cfg.Colocation.Disabled
-	suspend := off && st.cfg.Colocation.WhenDisabled != WhenDisabledEvict
-	sc.synced = sc.synced[:0]
-	for i, c := range st.containers {
-		if c.evicting {
-			continue
-		}
-		k := c.pool
-		pp := &p.Pools[k]
-		var f Fields
-		var cpus cpuset.CPUSet
-		if c.exclusive.Size() > 0 {
-			if c.cpusGen == 0 {
-				f |= FieldCPUs | FieldMems
-				cpus = c.exclusive
-			}
-		} else if c.cpusGen != sc.memberGen[k] {
-			f |= FieldCPUs | FieldMems
-			cpus = sc.memberCPUs[k]
-		}
-		if c.cpusGen == 0 && f&FieldCPUs != 0 && c.appliedC.Equals(cpus) {
-			// A restored container already runs on the right CPUs.
-			f &^= FieldCPUs | FieldMems
-			sc.synced = append(sc.synced, i)
-		}
-		want := c.base
-		var flags uint8
-		reason := ""
-		if k == last && suspend {
-			flags |= flagSuspended
-			want = suspendedSettings(want)
-			reason = "colocation disabled: suspended"
-		} else if k > downgradeBelow {
-			flags |= flagDowngraded
-			want.CPUShares, want.CPUIdle = 2, true
-			reason = downgradeReason
-		}
-		f |= want.Diff(c.applied) | c.failed
-		if f == 0 {
-			continue
-		}
-		if reason == "" {
-			switch {
-			case f&FieldCPUs != 0 && pp.Resized:
-				reason = sc.reasons[k]
-			case f&FieldCPUs != 0:
-				reason = "cpuset reconciled"
-			default:
-				reason = "restored after protection"
-			}
-		}
-		if f&FieldCPUs != 0 && cpus.Size() == 0 {
-			f &^= FieldCPUs | FieldMems // no CPUs anywhere: leave the cpuset as it is
-			cpus = cpuset.CPUSet{}
-		}
-		if f == 0 {
-			continue
-		}
-		ch := ContainerChange{ID: c.req.ID, Pool: pp.Name, Settings: want, Fields: f, Reason: reason}
-		if f&FieldCPUs != 0 {
-			ch.CPUs = cpus
-			ch.Mems = sc.memberMems[k]
-			if c.exclusive.Size() > 0 {
-				ch.Mems = st.topo.MemsFor(cpus)
-			}
-		}
-		p.Changes = append(p.Changes, ch)
-		sc.state = append(sc.state, flags)
-		if flags&flagSuspended != 0 && !c.suspended {
-			p.Actions = append(p.Actions, Action{Kind: ActionSuspend, Pool: pp.Name, Container: c.req.ID, TargetPool: pp.Name, Reason: reason})
+	why.suspend = off && st.cfg.Colocation.WhenDisabled != WhenDisabledEvict
+	why.evictBatch = off && !why.suspend
+	return why
+}
+
+// change is member i's change this period, with its protection flags
+// after apply; ok is false when nothing changes.
+func (d *decider) change(i int, c *containerState, why *changeContext) (ContainerChange, uint8, bool) {
+	p, st, sc := d.p, d.st, &d.p.scratch
+	k := c.pool
+	pp := &p.Pools[k]
+	f, cpus := d.cpuChange(i, c)
+	want := c.base
+	var flags uint8
+	reason := ""
+	if k == len(p.Pools)-1 && why.suspend {
+		flags |= flagSuspended
+		want = suspendedSettings(want)
+		reason = "colocation disabled: suspended"
+	} else if k > why.downgradeBelow {
+		flags |= flagDowngraded
+		want = downgradedSettings(want)
+		reason = why.downgradeReason
+	}
+	f |= want.Diff(c.applied) | c.failed
+	if f == 0 {
+		return ContainerChange{}, 0, false
+	}
+	if reason == "" {
+		switch {
+		case f&FieldCPUs != 0 && pp.Resized:
+			reason = sc.reasons[k]
+		case f&FieldCPUs != 0:
+			reason = "cpuset reconciled"
+		default:
+			reason = "restored after protection"
 		}
 	}
-	if off && !suspend {
-		for _, c := range st.containers {
-			if c.pool == last && !c.evicting {
-				p.Actions = append(p.Actions, Action{Kind: ActionEvict, Pool: p.Pools[last].Name, Container: c.req.ID,
-					TargetPool: p.Pools[last].Name, Reason: "colocation disabled: batch members are evicted"})
-			}
+	if f&FieldCPUs != 0 && cpus.Size() == 0 {
+		f &^= FieldCPUs | FieldMems // no CPUs anywhere: leave the cpuset as it is
+		cpus = cpuset.CPUSet{}
+	}
+	if f == 0 {
+		return ContainerChange{}, 0, false
+	}
+	ch := ContainerChange{ID: c.req.ID, Pool: pp.Name, Settings: want, Fields: f, Reason: reason}
+	if f&FieldCPUs != 0 {
+		ch.CPUs = cpus
+		ch.Mems = sc.memberMems[k]
+		if c.exclusive.Size() > 0 {
+			ch.Mems = st.topo.MemsFor(cpus)
+		}
+	}
+	return ch, flags, true
+}
+
+// cpuChange says whether member i needs a new cpuset, and which: its
+// exclusive CPUs once, or its pool's member view when that changed. A
+// restored member already on the right CPUs is only recorded as in sync.
+func (d *decider) cpuChange(i int, c *containerState) (Fields, cpuset.CPUSet) {
+	sc := &d.p.scratch
+	var f Fields
+	var cpus cpuset.CPUSet
+	if c.exclusive.Size() > 0 {
+		if c.cpusGen == 0 {
+			f |= FieldCPUs | FieldMems
+			cpus = c.exclusive
+		}
+	} else if c.cpusGen != sc.memberGen[c.pool] {
+		f |= FieldCPUs | FieldMems
+		cpus = sc.memberCPUs[c.pool]
+	}
+	if c.cpusGen == 0 && f&FieldCPUs != 0 && c.appliedC.Equals(cpus) {
+		f &^= FieldCPUs | FieldMems
+		sc.synced = append(sc.synced, i)
+	}
+	return f, cpus
+}
+
+// evictBatch: with colocation off and whenDisabled evict, every member of
+// the lowest pool is evicted.
+func (d *decider) evictBatch() {
+	p, st := d.p, d.st
+	last := len(p.Pools) - 1
+	for _, c := range st.containers {
+		if c.pool == last && !c.evicting {
+			p.Actions = append(p.Actions, Action{Kind: ActionEvict, Pool: p.Pools[last].Name, Container: c.req.ID,
+				TargetPool: p.Pools[last].Name, Reason: "colocation disabled: batch members are evicted"})
 		}
 	}
 }
@@ -686,135 +733,9 @@ func (d *decider) capacity() {
 	if !st.cfg.Predictor.Disabled {
 		b.OnlinePredicted = st.onlinePred.Percentile(st.cfg.Predictor.Percentile)
 	}
-	q, from := st.watermarkAt(d.now)
+	q, from := st.watermark.at(d.now)
 	b.Watermark, b.WatermarkFrom = q.of(b.NodeCPUs), from
 	if b.Colocation {
 		b.CPUs = math.Max(0, b.NodeCPUs-math.Max(b.OnlineUsage, b.OnlinePredicted)-b.Watermark)
 	}
-}
-
-// watermarkAt returns the watermark in force at t and where it came from.
-func (s *State) watermarkAt(t time.Time) (quantity, string) {
-	lt := t.In(s.loc)
-	m := lt.Hour()*60 + lt.Minute()
-	for _, w := range s.schedule {
-		in := m >= w.from && m < w.to
-		if w.from > w.to { // wraps midnight
-			in = m >= w.from || m < w.to
-		}
-		if in {
-			return w.q, scheduleNames[min(w.index, len(scheduleNames)-1)]
-		}
-	}
-	return s.water, "batch.watermark"
-}
-
-// Preformatted so the view does not allocate per period.
-var scheduleNames = func() []string {
-	s := make([]string, 16)
-	for i := range s {
-		s[i] = fmt.Sprintf("batch.schedule[%d]", i)
-	}
-	s[15] = "batch.schedule[15+]"
-	return s
-}()
-
-// Commit records that plan was applied: pools take their new CPUs,
-// containers their settings, the predictors learn this period's usage,
-// protection state advances. It fails with ErrStalePlan, changing
-// nothing, when the state changed after the plan was made.
-func (s *State) Commit(plan *Plan) error {
-	if plan.version != s.version {
-		return ErrStalePlan
-	}
-	s.version++
-	t := plan.Time
-	sc := &plan.scratch
-	last := len(s.pools) - 1
-	var online float64
-	for k, pp := range plan.Pools {
-		ps := s.pools[k]
-		if pp.Resized {
-			ps.shared = pp.Shared
-			ps.all = pp.CPUs
-			ps.mems = pp.Mems
-			ps.gen = sc.gen[k]
-			if pp.Size != pp.PrevSize {
-				ps.lastResize = t
-				ps.resizes++
-			}
-		}
-		if ps.grownAtAdmission {
-			// The dwell of an admission growth starts with the first
-			// period that saw it (Admit has no clock).
-			ps.grownAtAdmission = false
-			ps.lastResize = t
-		}
-		ps.level = pp.Level
-		if pp.levelMet {
-			ps.levelMetAt = t
-		}
-		if !s.cfg.Predictor.Disabled {
-			ps.pred.Add(pp.Usage, t)
-		}
-		if k < last {
-			online += pp.Usage + pp.ExclusiveUsage
-		}
-	}
-	if !s.cfg.Predictor.Disabled {
-		s.onlinePred.Add(online, t)
-	}
-	for _, i := range sc.synced {
-		c := s.containers[i]
-		if c.exclusive.Size() > 0 {
-			c.cpusGen = math.MaxUint64
-		} else {
-			c.cpusGen = sc.memberGen[c.pool]
-		}
-	}
-	for i, ch := range plan.Changes {
-		idx, ok := s.byID[ch.ID]
-		if !ok {
-			continue
-		}
-		c := s.containers[idx]
-		if ch.Fields&FieldCPUs != 0 {
-			c.appliedC = ch.CPUs
-			if c.exclusive.Size() > 0 {
-				c.cpusGen = math.MaxUint64
-			} else {
-				c.cpusGen = sc.memberGen[c.pool]
-			}
-		}
-		c.applied = ch.Settings
-		c.failed &^= ch.Fields
-		c.downgrade = sc.state[i]&flagDowngraded != 0
-		c.suspended = sc.state[i]&flagSuspended != 0
-	}
-	for _, a := range plan.Actions {
-		idx, ok := s.byID[a.Container]
-		if !ok {
-			continue
-		}
-		c := s.containers[idx]
-		switch a.Kind {
-		case ActionReclaimPageCache:
-			c.reclaimAt = t
-		case ActionEvict:
-			c.evicting = true
-			s.lastEvict = t
-		}
-	}
-	for _, dm := range s.dims {
-		dm.commit(plan)
-	}
-	return nil
-}
-
-// suspendedSettings: what a batch member gets while colocation is off —
-// 1 % of a CPU under idle scheduling (NRI cannot freeze a container).
-func suspendedSettings(s Settings) Settings {
-	s.CPUShares, s.CPUIdle = 2, true
-	s.CPUQuota, s.CPUPeriod = 1000, 100000
-	return s
 }

@@ -10,7 +10,6 @@ import (
 
 	"k8s.io/utils/cpuset"
 
-	"github.com/strata-nri/strata/cgroup"
 	strcpuset "github.com/strata-nri/strata/cpuset"
 )
 
@@ -24,9 +23,8 @@ type State struct {
 	alloc    *strcpuset.Allocator
 	reserved cpuset.CPUSet
 	usable   cpuset.CPUSet // online − reserved (− isolated): what pools share out
-	loc      *time.Location
-	schedule []window
-	water    quantity
+	// watermark: batch.watermark and its schedule (watermark.go).
+	watermark watermarkSchedule
 
 	pools      []*poolState // by priority, highest first
 	containers []*containerState
@@ -37,12 +35,6 @@ type State struct {
 	version    uint64
 	// dims: the pool-level dimensions' decision steps and memory.
 	dims []dimension
-}
-
-type window struct {
-	from, to int // minutes after midnight
-	q        quantity
-	index    int
 }
 
 type poolState struct {
@@ -104,20 +96,12 @@ func NewState(topo *strcpuset.Topology, cfg *Config) (*State, error) {
 					n, topo.Online(), reserved, topo.Isolated())}
 		}
 	}
-	loc, _ := time.LoadLocation(cfg.Batch.TimeZone)
-	water, _ := cfg.Batch.Watermark.parse()
 	s := &State{
 		cfg: cfg, topo: topo, alloc: alloc, reserved: reserved,
-		usable: alloc.Usable(), loc: loc, water: water,
+		usable: alloc.Usable(), watermark: newWatermarkSchedule(&cfg.Batch),
 		byID:       map[string]int{},
 		onlinePred: NewPeakPredictor(cfg.Predictor.HalfLife.Duration),
 		dims:       newDimensions(cfg),
-	}
-	for i, w := range cfg.Batch.Schedule {
-		from, _ := parseClock(w.From)
-		to, _ := parseClock(w.To)
-		q, _ := w.Watermark.parse()
-		s.schedule = append(s.schedule, window{from: from, to: to, q: q, index: i})
 	}
 	order := make([]int, len(cfg.Pools))
 	for i := range order {
@@ -560,61 +544,6 @@ func (s *State) Remove(id string) []ContainerChange {
 	p.sharedMembers--
 	p.requestMilli -= c.req.CPURequest()
 	return nil
-}
-
-// baseSettings derives a member's settings from its request and its pool's
-// profile.
-func (s *State) baseSettings(p *poolState, r *ContainerRequest) Settings {
-	prof := &p.cfg.Profile
-	st := Settings{
-		CPUShares:       r.CPUShares,
-		CPUQuota:        r.CPUQuota,
-		CPUPeriod:       r.CPUPeriod,
-		CPUIdle:         prof.CPU.Idle,
-		MemoryLimit:     r.MemoryLimit,
-		MemoryHigh:      -1,
-		MemorySoftLimit: -1,
-		OOMScoreAdj:     r.OOMScoreAdj,
-		IOPriority:      prof.IO.IOPriority,
-	}
-	if st.CPUShares == 0 {
-		st.CPUShares = cgroup.MilliCPUToShares(r.CPURequest())
-	}
-	if prof.CPU.Shares != 0 {
-		st.CPUShares = prof.CPU.Shares
-	}
-	if st.CPUQuota <= 0 || prof.CPU.Quota == QuotaUnlimited {
-		st.CPUQuota = -1
-	}
-	if st.CPUPeriod == 0 {
-		st.CPUPeriod = cgroup.DefaultCPUPeriodUs
-	}
-	if st.MemoryLimit <= 0 {
-		st.MemoryLimit = -1
-	}
-	if prof.OOMScoreAdj != nil {
-		st.OOMScoreAdj = *prof.OOMScoreAdj
-	}
-	st.MemoryMin = memValue(prof.Memory.Min, r, 0)
-	st.MemoryLow = memValue(prof.Memory.Low, r, 0)
-	st.MemoryHigh = memValue(prof.Memory.High, r, -1)
-	st.MemorySoftLimit = memValue(prof.Memory.SoftLimit, r, -1)
-	return st
-}
-
-func memValue(m MemoryPolicy, r *ContainerRequest, none int64) int64 {
-	kind, frac, _ := m.parse()
-	switch kind {
-	case memRequest:
-		if r.MemoryRequest > 0 {
-			return r.MemoryRequest
-		}
-	case memLimit, memPercent:
-		if r.MemoryLimit > 0 {
-			return int64(frac * float64(r.MemoryLimit))
-		}
-	}
-	return none
 }
 
 // ContainerInfo is a read-only view of a container.
