@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"fmt"
 	"time"
 
 	strcpuset "github.com/strata-nri/strata/cpuset"
@@ -72,16 +71,9 @@ func DiskAntagonistScenario(topo *strcpuset.Topology) (Scenario, IOModel) {
 // RunIO runs s with m's measurements fed to the IO dimension and returns
 // the run's result with one IOSample per period.
 func RunIO(s Scenario, m IOModel) (*Result, []IOSample, error) {
-	var samples []IOSample
-	d := s.Config.Period.Duration
-	if d == 0 {
-		d = time.Second
-	}
 	capacity := map[string]isolation.IOCapacity{m.Device: {ReadBPS: m.CapacityBPS, WriteBPS: m.CapacityBPS}}
 	var cur IOSample
-	outer := s.Observe
-	s.BeforeDecide = func(i int, last *isolation.Plan, obs *isolation.Observations) {
-		t := time.Duration(i) * d
+	measure := func(t time.Duration, _ *IOSample, last *isolation.Plan, obs *isolation.Observations) {
 		cur = IOSample{T: t, Antagonist: t >= m.Start && t < m.Start+m.Length}
 		allowed := m.CapacityBPS // what the last plan let batch read
 		for k := range last.Pools {
@@ -100,14 +92,11 @@ func RunIO(s Scenario, m IOModel) (*Result, []IOSample, error) {
 		}
 		cur.BatchBPS = min(want, allowed)
 		cur.OnlinePSI = m.StallAtPeak * cur.BatchBPS / m.CapacityBPS
-		if obs.Pools == nil {
-			obs.Pools = map[string]isolation.PoolObservation{}
-		}
-		obs.Pools[isolation.PoolLatencyCritical] = isolation.PoolObservation{IO: isolation.IOObservation{Measured: true, Capacity: capacity}}
-		obs.Pools[isolation.PoolOnline] = isolation.PoolObservation{IO: isolation.IOObservation{Measured: true, PSISome: cur.OnlinePSI, Capacity: capacity}}
-		obs.Pools[isolation.PoolBatch] = isolation.PoolObservation{IO: isolation.IOObservation{Measured: true, ReadBPS: cur.BatchBPS, Capacity: capacity}}
+		setPool(obs, isolation.PoolLatencyCritical, isolation.PoolObservation{IO: isolation.IOObservation{Measured: true, Capacity: capacity}})
+		setPool(obs, isolation.PoolOnline, isolation.PoolObservation{IO: isolation.IOObservation{Measured: true, PSISome: cur.OnlinePSI, Capacity: capacity}})
+		setPool(obs, isolation.PoolBatch, isolation.PoolObservation{IO: isolation.IOObservation{Measured: true, ReadBPS: cur.BatchBPS, Capacity: capacity}})
 	}
-	s.Observe = func(i int, plan *isolation.Plan) {
+	sample := func(_ time.Duration, plan *isolation.Plan) IOSample {
 		for k := range plan.Pools {
 			if pp := &plan.Pools[k]; pp.Name == isolation.PoolBatch {
 				cur.Throttled = pp.IO.Throttled
@@ -118,14 +107,7 @@ func RunIO(s Scenario, m IOModel) (*Result, []IOSample, error) {
 				}
 			}
 		}
-		samples = append(samples, cur)
-		if outer != nil {
-			outer(i, plan)
-		}
+		return cur
 	}
-	res, err := Run(s)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sim %s: %w", s.Name, err)
-	}
-	return res, samples, nil
+	return runModel(s, measure, sample)
 }

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"fmt"
 	"time"
 
 	strcpuset "github.com/strata-nri/strata/cpuset"
@@ -70,25 +69,14 @@ func UplinkScenario(topo *strcpuset.Topology) (Scenario, NetModel) {
 // one NetSample per period: the traffic carried during the period under
 // that period's plan.
 func RunNet(s Scenario, m NetModel) (*Result, []NetSample, error) {
-	var samples []NetSample
-	d := s.Config.Period.Duration
-	if d == 0 {
-		d = time.Second
-	}
-	var measured *NetSample // the last period's traffic, read by this one
-	outer := s.Observe
-	s.BeforeDecide = func(i int, last *isolation.Plan, obs *isolation.Observations) {
+	measure := func(_ time.Duration, measured *NetSample, _ *isolation.Plan, obs *isolation.Observations) {
 		if measured == nil {
 			return
 		}
-		if obs.Pools == nil {
-			obs.Pools = map[string]isolation.PoolObservation{}
-		}
-		obs.Pools[isolation.PoolOnline] = isolation.PoolObservation{Net: isolation.NetObservation{Measured: true, BitsPerSecond: measured.OnlineBPS}}
-		obs.Pools[isolation.PoolBatch] = isolation.PoolObservation{Net: isolation.NetObservation{Measured: true, BitsPerSecond: measured.BatchBPS}}
+		setPool(obs, isolation.PoolOnline, isolation.PoolObservation{Net: isolation.NetObservation{Measured: true, BitsPerSecond: measured.OnlineBPS}})
+		setPool(obs, isolation.PoolBatch, isolation.PoolObservation{Net: isolation.NetObservation{Measured: true, BitsPerSecond: measured.BatchBPS}})
 	}
-	s.Observe = func(i int, plan *isolation.Plan) {
-		t := time.Duration(i) * d
+	sample := func(t time.Duration, plan *isolation.Plan) NetSample {
 		cur := NetSample{T: t, Burst: t >= m.Start && t < m.Start+m.Length}
 		var online, batch isolation.NetPlan
 		for k := range plan.Pools {
@@ -111,15 +99,7 @@ func RunNet(s Scenario, m NetModel) (*Result, []NetSample, error) {
 		b = min(float64(batch.Ceil), link-o)
 		cur.OnlineBPS, cur.BatchBPS = o, b
 		cur.BatchCeil, cur.Throttled = batch.Ceil, batch.Throttled
-		samples = append(samples, cur)
-		measured = &samples[len(samples)-1]
-		if outer != nil {
-			outer(i, plan)
-		}
+		return cur
 	}
-	res, err := Run(s)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sim %s: %w", s.Name, err)
-	}
-	return res, samples, nil
+	return runModel(s, measure, sample)
 }

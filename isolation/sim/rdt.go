@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"fmt"
 	"time"
 
 	strcpuset "github.com/strata-nri/strata/cpuset"
@@ -85,16 +84,9 @@ func MemoryBandwidthScenario(topo *strcpuset.Topology) (Scenario, RDTModel) {
 // RunRDT runs s with m's measurements fed to the RDT dimension and
 // returns the run's result with one RDTSample per period.
 func RunRDT(s Scenario, m RDTModel) (*Result, []RDTSample, error) {
-	var samples []RDTSample
-	d := s.Config.Period.Duration
-	if d == 0 {
-		d = time.Second
-	}
 	host := isolation.RDTObservation{Ways: m.Ways, MinWays: 1, Bandwidth: true}
 	var cur RDTSample
-	outer := s.Observe
-	s.BeforeDecide = func(i int, last *isolation.Plan, obs *isolation.Observations) {
-		t := time.Duration(i) * d
+	measure := func(t time.Duration, _ *RDTSample, last *isolation.Plan, obs *isolation.Observations) {
 		cur = RDTSample{T: t, Antagonist: t >= m.Start && t < m.Start+m.Length}
 		// What batch may use is what the last plan gave it; at the first
 		// period, its profile.
@@ -111,21 +103,18 @@ func RunRDT(s Scenario, m RDTModel) (*Result, []RDTSample, error) {
 		cur.BatchBandwidth = share * float64(mb) / 100 * m.PeakBandwidth
 		cur.BatchOccupancy = uint64(share * float64(uint64(ways)*m.WayBytes))
 		cur.Pool0PSI = m.StallAtPeak * cur.BatchBandwidth / m.PeakBandwidth
-		if obs.Pools == nil {
-			obs.Pools = map[string]isolation.PoolObservation{}
-		}
 		lc := host
 		lc.Measured, lc.BandwidthBytes, lc.OccupancyBytes = true, 2e9, 6*m.WayBytes
-		obs.Pools[isolation.PoolLatencyCritical] = isolation.PoolObservation{
-			Pressure: isolation.PoolPressure{Memory: isolation.PSI{Some: cur.Pool0PSI}}, PressureMeasured: true, RDT: lc}
+		setPool(obs, isolation.PoolLatencyCritical, isolation.PoolObservation{
+			Pressure: isolation.PoolPressure{Memory: isolation.PSI{Some: cur.Pool0PSI}}, PressureMeasured: true, RDT: lc})
 		online := host
 		online.Measured, online.BandwidthBytes, online.OccupancyBytes = true, 5e9, 3*m.WayBytes
-		obs.Pools[isolation.PoolOnline] = isolation.PoolObservation{RDT: online}
+		setPool(obs, isolation.PoolOnline, isolation.PoolObservation{RDT: online})
 		batch := host
 		batch.Measured, batch.BandwidthBytes, batch.OccupancyBytes = true, cur.BatchBandwidth, cur.BatchOccupancy
-		obs.Pools[isolation.PoolBatch] = isolation.PoolObservation{RDT: batch}
+		setPool(obs, isolation.PoolBatch, isolation.PoolObservation{RDT: batch})
 	}
-	s.Observe = func(i int, plan *isolation.Plan) {
+	sample := func(_ time.Duration, plan *isolation.Plan) RDTSample {
 		for k := range plan.Pools {
 			pp := &plan.Pools[k]
 			switch pp.Name {
@@ -135,14 +124,7 @@ func RunRDT(s Scenario, m RDTModel) (*Result, []RDTSample, error) {
 				cur.BatchWays, cur.BatchMB = pp.RDT.Ways, pp.RDT.MBPercent
 			}
 		}
-		samples = append(samples, cur)
-		if outer != nil {
-			outer(i, plan)
-		}
+		return cur
 	}
-	res, err := Run(s)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sim %s: %w", s.Name, err)
-	}
-	return res, samples, nil
+	return runModel(s, measure, sample)
 }

@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"k8s.io/utils/cpuset"
-
 	"github.com/strata-nri/strata/cgroup"
 	strcpuset "github.com/strata-nri/strata/cpuset"
 	"github.com/strata-nri/strata/isolation"
@@ -184,31 +182,125 @@ type member struct {
 // Run simulates the scenario.
 func Run(s Scenario) (*Result, error) {
 	wall := time.Now()
-	cfg := s.Config
-	if cfg == nil {
-		cfg = isolation.DefaultConfig()
-	}
-	st, err := isolation.NewState(s.Topology, cfg)
+	r, err := newRun(s)
 	if err != nil {
 		return nil, err
 	}
-	pools := st.Pools()
-	last := len(pools) - 1
+	for i := 0; time.Duration(i)*r.period < s.Duration; i++ {
+		if err := r.step(i); err != nil {
+			return nil, err
+		}
+	}
+	res := r.result()
+	res.Elapsed = time.Since(wall)
+	return res, nil
+}
+
+// run is one simulation in progress: the controller's state, the simulated
+// members, and the figures gathered so far.
+type run struct {
+	s        Scenario
+	st       *isolation.State
+	names    []string         // pools by rank
+	bands    []isolation.Band // by rank
+	last     int              // rank of the lowest pool
+	members  []*member
+	usable   int   // CPUs the pools share out
+	memTotal int64 // node memory, bytes
+	period   time.Duration
+	rng      *rand.Rand
+	res      *Result
+
+	// Per period: the shared CPUs each pool ran on, the shared members'
+	// demand per pool, the batch capacity the last plan gave, suspended
+	// members.
+	sizes     []int
+	demand    []float64
+	batchCap  float64
+	suspended map[string]bool
+	obs       isolation.Observations
+	plan      isolation.Plan
+	stats     stats
+}
+
+// usage is one period's CPU usage (cores) and memory in use (bytes).
+type usage struct {
+	node, online, batch float64
+	memory              int64
+}
+
+// stats accumulates what Result reports over the periods after warm-up,
+// per pool by rank and for the node.
+type stats struct {
+	inBand, resizes []int
+	sumSize         []float64
+	sumLoad         []float64
+	// outSince: period the load left the band, -1 while inside.
+	outSince                            []int
+	excursions, reactions, ended        []int
+	maxReaction                         []int
+	sumNode, sumBatch, sumFree, sumIdle float64
+}
+
+func newStats(n int) stats {
+	st := stats{inBand: make([]int, n), resizes: make([]int, n), sumSize: make([]float64, n), sumLoad: make([]float64, n),
+		outSince: make([]int, n), excursions: make([]int, n), reactions: make([]int, n), ended: make([]int, n), maxReaction: make([]int, n)}
+	for k := range st.outSince {
+		st.outSince[k] = -1
+	}
+	return st
+}
+
+// newRun builds the state and admits every workload's replicas.
+func newRun(s Scenario) (*run, error) {
+	if s.Config == nil {
+		s.Config = isolation.DefaultConfig()
+	}
+	st, err := isolation.NewState(s.Topology, s.Config)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{s: s, st: st, period: s.Config.Period.Duration, suspended: map[string]bool{},
+		obs: isolation.Observations{Containers: map[string]isolation.ContainerUsage{}}, batchCap: math.Inf(1)}
 	rank := map[string]int{}
-	for i, p := range pools {
+	for i, p := range st.Pools() {
 		rank[p.Name] = i
+		r.names = append(r.names, p.Name)
 	}
-	bands := make([]isolation.Band, len(pools))
-	for _, pc := range cfg.Pools {
-		bands[rank[pc.Name]] = pc.Band
+	r.last = len(r.names) - 1
+	r.bands = make([]isolation.Band, len(r.names))
+	for _, pc := range s.Config.Pools {
+		r.bands[rank[pc.Name]] = pc.Band
 	}
-	var members []*member
-	for wi := range s.Workloads {
-		w := &s.Workloads[wi]
-		for r := range max(w.Replicas, 1) {
+	if err := r.admit(rank); err != nil {
+		return nil, err
+	}
+	for _, p := range st.Pools() {
+		r.usable += p.CPUs.Size()
+		r.sizes = append(r.sizes, p.Shared.Size())
+	}
+	r.memTotal = s.NodeMemory
+	if r.memTotal == 0 {
+		for _, n := range s.Topology.NUMANodes() {
+			r.memTotal += int64(n.MemoryBytes)
+		}
+	}
+	r.rng = rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
+	r.res = &Result{Scenario: s.Name, UsableCPUs: r.usable}
+	r.demand = make([]float64, len(r.names))
+	r.stats = newStats(len(r.names))
+	return r, nil
+}
+
+// admit admits every workload's replicas, in order.
+func (r *run) admit(rank map[string]int) error {
+	cfg := r.s.Config
+	for wi := range r.s.Workloads {
+		w := &r.s.Workloads[wi]
+		for i := range max(w.Replicas, 1) {
 			req := isolation.ContainerRequest{
-				ID:   fmt.Sprintf("%s-%d", w.Name, r),
-				Name: w.Name, PodName: fmt.Sprintf("%s-%d", w.Name, r), PodUID: fmt.Sprintf("uid-%s-%d", w.Name, r),
+				ID:   fmt.Sprintf("%s-%d", w.Name, i),
+				Name: w.Name, PodName: fmt.Sprintf("%s-%d", w.Name, i), PodUID: fmt.Sprintf("uid-%s-%d", w.Name, i),
 				Namespace:       w.Namespace,
 				CPURequestMilli: w.CPURequestMilli,
 				CPUShares:       cgroup.MilliCPUToShares(w.CPURequestMilli),
@@ -221,232 +313,232 @@ func Run(s Scenario) (*Result, error) {
 			if w.Pool != "" {
 				req.Annotations = map[string]string{cfg.Classification.Annotation: w.Pool}
 			}
-			adm, err := st.Admit(req)
+			adm, err := r.st.Admit(req)
 			if err != nil {
-				return nil, fmt.Errorf("sim %s: admit %s: %w", s.Name, req.ID, err)
+				return fmt.Errorf("sim %s: admit %s: %w", r.s.Name, req.ID, err)
 			}
 			m := &member{id: req.ID, w: w, pool: rank[adm.Pool]}
 			if adm.Exclusive {
 				m.excl = adm.CPUs.Size()
 			}
-			members = append(members, m)
+			r.members = append(r.members, m)
 		}
 	}
-	usable := 0
-	for _, p := range pools {
-		usable += p.CPUs.Size()
-	}
-	usable = 0
-	for _, p := range st.Pools() {
-		usable += p.CPUs.Size()
-	}
-	memTotal := s.NodeMemory
-	if memTotal == 0 {
-		for _, n := range s.Topology.NUMANodes() {
-			memTotal += int64(n.MemoryBytes)
-		}
-	}
-	rng := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
-	res := &Result{Scenario: s.Name, UsableCPUs: usable}
-	sizes := make([]int, len(pools))
-	for i, p := range st.Pools() {
-		sizes[i] = p.Shared.Size()
-	}
-	demand := make([]float64, len(pools))
-	batchCap := math.Inf(1)
-	obs := isolation.Observations{Containers: map[string]isolation.ContainerUsage{}}
-	var plan isolation.Plan
-	inBand := make([]int, len(pools))
-	resizes := make([]int, len(pools))
-	sumSize := make([]float64, len(pools))
-	sumLoad := make([]float64, len(pools))
-	var sumNode, sumBatch, sumFree, sumIdle float64
-	outSince := make([]int, len(pools)) // period the load left the band, -1: inside
-	for k := range outSince {
-		outSince[k] = -1
-	}
-	excursions := make([]int, len(pools))
-	reactions := make([]int, len(pools))
-	ended := make([]int, len(pools))
-	maxReaction := make([]int, len(pools))
-	d := cfg.Period.Duration
-	suspended := map[string]bool{}
-	for i := 0; time.Duration(i)*d < s.Duration; i++ {
-		t := time.Duration(i) * d
-		now := s.Start.Add(t)
-		tod := time.Duration(now.Hour())*time.Hour + time.Duration(now.Minute())*time.Minute + time.Duration(now.Second())*time.Second
-		clear(demand)
-		clear(obs.Containers)
-		// Demands.
-		want := make(map[*member]float64, len(members))
-		batchMembers := 0
-		for _, m := range members {
-			if m.gone {
-				continue
-			}
-			if m.w.CPU == nil {
-				if !suspended[m.id] {
-					batchMembers++
-				}
-				continue
-			}
-			v := m.w.CPU(t, tod)
-			if m.w.Noise > 0 {
-				v *= 1 + m.w.Noise*(2*rng.Float64()-1)
-			}
-			want[m] = v
-			if m.excl == 0 {
-				demand[m.pool] += v
-			}
-		}
-		// Usage.
-		var nodeUse, onlineUse, batchUse float64
-		var memUsed = s.SystemMemory
-		for _, m := range members {
-			if m.gone {
-				continue
-			}
-			var u float64
-			switch {
-			case m.w.CPU == nil:
-				if !suspended[m.id] && batchMembers > 0 {
-					u = math.Min(float64(sizes[m.pool]), batchCap) / float64(batchMembers)
-				}
-			case m.excl > 0:
-				u = math.Min(want[m], float64(m.excl))
-			default:
-				u = want[m]
-				if demand[m.pool] > float64(sizes[m.pool]) {
-					u = want[m] * float64(sizes[m.pool]) / demand[m.pool]
-				}
-			}
-			if m.pool == last {
-				batchUse += u
-			} else {
-				onlineUse += u
-			}
-			nodeUse += u
-			cu := isolation.ContainerUsage{CPU: u}
-			cu.RunQueueMean, cu.RunQueueP50, cu.RunQueueP99 = memberRunQueue(m, want[m], demand, sizes) // runqueue.go
-			if m.w.Memory != nil {
-				cu.MemoryBytes = int64(m.w.Memory(t, tod))
-			}
-			if m.w.File != nil {
-				f := m.w.File(t, tod)
-				m.file = math.Max(0, f-m.fileBase)
-				cu.FileBytes = int64(m.file)
-				cu.MemoryBytes += cu.FileBytes
-			}
-			memUsed += cu.MemoryBytes
-			obs.Containers[m.id] = cu
-		}
-		obs.Node = isolation.NodePressure{MemoryTotal: memTotal, MemoryUsed: memUsed}
+	return nil
+}
 
-		if s.BeforeDecide != nil {
-			s.BeforeDecide(i, &plan, &obs)
+// step simulates period i: the members' usage, Decide, Commit, the
+// actions' effects on the members, and the period's figures.
+func (r *run) step(i int) error {
+	t := time.Duration(i) * r.period
+	now := r.s.Start.Add(t)
+	tod := time.Duration(now.Hour())*time.Hour + time.Duration(now.Minute())*time.Minute + time.Duration(now.Second())*time.Second
+	u := r.observe(t, tod)
+	if r.s.BeforeDecide != nil {
+		r.s.BeforeDecide(i, &r.plan, &r.obs)
+	}
+	isolation.DecideInto(&r.plan, &r.obs, r.st, now)
+	for _, a := range r.plan.Actions {
+		r.res.Actions = append(r.res.Actions, TimedAction{T: t, Action: a})
+	}
+	if err := r.st.Commit(&r.plan); err != nil {
+		return fmt.Errorf("sim %s: period %d: %w", r.s.Name, i, err)
+	}
+	r.act(t, tod)
+	if r.s.Observe != nil {
+		r.s.Observe(i, &r.plan)
+	}
+	r.record(i, t, u)
+	r.batchCap = r.plan.Batch.CPUs
+	if !r.plan.Batch.Colocation {
+		r.batchCap = 0
+	}
+	return nil
+}
+
+// demands returns what each member with a CPU trace wants this period
+// (with its noise), adding shared members' demand to their pools', and the
+// number of greedy batch members still running.
+func (r *run) demands(t, tod time.Duration) (map[*member]float64, int) {
+	clear(r.demand)
+	want := make(map[*member]float64, len(r.members))
+	greedy := 0
+	for _, m := range r.members {
+		if m.gone {
+			continue
 		}
-		isolation.DecideInto(&plan, &obs, st, now)
-		// Apply.
-		for _, a := range plan.Actions {
-			res.Actions = append(res.Actions, TimedAction{T: t, Action: a})
-		}
-		if err := st.Commit(&plan); err != nil {
-			return nil, fmt.Errorf("sim %s: period %d: %w", s.Name, i, err)
-		}
-		for _, a := range plan.Actions {
-			for _, m := range members {
-				if m.id != a.Container || m.gone {
-					continue
-				}
-				switch a.Kind {
-				case isolation.ActionReclaimPageCache:
-					if m.w.File != nil {
-						m.fileBase = m.w.File(t, tod)
-					}
-				case isolation.ActionEvict:
-					m.gone = true
-					st.Remove(m.id)
-					res.Evicted = append(res.Evicted, m.id)
-				case isolation.ActionSuspend:
-					suspended[m.id] = true
-				}
+		if m.w.CPU == nil {
+			if !r.suspended[m.id] {
+				greedy++
 			}
+			continue
 		}
-		if s.Observe != nil {
-			s.Observe(i, &plan)
+		v := m.w.CPU(t, tod)
+		if m.w.Noise > 0 {
+			v *= 1 + m.w.Noise*(2*r.rng.Float64()-1)
 		}
-		counted := t >= s.WarmUp
-		var sample Sample
-		if s.Record {
-			sample = Sample{T: t, Pools: make([]PoolSample, len(pools)), BatchCapacity: plan.Batch.CPUs,
-				NodeUsage: nodeUse, MemoryUsed: memUsed}
-		}
-		for k := range plan.Pools {
-			pp := &plan.Pools[k]
-			if counted {
-				if pp.InBand(bands[k]) {
-					inBand[k]++
-					if outSince[k] >= 0 {
-						r := i - outSince[k]
-						reactions[k] += r
-						ended[k]++
-						maxReaction[k] = max(maxReaction[k], r)
-						outSince[k] = -1
-					}
-				} else if outSince[k] < 0 {
-					outSince[k] = i
-					excursions[k]++
-				}
-				if pp.Size != pp.PrevSize {
-					resizes[k]++
-				}
-				sumSize[k] += float64(pp.Size)
-				sumLoad[k] += pp.Load
-			}
-			if s.Record {
-				sample.Pools[k] = PoolSample{Size: pp.Size, Exclusive: pp.Exclusive.Size(), RanOn: pp.PrevSize,
-					Usage: pp.Usage, Demand: demand[k], Load: pp.Load, Level: pp.Level}
-			}
-			sizes[k] = pp.Size
-		}
-		if s.Record {
-			res.Samples = append(res.Samples, sample)
-		}
-		if counted {
-			res.Periods++
-			sumNode += nodeUse / float64(usable)
-			sumBatch += batchUse
-			sumFree += float64(plan.Pools[last].PrevSize)
-			sumIdle += float64(usable) - onlineUse
-		}
-		batchCap = plan.Batch.CPUs
-		if !plan.Batch.Colocation {
-			batchCap = 0
+		want[m] = v
+		if m.excl == 0 {
+			r.demand[m.pool] += v
 		}
 	}
-	for k, p := range pools {
-		ps := PoolStats{Name: p.Name, Band: bands[k], Resizes: resizes[k], Excursions: excursions[k], MaxReaction: maxReaction[k]}
-		if ended[k] > 0 {
-			ps.MeanReaction = float64(reactions[k]) / float64(ended[k])
+	return want, greedy
+}
+
+// observe fills the observations: each member's usage — its demand, scaled
+// down when its pool's demand exceeds the pool's CPUs; greedy batch
+// members share what batch holds, up to the batch capacity — memory and
+// page cache, and the node's memory.
+func (r *run) observe(t, tod time.Duration) usage {
+	clear(r.obs.Containers)
+	want, greedy := r.demands(t, tod)
+	u := usage{memory: r.s.SystemMemory}
+	for _, m := range r.members {
+		if m.gone {
+			continue
+		}
+		var cpu float64
+		switch {
+		case m.w.CPU == nil:
+			if !r.suspended[m.id] && greedy > 0 {
+				cpu = math.Min(float64(r.sizes[m.pool]), r.batchCap) / float64(greedy)
+			}
+		case m.excl > 0:
+			cpu = math.Min(want[m], float64(m.excl))
+		default:
+			cpu = want[m]
+			if r.demand[m.pool] > float64(r.sizes[m.pool]) {
+				cpu = want[m] * float64(r.sizes[m.pool]) / r.demand[m.pool]
+			}
+		}
+		if m.pool == r.last {
+			u.batch += cpu
+		} else {
+			u.online += cpu
+		}
+		u.node += cpu
+		cu := isolation.ContainerUsage{CPU: cpu}
+		cu.RunQueueMean, cu.RunQueueP50, cu.RunQueueP99 = memberRunQueue(m, want[m], r.demand, r.sizes) // runqueue.go
+		if m.w.Memory != nil {
+			cu.MemoryBytes = int64(m.w.Memory(t, tod))
+		}
+		if m.w.File != nil {
+			f := m.w.File(t, tod)
+			m.file = math.Max(0, f-m.fileBase)
+			cu.FileBytes = int64(m.file)
+			cu.MemoryBytes += cu.FileBytes
+		}
+		u.memory += cu.MemoryBytes
+		r.obs.Containers[m.id] = cu
+	}
+	r.obs.Node = isolation.NodePressure{MemoryTotal: r.memTotal, MemoryUsed: u.memory}
+	return u
+}
+
+// act carries out the plan's actions on the simulated members: a reclaim
+// drops a member's page cache, an eviction removes it, a suspension stops
+// a greedy member.
+func (r *run) act(t, tod time.Duration) {
+	for _, a := range r.plan.Actions {
+		for _, m := range r.members {
+			if m.id != a.Container || m.gone {
+				continue
+			}
+			switch a.Kind {
+			case isolation.ActionReclaimPageCache:
+				if m.w.File != nil {
+					m.fileBase = m.w.File(t, tod)
+				}
+			case isolation.ActionEvict:
+				m.gone = true
+				r.st.Remove(m.id)
+				r.res.Evicted = append(r.res.Evicted, m.id)
+			case isolation.ActionSuspend:
+				r.suspended[m.id] = true
+			}
+		}
+	}
+}
+
+// record adds period i to the figures (after warm-up) and the samples,
+// and takes the pools' new sizes for the next period.
+func (r *run) record(i int, t time.Duration, u usage) {
+	counted := t >= r.s.WarmUp
+	var sample Sample
+	if r.s.Record {
+		sample = Sample{T: t, Pools: make([]PoolSample, len(r.names)), BatchCapacity: r.plan.Batch.CPUs,
+			NodeUsage: u.node, MemoryUsed: u.memory}
+	}
+	for k := range r.plan.Pools {
+		pp := &r.plan.Pools[k]
+		if counted {
+			r.stats.pool(k, i, pp, r.bands[k])
+		}
+		if r.s.Record {
+			sample.Pools[k] = PoolSample{Size: pp.Size, Exclusive: pp.Exclusive.Size(), RanOn: pp.PrevSize,
+				Usage: pp.Usage, Demand: r.demand[k], Load: pp.Load, Level: pp.Level}
+		}
+		r.sizes[k] = pp.Size
+	}
+	if r.s.Record {
+		r.res.Samples = append(r.res.Samples, sample)
+	}
+	if counted {
+		r.res.Periods++
+		r.stats.sumNode += u.node / float64(r.usable)
+		r.stats.sumBatch += u.batch
+		r.stats.sumFree += float64(r.plan.Pools[r.last].PrevSize)
+		r.stats.sumIdle += float64(r.usable) - u.online
+	}
+}
+
+// pool counts pool k's period i: in band or not (an excursion starts when
+// the load leaves the band and ends when it is back), resized, size, load.
+func (st *stats) pool(k, i int, pp *isolation.PoolPlan, band isolation.Band) {
+	if pp.InBand(band) {
+		st.inBand[k]++
+		if st.outSince[k] >= 0 {
+			d := i - st.outSince[k]
+			st.reactions[k] += d
+			st.ended[k]++
+			st.maxReaction[k] = max(st.maxReaction[k], d)
+			st.outSince[k] = -1
+		}
+	} else if st.outSince[k] < 0 {
+		st.outSince[k] = i
+		st.excursions[k]++
+	}
+	if pp.Size != pp.PrevSize {
+		st.resizes[k]++
+	}
+	st.sumSize[k] += float64(pp.Size)
+	st.sumLoad[k] += pp.Load
+}
+
+// result turns the figures into the Result.
+func (r *run) result() *Result {
+	res, st := r.res, &r.stats
+	for k, name := range r.names {
+		ps := PoolStats{Name: name, Band: r.bands[k], Resizes: st.resizes[k], Excursions: st.excursions[k], MaxReaction: st.maxReaction[k]}
+		if st.ended[k] > 0 {
+			ps.MeanReaction = float64(st.reactions[k]) / float64(st.ended[k])
 		}
 		if res.Periods > 0 {
-			ps.TimeInBand = float64(inBand[k]) / float64(res.Periods)
-			ps.MeanSize = sumSize[k] / float64(res.Periods)
-			ps.MeanLoad = sumLoad[k] / float64(res.Periods)
+			ps.TimeInBand = float64(st.inBand[k]) / float64(res.Periods)
+			ps.MeanSize = st.sumSize[k] / float64(res.Periods)
+			ps.MeanLoad = st.sumLoad[k] / float64(res.Periods)
 		}
 		res.Pools = append(res.Pools, ps)
 	}
 	if res.Periods > 0 {
-		res.NodeUtilisation = sumNode / float64(res.Periods)
-		res.BatchShare = sumBatch / float64(res.Periods) / float64(usable)
+		res.NodeUtilisation = st.sumNode / float64(res.Periods)
+		res.BatchShare = st.sumBatch / float64(res.Periods) / float64(r.usable)
 	}
-	if sumFree > 0 {
-		res.BatchUseOfFree = sumBatch / sumFree
+	if st.sumFree > 0 {
+		res.BatchUseOfFree = st.sumBatch / st.sumFree
 	}
-	if sumIdle > 0 {
-		res.BatchUseOfIdle = sumBatch / sumIdle
+	if st.sumIdle > 0 {
+		res.BatchUseOfIdle = st.sumBatch / st.sumIdle
 	}
-	res.Elapsed = time.Since(wall)
-	_ = cpuset.CPUSet{}
-	return res, nil
+	return res
 }
