@@ -3,6 +3,7 @@ package netqos
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 
 	"github.com/vishvananda/netlink"
@@ -102,4 +103,27 @@ func (s *scope) do(fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return ferr
+}
+
+// LocalAddrs lists the addresses of every interface in the network
+// namespace at netnsPath ("" = the caller's): the node's own addresses,
+// which a host-network pod reports as its IPs and which must never be
+// classified as one pod's.
+func LocalAddrs(netnsPath string) (map[netip.Addr]bool, error) {
+	s, err := openScope(netnsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	as, err := s.nl.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("netqos: addresses in %s: %w", s, err)
+	}
+	out := make(map[netip.Addr]bool, len(as))
+	for _, a := range as {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out[ip.Unmap()] = true
+		}
+	}
+	return out, nil
 }

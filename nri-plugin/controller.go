@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
+	"github.com/containerd/nri/pkg/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-nri/strata/cgroup"
@@ -44,8 +47,10 @@ type Controller interface {
 	// ContainerAdmitted: the container runs in m.Pool (after it started,
 	// or at Synchronize for a running one), so its cgroup and processes
 	// exist. Called once per admission; ContainerRemoved follows when it
-	// stops. A container restored after a reconnection is admitted again
-	// only if its pool changed.
+	// stops. A change of a running member's pool, pod annotations or IPs
+	// (an update, a resize, a restore after a reconnection) is delivered
+	// as ContainerUpdated (MemberUpdater) or, for a pool change, as a
+	// removal and an admission.
 	ContainerAdmitted(m Member) error
 	// ContainerRemoved: the container stopped or was removed.
 	ContainerRemoved(m Member) error
@@ -61,6 +66,16 @@ type Controller interface {
 	// Collectors are registered with the plugin's metrics once Start
 	// succeeded.
 	Collectors() []prometheus.Collector
+}
+
+// MemberUpdater is implemented by a Controller that follows a running
+// member's changes in place: its pool (an in-place resize, a restored
+// member whose recorded pool differs), its pod's annotations or IPs as the
+// runtime reports them on an update. old is the member as the controller
+// last learnt it. A Controller without it is told of a pool change by
+// ContainerRemoved(old) and ContainerAdmitted(m), and of nothing else.
+type MemberUpdater interface {
+	ContainerUpdated(old, m Member) error
 }
 
 // ControllerEnv is what a controller gets at Start.
@@ -228,6 +243,17 @@ func (r *controllers) resync(ms []Member) {
 	r.enqueue(memberEvent{resync: ms, isSync: true})
 }
 
+// memberUpdatedLocked tells the dimensions what an update of a running
+// member brought: its pod's annotations and IPs as the runtime reports
+// them now. The registry delivers only what changed (a resize's pool move
+// is delivered by resizeLocked). Caller holds mu.
+func (p *Plugin) memberUpdatedLocked(m *member, pod *api.PodSandbox) {
+	m.annotations, m.podIPs = pod.GetAnnotations(), pod.GetIps()
+	if m.started {
+		p.dims.admitted(m.info())
+	}
+}
+
 // run delivers queued events until ctx ends.
 func (r *controllers) run(ctx context.Context) {
 	for {
@@ -256,8 +282,10 @@ func (r *controllers) flush() {
 				want[m.ID] = m
 			}
 			for _, id := range sortedIDs(r.members) {
-				if m, ok := want[id]; !ok || m.Pool != r.members[id].Pool {
+				if m, ok := want[id]; !ok {
 					r.deliverRemove(id)
+				} else if memberChanged(r.members[id], m) {
+					r.deliverUpdate(r.members[id], m)
 				}
 			}
 			for _, id := range sortedIDs(want) {
@@ -267,10 +295,10 @@ func (r *controllers) flush() {
 			}
 		case ev.admit != nil:
 			if old, ok := r.members[ev.admit.ID]; ok {
-				if old.Pool == ev.admit.Pool {
-					continue
+				if memberChanged(old, *ev.admit) {
+					r.deliverUpdate(old, *ev.admit)
 				}
-				r.deliverRemove(old.ID)
+				continue
 			}
 			r.deliverAdmit(*ev.admit)
 		default:
@@ -284,6 +312,27 @@ func (r *controllers) deliverAdmit(m Member) {
 	r.members[m.ID] = m
 	for _, e := range r.running() {
 		r.note(e, "admit", guard(func() error { return e.c.ContainerAdmitted(m) }))
+	}
+}
+
+// memberChanged reports whether a running member changed in what
+// controllers act on.
+func memberChanged(old, m Member) bool {
+	return old.Pool != m.Pool || !maps.Equal(old.Annotations, m.Annotations) || !slices.Equal(old.PodIPs, m.PodIPs)
+}
+
+// deliverUpdate tells every controller that a known member changed: in
+// place where it implements MemberUpdater, as a removal and an admission
+// where the pool moved and it does not. Caller holds call.
+func (r *controllers) deliverUpdate(old, m Member) {
+	r.members[m.ID] = m
+	for _, e := range r.running() {
+		if u, ok := e.c.(MemberUpdater); ok {
+			r.note(e, "update", guard(func() error { return u.ContainerUpdated(old, m) }))
+		} else if old.Pool != m.Pool {
+			r.note(e, "remove", guard(func() error { return e.c.ContainerRemoved(old) }))
+			r.note(e, "admit", guard(func() error { return e.c.ContainerAdmitted(m) }))
+		}
 	}
 }
 
@@ -349,7 +398,7 @@ func (r *controllers) status() []DimensionStatus {
 	var out []DimensionStatus
 	for _, e := range r.entries {
 		ds := DimensionStatus{Name: e.c.Name(), State: e.state, Reason: e.reason}
-		for _, hook := range []string{"admit", "remove", "observe", "apply"} {
+		for _, hook := range []string{"admit", "update", "remove", "observe", "apply"} {
 			if s := e.lastErr[hook]; s != "" {
 				ds.LastError = hook + ": " + s
 			}

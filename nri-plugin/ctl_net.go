@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"maps"
 	"net/netip"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/isolation"
 	"github.com/strata-nri/strata/netqos"
 )
@@ -39,32 +42,40 @@ type NetController struct {
 	log  *slog.Logger
 	tree *netqos.Tree
 
-	mu      sync.Mutex        // guards the fields below for Status
-	classes map[string]uint16 // pool -> class id
-	applied map[string]isolation.NetPlan
-	members map[string]netMember
-	addrs   map[netip.Addr]int // references per classified address
-	netns   string             // the uplink's namespace, where pods' veths are
-	pods    map[string]*netPod // pod -> its limits, while it has members
-	stats   []netqos.ClassStats
-	last    map[uint16]netqos.ClassStats
-	lastAt  time.Time
-	bps     map[string]float64 // pool -> bits/s last period
+	mu        sync.Mutex        // guards the fields below for Status
+	classes   map[string]uint16 // pool -> class id
+	applied   map[string]isolation.NetPlan
+	members   map[string]*netMember
+	seq       uint64
+	pods      map[string]*netPod    // by pod, while it has members
+	addrOwner map[netip.Addr]string // the pod whose class an address entry holds
+	netns     string                // the uplink's namespace: the node's addresses and pods' veths are there
+	stats     []netqos.ClassStats
+	last      map[uint16]netqos.ClassStats
+	lastAt    time.Time
+	bps       map[string]float64 // pool -> bits/s last period
 
 	rate, ceil, sent, drops *prometheus.GaugeVec
 }
 
+// netMember is what the controller knows of an admitted container.
 type netMember struct {
-	cgroupID uint64
-	addrs    []netip.Addr
-	pod      string
+	pod, name   string
+	seq         uint64       // admission order
+	class       uint16       // its pool's class; the default class if the pool has none
+	cgroupID    uint64       // its own cgroup's id, 0 if unknown
+	podCgroupID uint64       // its pod's cgroup's id (see podCgroup), 0 if unknown
+	addrs       []netip.Addr // its pod's addresses that are not the node's
 }
 
-// netPod is a pod's bandwidth limits on its host-side veth.
+// netPod is what the controller holds for a pod while it has members: the
+// classifier entries it put in and its bandwidth limits on its host-side
+// veth.
 type netPod struct {
-	iface   netqos.PodInterface
+	cgroups map[uint64]uint16 // cgroup id -> class
+	addrs   map[netip.Addr]uint16
 	limits  netqos.PodLimits
-	members int
+	iface   *netqos.PodInterface // where limits are applied; nil before the pod had any
 }
 
 // NewNetController returns the network dimension's controller.
@@ -127,7 +138,7 @@ func (c *NetController) Start(_ context.Context, env ControllerEnv) error {
 		return err
 	}
 	c.log, c.tree = env.Logger, tree
-	c.members, c.addrs, c.pods, c.netns = map[string]netMember{}, map[netip.Addr]int{}, map[string]*netPod{}, nc.Netns
+	c.members, c.addrOwner, c.pods, c.netns = map[string]*netMember{}, map[netip.Addr]string{}, map[string]*netPod{}, nc.Netns
 	c.last, c.bps = map[uint16]netqos.ClassStats{}, map[string]float64{}
 	c.stats = make([]netqos.ClassStats, 0, len(tc.Classes)+1)
 	c.log.Info("uplink shaped", "interface", nc.Interface, "link", link.String(), "attach", tree.Attached().String(), "classes", len(tc.Classes))
@@ -143,147 +154,288 @@ func (c *NetController) Stop() {
 	}
 }
 
-// localAddrs are the node's own addresses; a host-network pod reports them
-// as its IPs, and classifying them would catch all the node's traffic.
-func localAddrs() map[netip.Addr]bool {
-	out := map[netip.Addr]bool{}
-	as, _ := net.InterfaceAddrs()
-	for _, a := range as {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			out[p.Addr().Unmap()] = true
-		}
+// localAddrs are the node's own addresses (in the uplink's namespace); a
+// host-network pod reports them as its IPs, and classifying them would
+// catch all the node's traffic.
+func (c *NetController) localAddrs() map[netip.Addr]bool {
+	as, err := netqos.LocalAddrs(c.netns)
+	if err != nil {
+		c.log.Warn("node addresses unknown; no pod address is classified", "err", err)
 	}
-	return out
+	return as
 }
 
-// ContainerAdmitted classifies the container's cgroup and its pod's IPs
-// into its pool's class. A pool without a class leaves it to the default
-// class.
+// podCgroup is the cgroup of m's pod: the parent of the container's
+// cgroup, when that parent is named after the pod's UID as the kubelet
+// names it ("pod<uid>" with the cgroupfs driver,
+// "kubepods-<qos>-pod<uid, '-' as '_'>.slice" with systemd). runc puts a
+// container's processes into the cgroup2 hierarchy at its cgroups path on
+// hybrid hosts as on v2, so the pod's cgroup is an ancestor of every
+// socket its containers create. nil when the layout is not the kubelet's.
+func podCgroup(m Member) *cgroup.Cgroup {
+	if m.Cgroup == nil || m.PodUID == "" {
+		return nil
+	}
+	dir := path.Dir(m.Cgroup.Path())
+	base := path.Base(dir)
+	if dir == "/" || !(strings.Contains(base, "pod"+m.PodUID) || strings.Contains(base, "pod"+strings.ReplaceAll(m.PodUID, "-", "_"))) {
+		return nil
+	}
+	pc, err := m.Cgroup.Hierarchy().Open(dir)
+	if err != nil {
+		return nil
+	}
+	return pc
+}
+
+// ContainerAdmitted counts the container into its pod and brings the
+// pod's classifier entries and bandwidth limits in line (see reconcile).
 func (c *NetController) ContainerAdmitted(m Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.members[m.ID]; ok {
-		c.forget(m.ID)
-	}
-	var nm netMember
 	var errs []error
-	if err := c.podLimits(m, &nm); err != nil {
-		errs = append(errs, err)
+	if _, ok := c.members[m.ID]; ok {
+		errs = append(errs, c.forget(m.ID))
 	}
-	class, ok := c.classes[m.Pool]
-	if !ok {
-		c.members[m.ID] = nm
-		return errors.Join(errs...)
-	}
+	c.seq++
+	nm := &netMember{pod: m.Pod, name: m.Name, seq: c.seq}
 	if m.Cgroup != nil {
 		id, err := m.Cgroup.ID()
-		if err == nil {
-			err = c.tree.ClassifyCgroup(id, class)
-		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("container %s (%s): classify its cgroup %s: %w", m.Name, m.Pod, m.Cgroup.Path(), err))
-		} else {
-			nm.cgroupID = id
+			errs = append(errs, fmt.Errorf("container %s (%s): cgroup id of %s: %w", m.Name, m.Pod, m.Cgroup.Path(), err))
+		}
+		nm.cgroupID = id
+		if pc := podCgroup(m); pc != nil {
+			if nm.podCgroupID, err = pc.ID(); err != nil {
+				c.log.Debug("pod cgroup has no id; classifying the container's own", "pod", m.Pod, "cgroup", pc.Path(), "err", err)
+			}
 		}
 	}
-	local := localAddrs()
+	errs = append(errs, c.setMember(nm, m))
+	c.members[m.ID] = nm
+	p := c.pods[m.Pod]
+	if p == nil {
+		p = &netPod{cgroups: map[uint64]uint16{}, addrs: map[netip.Addr]uint16{}}
+		c.pods[m.Pod] = p
+	}
+	errs = append(errs, c.setLimits(p, m), c.reconcile(m.Pod))
+	return errors.Join(errs...)
+}
+
+// ContainerUpdated implements MemberUpdater: a running member's pool, or
+// its pod's annotations or IPs, changed. The pod's entries move to the
+// new class and its limits to the new values in place: the veth's TBF is
+// changed, not removed and added, so the pod is never unshaped meanwhile.
+func (c *NetController) ContainerUpdated(old, m Member) error {
+	c.mu.Lock()
+	nm, ok := c.members[m.ID]
+	if !ok || nm.pod != m.Pod {
+		c.mu.Unlock()
+		return c.ContainerAdmitted(m)
+	}
+	defer c.mu.Unlock()
+	errs := []error{c.setMember(nm, m)}
+	errs = append(errs, c.setLimits(c.pods[m.Pod], m), c.reconcile(m.Pod))
+	if old.Pool != m.Pool {
+		c.log.Info("member moved pools", "container", m.Name, "pod", m.Pod, "pool", m.Pool, "was", old.Pool)
+	}
+	return errors.Join(errs...)
+}
+
+// setMember records m's class and its pod's addresses (those that are not
+// the node's) on nm.
+func (c *NetController) setMember(nm *netMember, m Member) error {
+	nm.class = isolation.NetDefaultClass
+	if class, ok := c.classes[m.Pool]; ok {
+		nm.class = class
+	}
+	nm.addrs = nm.addrs[:0]
+	local := c.localAddrs()
+	var errs []error
 	for _, s := range m.PodIPs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("container %s (%s): pod IP %q: %w", m.Name, m.Pod, s, err))
 			continue
 		}
-		a = a.Unmap()
-		if local[a] {
-			continue
+		if a = a.Unmap(); local != nil && !local[a] {
+			nm.addrs = append(nm.addrs, a)
 		}
-		if err := c.tree.ClassifyAddr(a, class); err != nil {
-			errs = append(errs, fmt.Errorf("container %s (%s): %w", m.Name, m.Pod, err))
-			continue
-		}
-		c.addrs[a]++
-		nm.addrs = append(nm.addrs, a)
 	}
-	c.members[m.ID] = nm
 	return errors.Join(errs...)
 }
 
-// podLimits applies the pod's kubernetes.io/{egress,ingress}-bandwidth
-// annotations on its host-side veth (found by the route to its first
-// address that is not the node's), once per pod, and counts the member.
-// A value that changed since the pod's last admitted container is applied
-// live.
-func (c *NetController) podLimits(m Member, nm *netMember) error {
+// setLimits applies the pod's kubernetes.io/{egress,ingress}-bandwidth
+// annotations (as m carries them) on its host-side veth, found by the
+// route to its first address that is not the node's. A malformed value
+// leaves the pod's limits as they were.
+func (c *NetController) setLimits(p *netPod, m Member) error {
 	lim, err := netqos.PodLimitsFromAnnotations(m.Annotations)
 	if err != nil {
 		return fmt.Errorf("pod %s (container %s): %w", m.Pod, m.Name, err)
 	}
-	if p := c.pods[m.Pod]; p != nil {
-		p.members++
-		nm.pod = m.Pod
-		if p.limits == lim {
-			return nil
-		}
-		if err := netqos.SetPodLimits(p.iface, lim); err != nil {
-			return fmt.Errorf("pod %s: bandwidth %+v on %s: %w", m.Pod, lim, p.iface.Interface, err)
-		}
-		p.limits = lim
+	if lim == p.limits {
 		return nil
 	}
-	if lim == (netqos.PodLimits{}) {
-		return nil
-	}
-	local := localAddrs()
-	for _, s := range m.PodIPs {
-		a, err := netip.ParseAddr(s)
-		if err != nil || local[a.Unmap()] {
-			continue
-		}
-		pi, err := netqos.FindPodInterface(c.netns, a.Unmap())
+	if p.iface == nil {
+		pi, err := c.findPodInterface(m)
 		if err != nil {
 			return fmt.Errorf("pod %s: bandwidth annotations not applied: %w", m.Pod, err)
 		}
-		if err := netqos.SetPodLimits(pi, lim); err != nil {
-			return fmt.Errorf("pod %s: bandwidth %+v on %s: %w", m.Pod, lim, pi.Interface, err)
-		}
-		c.pods[m.Pod] = &netPod{iface: pi, limits: lim, members: 1}
-		nm.pod = m.Pod
-		return nil
+		p.iface = &pi
 	}
-	return fmt.Errorf("pod %s: bandwidth annotations not applied: no pod address of its own (host network?)", m.Pod)
+	if err := netqos.SetPodLimits(*p.iface, lim); err != nil {
+		return fmt.Errorf("pod %s: bandwidth %+v on %s: %w", m.Pod, lim, p.iface.Interface, err)
+	}
+	if p.limits != (netqos.PodLimits{}) {
+		c.log.Info("pod bandwidth changed", "pod", m.Pod, "egress", lim.Egress.String(), "ingress", lim.Ingress.String(),
+			"was egress", p.limits.Egress.String(), "was ingress", p.limits.Ingress.String())
+	}
+	p.limits = lim
+	return nil
 }
 
-// ContainerRemoved removes the container's entries; the pod's addresses
-// go when its last container does.
+func (c *NetController) findPodInterface(m Member) (netqos.PodInterface, error) {
+	local := c.localAddrs()
+	for _, s := range m.PodIPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil || local == nil || local[a.Unmap()] {
+			continue
+		}
+		return netqos.FindPodInterface(c.netns, a.Unmap())
+	}
+	return netqos.PodInterface{}, errors.New("no pod address of its own (host network?)")
+}
+
+// reconcile brings the classifier's entries for a pod in line with its
+// members. The pod's class is the class most of its containers' pools
+// have (the earliest admitted's on a tie); it goes to the pod's cgroup,
+// which covers every socket its containers create, the restarted
+// container's included before it is admitted again, and to its addresses.
+// A container whose class differs gets an entry for its own cgroup (the
+// classifier tries a socket's own cgroup before its ancestors), and so
+// does every container when the pod's cgroup is unknown. A pod without
+// members loses its entries and its limits. Caller holds mu.
+func (c *NetController) reconcile(pod string) error {
+	p := c.pods[pod]
+	if p == nil {
+		return nil
+	}
+	var ms []*netMember
+	for _, nm := range c.members {
+		if nm.pod == pod {
+			ms = append(ms, nm)
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].seq < ms[j].seq })
+	votes := map[uint16]int{}
+	for _, nm := range ms {
+		votes[nm.class]++
+	}
+	podClass := uint16(isolation.NetDefaultClass)
+	if len(ms) > 0 {
+		podClass = ms[0].class
+	}
+	for _, nm := range ms {
+		if votes[nm.class] > votes[podClass] {
+			podClass = nm.class
+		}
+	}
+	wantCg, wantAddr := map[uint64]uint16{}, map[netip.Addr]uint16{}
+	var podCg uint64
+	for _, nm := range ms {
+		if nm.podCgroupID != 0 {
+			podCg = nm.podCgroupID
+		}
+	}
+	inherited := uint16(isolation.NetDefaultClass) // what a container without an entry gets
+	if podCg != 0 && podClass != isolation.NetDefaultClass {
+		wantCg[podCg] = podClass
+		inherited = podClass
+	}
+	for _, nm := range ms {
+		if nm.cgroupID != 0 && nm.class != inherited {
+			wantCg[nm.cgroupID] = nm.class
+		}
+		if podClass != isolation.NetDefaultClass {
+			for _, a := range nm.addrs {
+				wantAddr[a] = podClass
+			}
+		}
+	}
+	var errs []error
+	for id, class := range p.cgroups {
+		if _, ok := wantCg[id]; !ok {
+			errs = append(errs, c.tree.ForgetCgroup(id))
+			delete(p.cgroups, id)
+		} else if wantCg[id] == class {
+			delete(wantCg, id) // in place already
+		}
+	}
+	for id, class := range wantCg {
+		if err := c.tree.ClassifyCgroup(id, class); err != nil {
+			errs = append(errs, fmt.Errorf("pod %s: classify cgroup id %d: %w", pod, id, err))
+			continue
+		}
+		p.cgroups[id] = class
+	}
+	for a := range p.addrs {
+		if _, ok := wantAddr[a]; !ok {
+			delete(p.addrs, a)
+			errs = append(errs, c.releaseAddr(pod, a))
+		}
+	}
+	for a, class := range wantAddr {
+		if p.addrs[a] == class && c.addrOwner[a] == pod {
+			continue
+		}
+		if err := c.tree.ClassifyAddr(a, class); err != nil {
+			errs = append(errs, fmt.Errorf("pod %s: %w", pod, err))
+			continue
+		}
+		p.addrs[a], c.addrOwner[a] = class, pod
+	}
+	if len(ms) == 0 {
+		if p.iface != nil {
+			errs = append(errs, netqos.RemovePodLimits(*p.iface))
+		}
+		delete(c.pods, pod)
+	}
+	return errors.Join(errs...)
+}
+
+// releaseAddr drops pod's claim on address a: the entry goes, or passes to
+// another pod that reports the same address. Caller holds mu.
+func (c *NetController) releaseAddr(pod string, a netip.Addr) error {
+	if c.addrOwner[a] != pod {
+		return nil
+	}
+	delete(c.addrOwner, a)
+	for _, other := range slices.Sorted(maps.Keys(c.pods)) {
+		if class, ok := c.pods[other].addrs[a]; ok && other != pod {
+			c.addrOwner[a] = other
+			return c.tree.ClassifyAddr(a, class)
+		}
+	}
+	return c.tree.ForgetAddr(a)
+}
+
+// ContainerRemoved removes the container's entries; the pod's go with its
+// last container, and so do its limits.
 func (c *NetController) ContainerRemoved(m Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.forget(m.ID)
 }
 
+// forget drops a member and reconciles its pod. Caller holds mu.
 func (c *NetController) forget(id string) error {
 	nm, ok := c.members[id]
 	if !ok {
 		return nil
 	}
 	delete(c.members, id)
-	var errs []error
-	if p := c.pods[nm.pod]; p != nil {
-		if p.members--; p.members <= 0 {
-			delete(c.pods, nm.pod)
-			errs = append(errs, netqos.RemovePodLimits(p.iface))
-		}
-	}
-	if nm.cgroupID != 0 {
-		errs = append(errs, c.tree.ForgetCgroup(nm.cgroupID))
-	}
-	for _, a := range nm.addrs {
-		if c.addrs[a]--; c.addrs[a] <= 0 {
-			delete(c.addrs, a)
-			errs = append(errs, c.tree.ForgetAddr(a))
-		}
-	}
-	return errors.Join(errs...)
+	return c.reconcile(nm.pod)
 }
 
 // Observe reads the classes' counters and gives each pool what its class
@@ -358,9 +510,16 @@ func (c *NetController) ApplyPools(plan *isolation.Plan) error {
 func (c *NetController) Status() ControllerStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	cgroups, limited := 0, 0
+	for _, p := range c.pods {
+		cgroups += len(p.cgroups)
+		if p.limits != (netqos.PodLimits{}) {
+			limited++
+		}
+	}
 	st := ControllerStatus{
-		Summary: fmt.Sprintf("uplink %s, link %s, classifier via %s, %d members, %d pod addresses, %d pods with bandwidth limits",
-			c.tree.Interface(), c.tree.Link(), c.tree.Attached(), len(c.members), len(c.addrs), len(c.pods)),
+		Summary: fmt.Sprintf("uplink %s, link %s, classifier via %s, %d members, %d cgroup entries, %d pod addresses, %d pods with bandwidth limits",
+			c.tree.Interface(), c.tree.Link(), c.tree.Attached(), len(c.members), cgroups, len(c.addrOwner), limited),
 		Pools: map[string]string{},
 	}
 	for pool, np := range c.applied {

@@ -597,6 +597,7 @@ func (p *Plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, c *api.
 	if m == nil {
 		return nil, nil
 	}
+	p.memberUpdatedLocked(m, pod)
 	ch := m.change(isolation.FieldCPUs|isolation.FieldMems|isolation.FieldCPUShares|isolation.FieldCPUQuota, "re-asserted over an update")
 	if u := rt.update(&ch, nil); u != nil {
 		return []*api.ContainerUpdate{u}, nil
