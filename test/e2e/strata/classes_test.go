@@ -15,6 +15,7 @@ import (
 	"github.com/strata-nri/strata/internal/testutil"
 	"github.com/strata-nri/strata/iolimit"
 	"github.com/strata-nri/strata/isolation"
+	"github.com/strata-nri/strata/test/e2e/cri"
 )
 
 // ociSpec reads the OCI spec containerd handed runc for a container.
@@ -100,5 +101,29 @@ func checkPoolClasses(t *testing.T, version string) {
 	}
 	if class, _, _ := iolimit.IOPriority(ost.Pid); class == iolimit.IOPriorityIdle {
 		t.Error("online process has the idle IO class; its pool has no IO priority")
+	}
+}
+
+// TestE2EUnknownBlockIOClassRefused shows why Strata sends a blockio class
+// only when the runtime has it: told of a class file containerd was not
+// given, Strata sends the class, and every containerd version refuses the
+// container ("no OCI BlockIO parameters for class" from goresctrl). An
+// online container, whose pool has no class, is created as usual.
+func TestE2EUnknownBlockIOClassRefused(t *testing.T) {
+	classes := filepath.Join(t.TempDir(), "blockio.yaml")
+	if err := os.WriteFile(classes, []byte("Classes:\n  batch:\n  - Weight: 100\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, version := range []string{"2.4.2", "2.1.4", "1.7.35"} {
+		t.Run("containerd-"+version, func(t *testing.T) {
+			e := envWith(t, version, fastConfig(), "", "--runtime-blockio-config", classes)
+			_, err := e.RunContainer(context.Background(), cri.PodOptions{Name: "batch", Namespace: "demo",
+				Annotations: map[string]string{"strata.io/pool": isolation.PoolBatch}}, cri.ContainerOptions{Resources: res(0, 0)})
+			if err == nil || !strings.Contains(err.Error(), "class") {
+				t.Fatalf("batch container with a class containerd does not know: err %v, want the creation refused over the class", err)
+			}
+			t.Logf("containerd %s: %v", version, err)
+			run(t, e, "online", isolation.PoolOnline, res(100, 0))
+		})
 	}
 }
