@@ -44,6 +44,19 @@ const (
 	filterHandle   = 1
 )
 
+// hook names a program netqos attaches at tc egress: the name it has in
+// the kernel, by which a restart finds and replaces its predecessor, and
+// the cls_bpf filter priority it takes under clsact.
+type hook struct {
+	name string
+	prio uint16
+}
+
+var (
+	classifierHook = hook{name: ProgramName, prio: filterPriority}
+	pacerHook      = hook{name: PacerProgramName, prio: filterPriority + 1}
+)
+
 // attachment is the classifier's hook on an interface.
 type attachment interface {
 	mode() AttachMode
@@ -54,22 +67,28 @@ type attachment interface {
 // netqos classifier a previous run left there (found by ProgramName), so a
 // restart replaces rather than stacks.
 func attachClassifier(s *scope, ifindex int, prog *ebpf.Program, mode AttachMode) (attachment, error) {
+	return attachProgram(s, ifindex, prog, mode, classifierHook)
+}
+
+// attachProgram hooks prog at the egress of ifindex as h, first removing
+// any program of h's name a previous run left there.
+func attachProgram(s *scope, ifindex int, prog *ebpf.Program, mode AttachMode, h hook) (attachment, error) {
 	if mode == AttachAuto || mode == AttachTCX {
-		a, err := attachTCX(s, ifindex, prog)
+		a, err := attachTCX(s, ifindex, prog, h)
 		if err == nil {
-			// A clsact filter a pre-TCX run left would classify twice.
-			_ = removeStaleFilters(s, ifindex, nil)
+			// A clsact filter a pre-TCX run left would run twice.
+			_ = removeStaleFilters(s, ifindex, h, nil)
 			return a, nil
 		}
 		if mode == AttachTCX || !errors.Is(err, ebpf.ErrNotSupported) {
 			return nil, err
 		}
 	}
-	a, err := attachNetlink(s, ifindex, prog)
+	a, err := attachNetlink(s, ifindex, prog, h)
 	if err != nil {
 		return nil, err
 	}
-	_ = s.do(func() error { return detachStaleTCX(ifindex) })
+	_ = s.do(func() error { return detachStaleTCX(ifindex, h.name) })
 	return a, nil
 }
 
@@ -85,10 +104,10 @@ func (a *tcxAttachment) detach() error {
 	return nil
 }
 
-func attachTCX(s *scope, ifindex int, prog *ebpf.Program) (attachment, error) {
+func attachTCX(s *scope, ifindex int, prog *ebpf.Program, h hook) (attachment, error) {
 	var l link.Link
 	err := s.do(func() error {
-		if err := detachStaleTCX(ifindex); err != nil {
+		if err := detachStaleTCX(ifindex, h.name); err != nil {
 			return err
 		}
 		var err error
@@ -99,14 +118,14 @@ func attachTCX(s *scope, ifindex int, prog *ebpf.Program) (attachment, error) {
 		if errors.Is(err, ebpf.ErrNotSupported) {
 			return nil, fmt.Errorf("%w: tcx: %w", ErrNotSupported, err)
 		}
-		return nil, fmt.Errorf("netqos: attach classifier with tcx to ifindex %d in %s: %w", ifindex, s, err)
+		return nil, fmt.Errorf("netqos: attach %s with tcx to ifindex %d in %s: %w", h.name, ifindex, s, err)
 	}
 	return &tcxAttachment{l: l}, nil
 }
 
-// detachStaleTCX detaches TCX egress links whose program is a netqos
-// classifier. It runs inside the interface's namespace.
-func detachStaleTCX(ifindex int) error {
+// detachStaleTCX detaches TCX egress links whose program is called name.
+// It runs inside the interface's namespace.
+func detachStaleTCX(ifindex int, name string) error {
 	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXEgress})
 	if err != nil {
 		// A kernel without TCX answers EINVAL here; the attach that
@@ -120,7 +139,7 @@ func detachStaleTCX(ifindex int) error {
 		}
 		info, err := prog.Info()
 		prog.Close()
-		if err != nil || info.Name != ProgramName {
+		if err != nil || info.Name != name {
 			continue
 		}
 		id, ok := p.LinkID()
@@ -163,7 +182,7 @@ func clsactFor(ifindex int) *netlink.GenericQdisc {
 	}
 }
 
-func attachNetlink(s *scope, ifindex int, prog *ebpf.Program) (attachment, error) {
+func attachNetlink(s *scope, ifindex int, prog *ebpf.Program, h hook) (attachment, error) {
 	if err := s.nl.QdiscAdd(clsactFor(ifindex)); err != nil && !errors.Is(err, unix.EEXIST) {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
 			return nil, fmt.Errorf("%w: ifindex %d: %v", ErrNoClsact, ifindex, err)
@@ -175,26 +194,26 @@ func attachNetlink(s *scope, ifindex int, prog *ebpf.Program) (attachment, error
 			LinkIndex: ifindex,
 			Parent:    netlink.HANDLE_MIN_EGRESS,
 			Handle:    filterHandle,
-			Priority:  filterPriority,
+			Priority:  h.prio,
 			Protocol:  unix.ETH_P_ALL,
 		},
 		Fd:           prog.FD(),
-		Name:         ProgramName,
+		Name:         h.name,
 		DirectAction: true,
 	}
-	if err := removeStaleFilters(s, ifindex, f); err != nil {
+	if err := removeStaleFilters(s, ifindex, h, f); err != nil {
 		return nil, err
 	}
 	if err := s.nl.FilterReplace(f); err != nil {
 		removeClsactIfEmpty(s, ifindex)
-		return nil, fmt.Errorf("netqos: attach classifier filter to ifindex %d in %s: %w", ifindex, s, err)
+		return nil, fmt.Errorf("netqos: attach %s filter to ifindex %d in %s: %w", h.name, ifindex, s, err)
 	}
 	return &netlinkAttachment{s: s, filter: f}, nil
 }
 
-// removeStaleFilters deletes netqos cls_bpf filters on the egress hook other
+// removeStaleFilters deletes h's cls_bpf filters on the egress hook other
 // than keep (same priority and handle are replaced in place instead).
-func removeStaleFilters(s *scope, ifindex int, keep *netlink.BpfFilter) error {
+func removeStaleFilters(s *scope, ifindex int, h hook, keep *netlink.BpfFilter) error {
 	l, err := s.nl.LinkByIndex(ifindex)
 	if err != nil {
 		return fmt.Errorf("netqos: ifindex %d in %s: %w", ifindex, s, err)
@@ -205,7 +224,7 @@ func removeStaleFilters(s *scope, ifindex int, keep *netlink.BpfFilter) error {
 	}
 	for _, f := range filters {
 		bf, ok := f.(*netlink.BpfFilter)
-		if !ok || !strings.HasPrefix(bf.Name, ProgramName) {
+		if !ok || !strings.HasPrefix(bf.Name, h.name) {
 			continue
 		}
 		if keep != nil && bf.Priority == keep.Priority && bf.Handle == keep.Handle {

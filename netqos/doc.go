@@ -84,9 +84,20 @@
 // and names the value; NewTree validates everything before it touches the
 // interface and removes what it installed if a later step fails.
 //
-// Pacing with fq and EDT timestamps (what Cilium's bandwidth manager
-// does) needs sch_fq, which this project's machines lack; netqos shapes
-// with htb and tbf, which every kernel has.
+// # Earliest departure time pacing
+//
+// A Pacer limits single sources (by source address) on an interface the
+// way Cilium's bandwidth manager limits pods: its eBPF program
+// (PacerProgramName, attached like the classifier, next to it) stamps
+// skb->tstamp with the time the source's rate lets each packet leave, and
+// an fq qdisc at the interface's root holds the packet until then; past a
+// horizon (DefaultHorizon) it drops, so TCP backs off. It needs sch_fq:
+// without it NewPacer returns ErrNoFQ (wrapping ErrNotSupported) and
+// installs nothing. The development hosts have no sch_fq, the cgroup v2 VM
+// guest (Debian's 6.1 kernel) has, and the Pacer's kernel test runs there.
+// fq must be the root qdisc, so a Pacer and a Tree do not share an
+// interface; the NRI plugin's net dimension shapes with htb and tbf, which
+// every kernel has.
 //
 // Layering: netqos is a primitive. It knows nothing of pools or NRI.
 package netqos

@@ -144,6 +144,7 @@ var GuestModules = []Module{
 	{Path: "bfq"},
 	{Path: "sch_htb"},
 	{Path: "sch_tbf"},
+	{Path: "sch_fq"}, // netqos: earliest departure time pacing
 	{Path: "sch_ingress"},
 	{Path: "cls_bpf"},
 	{Path: "cls_u32"},    // netqos: a pod's egress redirect
