@@ -65,14 +65,31 @@ func UnifiedBool(on bool) string {
 	return "0"
 }
 
-// SameShares reports whether two cpu.shares values are one setting on
-// this hierarchy: on v2 several shares values map to one cpu.weight, so
-// a value written as shares reads back as another.
-func (h *Hierarchy) SameShares(a, b uint64) bool {
+// SameShares reports whether cpu.shares got, read back from a cgroup, is
+// the setting want on this hierarchy. On v2 several shares values map to
+// one cpu.weight, so a value written as shares reads back as another, and
+// runtimes disagree on the map: runc 1.3+ and crun 1.23+ use the
+// quadratic one of SharesToWeight (1024 → 100), older ones (Debian 12's
+// runc 1.1.5) the linear LinearSharesToWeight (1024 → 39). got matches
+// want when its weight is what either conversion gives for want, so a
+// cgroup the runtime wrote is never taken for drift.
+func (h *Hierarchy) SameShares(got, want uint64) bool {
 	if h.mode == V2 {
-		return SharesToWeight(a) == SharesToWeight(b)
+		w := SharesToWeight(got)
+		return w == SharesToWeight(want) || w == LinearSharesToWeight(want)
 	}
-	return a == b
+	return got == want
+}
+
+// LinearSharesToWeight is the conversion of cpu.shares to a v2 cpu.weight
+// that runc used before 1.3 and crun before 1.23: 2..262144 mapped
+// linearly onto 1..10000.
+func LinearSharesToWeight(shares uint64) uint64 {
+	if shares == 0 {
+		return 0
+	}
+	shares = min(max(shares, MinShares), MaxShares)
+	return 1 + ((shares-2)*9999)/262142
 }
 
 // SameBytes reports whether a memory value read back from a cgroup (got)
