@@ -227,6 +227,37 @@ func TestApplyV2(t *testing.T) {
 	}
 }
 
+// TestApplyV2DeviceWeightWithoutIOCost: a device weight for a device with
+// neither bfq nor iocost is reported ineffective and written to no file:
+// the kernel refuses "8:0 N" in io.weight (EOPNOTSUPP) where iocost is not
+// enabled for the device, and in io.bfq.weight where bfq does not run it.
+// With iocost enabled for the device, io.weight gets it.
+func TestApplyV2DeviceWeightWithoutIOCost(t *testing.T) {
+	sys := standardSys(t)
+	l := limiter(sys)
+	tree, cg := cgFixture(t, cgroup.V2, cgrouptest.IOFiles{BFQ: true, Cost: true})
+	s := iolimit.Settings{DeviceWeights: []iolimit.DeviceWeight{{Device: cgroup.DevNum{Major: 8}, Weight: 100}}}
+	rep, err := l.Apply(cg, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Ineffective) != 1 || !strings.Contains(rep.Ineffective[0].Error(), "io.weight needs iocost enabled for 8:0") {
+		t.Errorf("report = %v, want the weight ineffective for want of iocost or bfq", rep.Ineffective)
+	}
+	for _, file := range []string{"io.weight", "io.bfq.weight"} {
+		if got, _ := tree.ReadFile("", "/pods/c1", file); strings.Contains(got, "8:0") {
+			t.Errorf("%s = %q: a device weight the kernel refuses was written", file, got)
+		}
+	}
+	_ = tree.WriteFile("", "/", "io.cost.qos", "8:0 enable=1 ctrl=auto\n")
+	if rep, err := l.Apply(cg, s); err != nil || len(rep.Ineffective) != 0 {
+		t.Fatalf("with iocost: %v, %v", rep.Ineffective, err)
+	}
+	if got, _ := tree.ReadFile("", "/pods/c1", "io.weight"); got != "8:0 910" {
+		t.Errorf("with iocost enabled for 8:0: io.weight = %q, want \"8:0 910\"", got)
+	}
+}
+
 func TestWeightEffect(t *testing.T) {
 	sys := standardSys(t)
 	l := limiter(sys)

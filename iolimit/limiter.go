@@ -183,8 +183,15 @@ func (l *Limiter) write(cg *cgroup.Cgroup, s Settings, before State) (Report, er
 			rep.Ineffective = append(rep.Ineffective, why)
 		}
 		for _, k := range knobs {
+			// The kernel refuses a device weight (EOPNOTSUPP) where the
+			// knob's policy is not active on the device: bfq's unless bfq
+			// is its scheduler, iocost's (v2 io.weight) unless iocost is
+			// enabled for it. The weight is reported ineffective there.
 			if k == cgroup.IOWeightBFQ && dev.Scheduler != "bfq" && knob != k {
-				continue // the kernel refuses it (EOPNOTSUPP)
+				continue
+			}
+			if k == cgroup.IOWeightCost && mode == cgroup.V2 && knob != k {
+				continue
 			}
 			if err := cg.SetIODeviceWeight(k, w.Device, toKnob(mode, k, w.Weight)); err != nil {
 				return rep, err
