@@ -34,6 +34,9 @@ type Module struct {
 	// Tags and LDFlags are passed to `go build` as -tags and -ldflags and,
 	// when set, enter the hash that keys the entry.
 	Tags, LDFlags string
+	// Env is added to the build's environment (e.g. CGO_ENABLED=0) and,
+	// when set, enters the hash that keys the entry.
+	Env []string
 	// Nice runs the build under `nice -n Nice` when positive.
 	Nice int
 	// ColdHint is appended to the "building" message, e.g. "a cold build
@@ -49,7 +52,7 @@ func (m Module) Bin(name string) string { return filepath.Join(m.Entry, "bin", n
 // BuildModule builds every main package under m.Dir/cmd in one `go build`
 // (so they share compiled packages) into m.Entry/bin. It does nothing when
 // all m.Binaries exist and the entry's source.sha256 matches the hash of
-// the module's files, the Go version, m.Tags and m.LDFlags. A flock on
+// the module's files, the Go version, m.Tags, m.LDFlags and m.Env. A flock on
 // m.Entry/.lock serialises concurrent builds of the same entry; the build
 // goes to bin.tmp and is renamed over bin only when it succeeded.
 func BuildModule(ctx context.Context, m Module) error {
@@ -71,6 +74,7 @@ func BuildModule(ctx context.Context, m Module) error {
 			key = append(key, s)
 		}
 	}
+	key = append(key, m.Env...)
 	hash, err := HashTree(m.Dir, key...)
 	if err != nil {
 		return err
@@ -104,7 +108,7 @@ func BuildModule(ctx context.Context, m Module) error {
 	cmd.Dir = m.Dir
 	// -mod=mod resolves from the committed go.mod/go.sum, which are
 	// complete: a build changes nothing in the tree.
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off")
+	cmd.Env = append(append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off"), m.Env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -34,6 +34,10 @@ type BuildOptions struct {
 	// CacheDir holds the binaries, <CacheDir>/<version>/bin. Default
 	// DefaultCacheDir().
 	CacheDir string
+	// Static builds without cgo (CGO_ENABLED=0), for machines without
+	// shared libraries such as the test/vm guest, into
+	// <CacheDir>/<version>-static/bin.
+	Static bool
 	// Logf reports progress (build start and duration); nil is quiet.
 	Logf func(format string, args ...any)
 }
@@ -102,6 +106,9 @@ func Versions() ([]string, error) {
 // file lock serialises concurrent builds of the same version.
 func BuildContainerd(ctx context.Context, opts BuildOptions) (Binaries, error) {
 	version := strings.TrimPrefix(opts.Version, "v")
+	if d := prebuiltDir(); d != "" {
+		return prebuiltContainerd(d, version)
+	}
 	src, err := SourceDir()
 	if err != nil {
 		return Binaries{}, err
@@ -124,6 +131,11 @@ func BuildContainerd(ctx context.Context, opts BuildOptions) (Binaries, error) {
 		ColdHint: "cold build takes ~2 min",
 		Logf:     opts.Logf,
 	}
+	if opts.Static {
+		m.Name += " (static)"
+		m.Entry += "-static"
+		m.Env = []string{"CGO_ENABLED=0"}
+	}
 	if err := buildcache.BuildModule(ctx, m); err != nil {
 		return Binaries{}, err
 	}
@@ -145,6 +157,9 @@ const ImageRef = "strata.local/e2e/base:1"
 // <cacheDir>/image, returning the tarball's path. The tarball is named by
 // its content hash, so it is rebuilt only when pause or busybox change.
 func BuildImage(ctx context.Context, cacheDir string, logFn func(string, ...any)) (string, error) {
+	if d := prebuiltDir(); d != "" {
+		return prebuiltFile(d, "image.tar", "test image image.tar")
+	}
 	src, err := SourceDir()
 	if err != nil {
 		return "", err
@@ -239,6 +254,9 @@ func logf(f func(string, ...any), format string, args ...any) {
 // into outDir and returns the binary's path. Plugins are built this way so
 // tests always run the plugin of the working tree.
 func GoBuild(ctx context.Context, pkg, outDir string) (string, error) {
+	if d := prebuiltDir(); d != "" {
+		return prebuiltFile(d, filepath.Join("bin", filepath.Base(pkg)), "binary of "+pkg)
+	}
 	src, err := SourceDir()
 	if err != nil {
 		return "", err
