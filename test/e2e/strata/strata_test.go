@@ -92,11 +92,29 @@ func statusOf(t *testing.T, e *harness.Env) *nriplugin.Status {
 	return st
 }
 
-// fastConfig is the default configuration with a 200 ms loop and the
-// latency-critical pool open to namespace demo, where the tests' pods live.
+// TimeScaleEnv stretches the tests' loop period and waits by a whole
+// factor on machines where every runtime call is slow: in the qemu TCG
+// guest of test/vm, starting a container takes seconds and a runc update
+// about one. Claims stated in periods stay the same claims.
+const TimeScaleEnv = "STRATA_E2E_TIME_SCALE"
+
+// scaled is d times the time scale (default 1).
+func scaled(d time.Duration) time.Duration {
+	if n, err := strconv.Atoi(os.Getenv(TimeScaleEnv)); err == nil && n > 1 {
+		return d * time.Duration(n)
+	}
+	return d
+}
+
+// basePeriod is fastConfig's loop period before scaling.
+const basePeriod = 200 * time.Millisecond
+
+// fastConfig is the default configuration with a 200 ms loop (scaled) and
+// the latency-critical pool open to namespace demo, where the tests' pods
+// live.
 func fastConfig() *isolation.Config {
 	cfg := isolation.DefaultConfig()
-	cfg.Period = isolation.Duration{Duration: 200 * time.Millisecond}
+	cfg.Period = isolation.Duration{Duration: scaled(basePeriod)}
 	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"demo"}}
 	return cfg
 }
@@ -129,7 +147,7 @@ func read(t *testing.T, e *harness.Env, id, controller, file string) string {
 
 func cpusOf(t *testing.T, e *harness.Env, id string) cpuset.CPUSet {
 	t.Helper()
-	s, err := cpuset.Parse(read(t, e, id, cgroup.CPUSet, "cpuset.cpus"))
+	s, err := cg(t, e, id).CPUSetCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,40 +184,98 @@ func online(t *testing.T) cpuset.CPUSet {
 // a latency-critical container with a whole-CPU request
 // gets exclusive CPUs on one NUMA node; a batch container gets the batch
 // pool's cpuset and profile (weight 2, idle scheduling, oom_score_adj 1000)
-// in its cgroup files and on its process.
+// in its cgroup files and on its process. On cgroup v2 (the test/vm guest)
+// the pools' v2 settings are checked too: cpu.max and cpu.weight as the
+// request and limit give them, batch's memory.high at 90 % of its limit,
+// and, with 4 or more CPUs, an online container on the shared pool's own
+// CPUs.
 func TestE2EPlacement(t *testing.T) {
 	for _, version := range []string{"2.4.2", "2.1.4", "1.7.35"} {
 		t.Run("containerd-"+version, func(t *testing.T) { checkPlacement(t, version) })
 	}
 }
 
+// batchMemoryLimit is the batch container's memory limit in the placement
+// test; its profile's memory.high is 90 % of it.
+const batchMemoryLimit = 256 << 20
+
 func checkPlacement(t *testing.T, version string) {
 	e := env(t, version, fastConfig())
+	v2 := e.Hierarchy().Mode() == cgroup.V2
 	lc := run(t, e, "lc", isolation.PoolLatencyCritical, res(1000, 1000))
-	batch := run(t, e, "batch", isolation.PoolBatch, res(0, 0))
+	var on *harness.Workload
+	if online(t).Size() >= 4 { // room for the shared online pool beside the others
+		on = run(t, e, "web", isolation.PoolOnline, res(500, 0))
+	}
+	br := res(0, 0)
+	br.MemoryLimitInBytes = batchMemoryLimit
+	batch := run(t, e, "batch", isolation.PoolBatch, br)
 
 	lcCPUs := cpusOf(t, e, lc.ContainerID)
 	if lcCPUs.Size() != 1 {
 		t.Fatalf("latency-critical container cpuset.cpus = %s, want 1 exclusive CPU", lcCPUs)
 	}
-	if mems := read(t, e, lc.ContainerID, cgroup.CPUSet, "cpuset.mems"); mems != "0" {
-		t.Errorf("latency-critical cpuset.mems = %q, want the CPU's NUMA node 0", mems)
+	if mems, err := cg(t, e, lc.ContainerID).CPUSetMems(); err != nil || mems.String() != "0" {
+		t.Errorf("latency-critical cpuset.mems = %q (%v), want the CPU's NUMA node 0", mems, err)
 	}
 	bCPUs := cpusOf(t, e, batch.ContainerID)
 	if bCPUs.Size() == 0 || bCPUs.Intersection(lcCPUs).Size() != 0 {
 		t.Errorf("batch cpuset.cpus = %s: must be non-empty and exclude the exclusive CPU %s", bCPUs, lcCPUs)
 	}
-	if got := bCPUs.Union(lcCPUs); !got.Equals(online(t)) {
-		t.Errorf("exclusive %s + batch %s do not cover the node's CPUs %s", lcCPUs, bCPUs, online(t))
+	covered := bCPUs.Union(lcCPUs)
+	if on != nil {
+		oCPUs := cpusOf(t, e, on.ContainerID)
+		if oCPUs.Size() == 0 || oCPUs.Intersection(covered).Size() != 0 {
+			t.Errorf("online cpuset.cpus = %s: must be non-empty and apart from exclusive %s and batch %s", oCPUs, lcCPUs, bCPUs)
+		}
+		covered = covered.Union(oCPUs)
+	}
+	if !covered.Equals(online(t)) {
+		t.Errorf("the pools' cpusets (exclusive %s, batch %s, all %s) do not cover the node's CPUs %s", lcCPUs, bCPUs, covered, online(t))
 	}
 	// cpu.idle cannot travel through NRI on cgroup v1: the plugin writes
-	// it when the container starts. The kernel then gives the group the
-	// idle weight, WEIGHT_IDLEPRIO (3), in place of the profile's 2 shares.
+	// it when the container starts; on v2 the unified map carries it. The
+	// kernel then gives the group the idle weight, WEIGHT_IDLEPRIO (3), in
+	// place of the profile's 2 shares: v1's cpu.shares reads 3, v2's
+	// cpu.weight 3 × 100 / 1024 rounded, 0.
 	waitFor(t, 5*time.Second, "batch cpu.idle = 1", func() bool {
-		return read(t, e, batch.ContainerID, cgroup.CPU, "cpu.idle") == "1"
+		idle, err := cg(t, e, batch.ContainerID).CPUIdle()
+		return err == nil && idle
 	})
-	if s := read(t, e, batch.ContainerID, cgroup.CPU, "cpu.shares"); s != "3" {
+	if v2 {
+		if w := read(t, e, batch.ContainerID, "", "cpu.weight"); w != "0" {
+			t.Errorf("batch cpu.weight = %s, want 0 (the kernel's idle weight once cpu.idle=1)", w)
+		}
+	} else if s := read(t, e, batch.ContainerID, cgroup.CPU, "cpu.shares"); s != "3" {
 		t.Errorf("batch cpu.shares = %s, want 3 (the kernel's idle weight once cpu.idle=1)", s)
+	}
+	// The latency-critical pool keeps the limit (quota: keep) and the
+	// request's weight: 1 CPU of quota per 100 ms period, 1024 shares
+	// (on v2 cpu.weight 39 or 100, as the runtime converts).
+	if q, period, err := cg(t, e, lc.ContainerID).CPUQuota(); err != nil || q != 100000 || period != 100000 {
+		t.Errorf("latency-critical CPU quota = %d/%d µs (%v), want 100000/100000 (its 1-CPU limit)", q, period, err)
+	}
+	if sh, err := cg(t, e, lc.ContainerID).CPUShares(); err != nil || !e.Hierarchy().SameShares(sh, 1024) {
+		t.Errorf("latency-critical CPU weight = %d shares (%v), want 1024 (on v2 cpu.weight %d or %d)", sh, err,
+			cgroup.LinearSharesToWeight(1024), cgroup.SharesToWeight(1024))
+	}
+	if lim, err := cg(t, e, batch.ContainerID).MemoryLimit(); err != nil || !cgroup.SameBytes(lim, batchMemoryLimit) {
+		t.Errorf("batch memory limit = %d (%v), want %d", lim, err, batchMemoryLimit)
+	}
+	if v2 {
+		// memory.high: v2 only, carried by the unified map at creation.
+		want := int64(batchMemoryLimit * 9 / 10)
+		if high, err := cg(t, e, batch.ContainerID).MemoryHigh(); err != nil || !cgroup.SameBytes(high, want) {
+			t.Errorf("batch memory.high = %d (%v), want 90 %% of its limit, %d", high, err, want)
+		}
+		for _, w := range []*harness.Workload{lc, on} {
+			if w == nil {
+				continue
+			}
+			if high, err := cg(t, e, w.ContainerID).MemoryHigh(); err != nil || high >= 0 {
+				t.Errorf("container %s memory.high = %d (%v), want max: only batch's profile sets it", w.ContainerID, high, err)
+			}
+		}
 	}
 	st, err := e.CRI().ContainerStatus(context.Background(), batch.ContainerID)
 	if err != nil {
@@ -226,6 +302,20 @@ func checkPlacement(t *testing.T, version string) {
 	if c := byName["demo/batch"]; c.Pool != isolation.PoolBatch {
 		t.Errorf("status of batch: %+v", c)
 	}
+	if c := byName["demo/web"]; on != nil && c.Pool != isolation.PoolOnline {
+		t.Errorf("status of web: %+v, want pool %s", c, isolation.PoolOnline)
+	}
+}
+
+// cg is a container's cgroup, read through package cgroup whatever the
+// host's cgroup mode.
+func cg(t *testing.T, e *harness.Env, id string) *cgroup.Cgroup {
+	t.Helper()
+	c, err := e.Cgroup(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func procField(t *testing.T, pid int, field string) string {
@@ -243,8 +333,10 @@ func procField(t *testing.T, pid int, field string) string {
 	return ""
 }
 
+// waitFor polls ok for d times the time scale.
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
+	d = scaled(d)
 	deadline := time.Now().Add(d)
 	for !ok() {
 		if time.Now().After(deadline) {
@@ -441,34 +533,42 @@ func fetch(t *testing.T, e *harness.Env, path string) string {
 
 // TestE2EBurnerGrowsPool0: a CPU burner started in a latency-critical
 // container makes pool 0 grow and batch shrink within 3 periods, as the
-// cgroup cpuset files show; when it stops, batch gets its CPU back. On this
-// 2-CPU machine batch may lend its last CPU only with minCPUs 0; its
-// members then run idle-scheduled on pool 0's CPUs.
+// cgroup cpuset files show; when it stops, batch gets its CPUs back. Batch
+// runs idle-scheduled (cpu.idle=1) throughout. On a 2-CPU machine batch may
+// lend its last CPU only with minCPUs 0; its members then run on pool 0's
+// CPUs. On more CPUs (the test/vm guest has 4) batch keeps CPUs of its own.
 func TestE2EBurnerGrowsPool0(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Pools[2].MinCPUs = 0
-	cfg.Resize.ShrinkInterval = isolation.Duration{Duration: 400 * time.Millisecond}
+	cfg.Resize.ShrinkInterval = isolation.Duration{Duration: scaled(2 * basePeriod)}
 	cfg.Predictor.Disabled = true // react to the load itself, so the test measures the loop
-	if online(t).Size() < 2 {
-		t.Fatalf("the test needs 2 CPUs, the node has %s", online(t))
+	all := online(t)
+	if all.Size() < 2 {
+		t.Fatalf("the test needs 2 CPUs, the node has %s", all)
 	}
 	e := env(t, "2.4.2", cfg)
-	// 2.5 CPUs requested, fractional: pool 0 shares CPUs and may hold 2.
-	// The latency-critical container burns a CPU while /burn exists.
+	// 2.5 CPUs requested, fractional: pool 0 shares CPUs and may hold 2
+	// or more. The latency-critical container burns a CPU while /burn
+	// exists.
 	lc := run(t, e, "lc", isolation.PoolLatencyCritical, res(2500, 0),
 		"sh", "-c", "while :; do if [ -e /burn ]; then while [ -e /burn ]; do :; done; else sleep 0.05; fi; done")
 	batch := run(t, e, "batch", isolation.PoolBatch, res(0, 0), "sh", "-c", "while :; do :; done")
-	waitFor(t, 10*time.Second, "idle pool 0 on 1 CPU and batch on the other", func() bool {
+	waitFor(t, 10*time.Second, "idle pool 0 on 1 CPU and batch on the others", func() bool {
 		a, b := cpusOf(t, e, lc.ContainerID), cpusOf(t, e, batch.ContainerID)
-		return a.Size() == 1 && b.Size() == 1 && a.Intersection(b).Size() == 0
+		return a.Size() == 1 && a.Union(b).Equals(all) && a.Intersection(b).Size() == 0
 	})
 	batchOwn := cpusOf(t, e, batch.ContainerID)
+	if idle, err := cg(t, e, batch.ContainerID).CPUIdle(); err != nil || !idle {
+		t.Errorf("batch cpu.idle = %v (%v), want 1", idle, err)
+	}
 
 	period := cfg.Period.Duration
-	start := time.Now()
-	if _, err := e.CRI().ExecSync(context.Background(), lc.ContainerID, []string{"touch", "/burn"}, 10*time.Second); err != nil {
+	if _, err := e.CRI().ExecSync(context.Background(), lc.ContainerID, []string{"touch", "/burn"}, scaled(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	// The burner runs from before ExecSync returns (by seconds in the TCG
+	// guest): times from here are lower bounds.
+	start := time.Now()
 	// 3 periods, plus one for the sampler to see a full period of load.
 	defer func() {
 		if t.Failed() {
@@ -480,30 +580,38 @@ func TestE2EBurnerGrowsPool0(t *testing.T) {
 			t.Log(log[max(0, len(log)-3000):])
 		}
 	}()
-	waitFor(t, 4*period+300*time.Millisecond, "pool 0 grown to 2 CPUs in its container's cpuset.cpus", func() bool {
-		return cpusOf(t, e, lc.ContainerID).Size() == 2
+	waitFor(t, 4*basePeriod+300*time.Millisecond, "pool 0 grown to 2 CPUs in its container's cpuset.cpus", func() bool {
+		return cpusOf(t, e, lc.ContainerID).Size() >= 2
 	})
-	t.Logf("pool 0 grew to %s %.0f ms (%.1f periods) after the burner started", cpusOf(t, e, lc.ContainerID),
+	grown := cpusOf(t, e, lc.ContainerID)
+	t.Logf("pool 0 grew to %s %.0f ms (%.1f periods) after the burner started", grown,
 		float64(time.Since(start).Milliseconds()), float64(time.Since(start))/float64(period))
 	st := statusOf(t, e)
-	if st.Pools[2].Size != 0 {
-		t.Errorf("batch pool holds %d CPUs after lending, want 0", st.Pools[2].Size)
+	if want := all.Size() - st.Pools[0].Size; st.Pools[2].Size != want {
+		t.Errorf("batch pool holds %d CPUs while pool 0 holds %d, want the other %d", st.Pools[2].Size, st.Pools[0].Size, want)
 	}
-	waitFor(t, 2*time.Second, "batch member borrowing pool 0's CPUs", func() bool {
-		return cpusOf(t, e, batch.ContainerID).Equals(cpusOf(t, e, lc.ContainerID))
-	})
-	if idle := read(t, e, batch.ContainerID, cgroup.CPU, "cpu.idle"); idle != "1" {
-		t.Errorf("borrowing batch member cpu.idle = %s, want 1", idle)
+	if all.Size()-grown.Size() == 0 {
+		waitFor(t, 2*time.Second, "batch member borrowing pool 0's CPUs", func() bool {
+			return cpusOf(t, e, batch.ContainerID).Equals(cpusOf(t, e, lc.ContainerID))
+		})
+	} else {
+		waitFor(t, 2*time.Second, "batch shrunk to the CPUs pool 0 left", func() bool {
+			b := cpusOf(t, e, batch.ContainerID)
+			return b.Size() < batchOwn.Size() && b.Intersection(cpusOf(t, e, lc.ContainerID)).Size() == 0
+		})
+	}
+	if idle, err := cg(t, e, batch.ContainerID).CPUIdle(); err != nil || !idle {
+		t.Errorf("batch member on %s: cpu.idle = %v (%v), want 1", cpusOf(t, e, batch.ContainerID), idle, err)
 	}
 
-	if _, err := e.CRI().ExecSync(context.Background(), lc.ContainerID, []string{"rm", "/burn"}, 10*time.Second); err != nil {
+	if _, err := e.CRI().ExecSync(context.Background(), lc.ContainerID, []string{"rm", "/burn"}, scaled(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "batch back on a CPU of its own", func() bool {
+	waitFor(t, 10*time.Second, "batch back on CPUs of its own", func() bool {
 		b := cpusOf(t, e, batch.ContainerID)
-		return b.Size() == 1 && b.Intersection(cpusOf(t, e, lc.ContainerID)).Size() == 0
+		return b.Size() == batchOwn.Size() && b.Intersection(cpusOf(t, e, lc.ContainerID)).Size() == 0
 	})
-	t.Logf("batch got CPU %s back (had %s)", cpusOf(t, e, batch.ContainerID), batchOwn)
+	t.Logf("batch got CPUs %s back (had %s)", cpusOf(t, e, batch.ContainerID), batchOwn)
 }
 
 // TestE2EPreinstalled installs strata the way an operator pre-installs an
