@@ -19,13 +19,19 @@
 //     the tests need (GuestModules and their dependencies), the test
 //     binaries with their packages' testdata, and a Manifest; it then boots
 //     qemu (TCG: no KVM needed; 4 vCPUs, 3 GiB) holding
-//     /tmp/strata-measure.lock, since the guest keeps the host's CPUs busy;
-//   - the guest's /init mounts cgroup2 with cpu, cpuset, memory, io and
-//     pids enabled in the root's subtree_control, loads the modules, puts
-//     /var/tmp on an ext2 RAM disk (page cache there is reclaimable, unlike
-//     tmpfs), runs each binary with -test.run Kernel -test.v in its
-//     package directory, and prints one Event line (EventMarker + JSON) per
-//     finished test and per exit on the serial console before powering off;
+//     /tmp/strata-measure.lock, since the guest keeps the host's CPUs busy,
+//     with a scratch disk: a sparse ext4 image (mkfs.ext4 on the host) on
+//     virtio-blk. Options.Files adds host files; a dynamically linked one
+//     (Debian's runc) brings its shared libraries along (SharedLibraries);
+//   - the guest's /init makes / a bind mount of the initial rootfs (so
+//     that runc's pivot_root works), mounts cgroup2 with cpu, cpuset,
+//     memory, io and pids enabled in the root's subtree_control, loads the
+//     modules, mounts the scratch disk on /var/tmp and makes it the runs'
+//     TMPDIR (page cache there is reclaimable, unlike tmpfs, and a test's
+//     TempDir has a block device under it to throttle), runs each binary
+//     with -test.run Kernel -test.v in its package directory, and prints
+//     one Event line (EventMarker + JSON) per finished test and per exit
+//     on the serial console before powering off;
 //   - Report collects the events; Check fails the run on a failed test, a
 //     listed test without a result, a binary that did not exit 0, a guest
 //     that never booted or never finished. A skip is reported, not judged:
@@ -38,6 +44,16 @@
 // the guest. It also runs testdata/broken, whose wrong measured
 // expectation and mid-test exit the harness must report, so the stage is
 // shown to be able to fail.
+//
+// The plugin end to end on cgroup v2: TestVM also runs the e2e tests of
+// test/e2e/strata named in e2eTests (placement, burner; less those
+// notYetInGuest lists) in the guest,
+// against containerd 2.4.2 built without cgo (harness.BuildOptions.Static,
+// cached in /var/cache/strata-e2e/2.4.2-static), the host's runc, the
+// e2e test image and the plugin, all packed in the layout the e2e harness
+// reads from $STRATA_E2E_PREBUILT instead of building. The tests are the
+// host's own, branching on the cgroup mode where v1 and v2 differ.
+// STRATA_VM_E2E=0 leaves them out.
 //
 // # Measuring in a TCG guest
 //

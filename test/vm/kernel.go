@@ -134,13 +134,15 @@ func downloadKernel(ctx context.Context, pkg, dir string, logf func(string, ...a
 }
 
 // GuestModules are the modules the guest loads at boot, with parameters:
-// loop devices for io.max and iolimit, a RAM disk for a disk-backed
-// /var/tmp (page cache on tmpfs is shmem, which reclaim cannot drop), bfq
-// for io weights, qdiscs and classifiers for netqos, veth for network
-// namespaces, overlay for containerd's snapshotter.
+// virtio-blk for the disk-backed scratch directory (page cache on tmpfs is
+// shmem, which reclaim cannot drop, and io limits need a block device),
+// loop devices for io.max and iolimit, bfq for io weights, qdiscs and
+// classifiers for netqos, veth for network namespaces, overlay for
+// containerd's snapshotter.
 var GuestModules = []Module{
+	{Path: "virtio_pci"},
+	{Path: "virtio_blk"},
 	{Path: "loop", Params: "max_loop=8"},
-	{Path: "brd", Params: "rd_nr=1 rd_size=524288"},
 	{Path: "bfq"},
 	{Path: "sch_htb"},
 	{Path: "sch_tbf"},

@@ -22,6 +22,9 @@ type Manifest struct {
 	Modules []Module `json:"modules"`
 	// Env is added to every run's environment.
 	Env []string `json:"env"`
+	// Scratch is the block device holding an empty ext4 file system that
+	// the guest mounts on /var/tmp and makes the runs' TMPDIR ("": none).
+	Scratch string `json:"scratch,omitempty"`
 	// Runs are run one after another: measured tests must not share the
 	// guest's CPUs.
 	Runs []GuestRun `json:"runs"`

@@ -3,6 +3,7 @@ package vm
 import (
 	"bufio"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,6 +62,14 @@ type Options struct {
 	Files map[string]string
 	// Env is passed to every run.
 	Env []string
+	// ScratchMiB sizes the guest's disk-backed scratch directory: an ext4
+	// file system on a virtio disk (a sparse image in WorkDir, made with
+	// the host's mkfs.ext4) mounted on /var/tmp, which is the runs' TMPDIR.
+	// Default 4096; negative for none (TMPDIR is then the tmpfs /tmp).
+	ScratchMiB int
+	// KernelArgs are added to the kernel command line (e.g. "loglevel=7"
+	// to see the kernel's warnings on the console).
+	KernelArgs []string
 	// Timeout bounds the whole guest, boot included (default 20 min).
 	Timeout time.Duration
 	// Lock is the file flock'ed while qemu runs (default MeasureLock; "-"
@@ -98,6 +107,9 @@ func Boot(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Busybox == "" {
 		opts.Busybox = "/bin/busybox"
 	}
+	if opts.ScratchMiB == 0 {
+		opts.ScratchMiB = 4096
+	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		return nil, fmt.Errorf("vm: %w (apt package qemu-system-x86)", err)
@@ -105,6 +117,16 @@ func Boot(ctx context.Context, opts Options) (*Report, error) {
 	initrd := filepath.Join(opts.WorkDir, "initramfs.cpio")
 	if err := writeInitramfs(ctx, opts, initrd); err != nil {
 		return nil, err
+	}
+	var drives []string
+	if opts.ScratchMiB > 0 {
+		img := filepath.Join(opts.WorkDir, "scratch.img")
+		if err := makeScratch(ctx, img, opts.ScratchMiB); err != nil {
+			return nil, err
+		}
+		// cache=unsafe: the guest's flushes stop at the host's page cache,
+		// so guest fsyncs do not wait on the host disk other work shares.
+		drives = append(drives, "-drive", "file="+img+",if=virtio,format=raw,cache=unsafe")
 	}
 	if opts.Lock != "-" {
 		logf2(opts.Logf, "waiting for %s", opts.Lock)
@@ -123,8 +145,9 @@ func Boot(ctx context.Context, opts Options) (*Report, error) {
 		"-no-reboot", "-kernel", opts.Kernel.Image, "-initrd", initrd,
 		// quiet plus loglevel=3 keep kernel chatter off the console; panic=-1
 		// with -no-reboot turns a crashed /init into a qemu exit.
-		"-append", "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3 mitigations=off",
+		"-append", strings.Join(append([]string{"console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3 mitigations=off"}, opts.KernelArgs...), " "),
 	}
+	args = append(args, drives...)
 	// The guest measures CPU shares and rates by its own clocks, which a
 	// descheduled vCPU thread skews (tick-based /proc/stat most): as root,
 	// run qemu ahead of the host's builds (which run at nice 15).
@@ -207,12 +230,17 @@ func writeInitramfs(ctx context.Context, opts Options, out string) error {
 	fs.Bytes("etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
 	fs.Bytes("etc/group", []byte("root:x:0:\n"), 0o644)
 	fs.Bytes("etc/hosts", []byte("127.0.0.1 localhost\n::1 localhost\n"), 0o644)
+	// containerd copies it into host-network sandboxes.
+	fs.Bytes("etc/resolv.conf", nil, 0o644)
 
 	mods, err := opts.Kernel.ResolveModules(GuestModules)
 	if err != nil {
 		return err
 	}
 	man := Manifest{Env: opts.Env}
+	if opts.ScratchMiB > 0 {
+		man.Scratch = "/dev/vda" // the only virtio disk
+	}
 	for _, m := range mods {
 		p := filepath.Join("lib/modules", opts.Kernel.Release, m.Path)
 		fs.File(p, filepath.Join(opts.Kernel.ModulesDir(), m.Path), 0o644)
@@ -221,8 +249,15 @@ func writeInitramfs(ctx context.Context, opts Options, out string) error {
 	for guest, host := range opts.Files {
 		if isDir(host) {
 			fs.Tree(guest, host)
-		} else {
-			fs.File(guest, host, 0o755)
+			continue
+		}
+		fs.File(guest, host, 0o755)
+		libs, err := SharedLibraries(ctx, host)
+		if err != nil {
+			return err
+		}
+		for _, l := range libs {
+			fs.File(l, l, 0o755)
 		}
 	}
 	for i, r := range opts.Runs {
@@ -263,6 +298,81 @@ func writeInitramfs(ctx context.Context, opts Options, out string) error {
 		return fmt.Errorf("vm: write %s: %w", out, err)
 	}
 	return f.Close()
+}
+
+// SharedLibraries lists the shared libraries (the dynamic loader included)
+// a dynamically linked ELF program loads, by their host paths, as ldd
+// resolves them; nil for a static program or a file that is not ELF.
+// Options.Files packs them at the same paths, so a host binary such as
+// Debian's runc runs in the guest as it is.
+func SharedLibraries(ctx context.Context, file string) ([]string, error) {
+	f, err := elf.Open(file)
+	if err != nil {
+		return nil, nil // not ELF: a script or data
+	}
+	dynamic := false
+	for _, p := range f.Progs {
+		dynamic = dynamic || p.Type == elf.PT_INTERP
+	}
+	f.Close()
+	if !dynamic {
+		return nil, nil
+	}
+	out, err := exec.CommandContext(ctx, "ldd", file).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("vm: ldd %s: %w\n%s", file, err, out)
+	}
+	var libs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+		// "/lib64/ld-linux-x86-64.so.2 (0x...)"; the vdso has no file.
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 4 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			libs = append(libs, f[2])
+		case len(f) == 2 && strings.HasPrefix(f[0], "/"):
+			libs = append(libs, f[0])
+		case len(f) >= 3 && f[1] == "=>" && f[2] == "not":
+			return nil, fmt.Errorf("vm: %s needs %s, which the host lacks", file, f[0])
+		}
+	}
+	return libs, nil
+}
+
+// makeScratch makes a sparse ext4 image of sizeMiB at path (a fresh one
+// per boot: tests leave files behind).
+func makeScratch(ctx context.Context, path string, sizeMiB int) error {
+	mkfs, err := exec.LookPath("mkfs.ext4")
+	if err != nil {
+		for _, p := range []string{"/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"} {
+			if _, serr := os.Stat(p); serr == nil {
+				mkfs, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("vm: scratch disk: %w (apt package e2fsprogs)", err)
+	}
+	_ = os.Remove(path)
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("vm: scratch disk: %w", err)
+	}
+	err = f.Truncate(int64(sizeMiB) << 20)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("vm: scratch disk %s: %w", path, err)
+	}
+	// Lazy init: the guest's ext4 zeroes inode tables and the journal in
+	// the background instead of mkfs writing gigabytes now.
+	out, err := exec.CommandContext(ctx, mkfs, "-q", "-F", "-L", "strata-scratch",
+		"-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("vm: %s %s: %w\n%s", mkfs, path, err, out)
+	}
+	return nil
 }
 
 func isDir(p string) bool {

@@ -75,7 +75,7 @@ func run() error {
 			return err
 		}
 	}
-	if err := diskTmp(); err != nil {
+	if err := diskTmp(man.Scratch); err != nil {
 		return err
 	}
 	_ = exec.Command("/bin/ip", "link", "set", "lo", "up").Run()
@@ -92,6 +92,9 @@ func run() error {
 type mount struct{ src, dst, fstype, data string }
 
 func setup() error {
+	if err := movableRoot(); err != nil {
+		return err
+	}
 	for _, m := range []mount{
 		{"proc", "/proc", "proc", ""},
 		{"sysfs", "/sys", "sysfs", ""},
@@ -119,6 +122,30 @@ func setup() error {
 	return nil
 }
 
+// movableRoot makes / a bind mount of the initial rootfs, as switch_root
+// would a real root: pivot_root (which runc uses to enter a container's
+// root) refuses to move the initial rootfs itself, which has no parent
+// mount.
+func movableRoot() error {
+	const dir = "/.root"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount("/", dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mount / on %s: %w", dir, err)
+	}
+	if err := unix.Chdir(dir); err != nil {
+		return err
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move %s to /: %w", dir, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot %s: %w", dir, err)
+	}
+	return unix.Chdir("/")
+}
+
 func loadModule(m vm.Module) error {
 	f, err := os.Open(m.Path)
 	if err != nil {
@@ -131,19 +158,36 @@ func loadModule(m vm.Module) error {
 	return nil
 }
 
-// diskTmp puts /var/tmp on an ext2 file system on the brd RAM disk: page
-// cache of a disk file system, unlike tmpfs pages, is reclaimable.
-func diskTmp() error {
-	if _, err := os.Stat("/dev/ram0"); err != nil {
-		return nil // no brd module: /var/tmp stays on the rootfs
+// tmpDir is the runs' TMPDIR: the disk-backed /var/tmp when the host gave
+// the guest a scratch disk, else the tmpfs /tmp.
+var tmpDir = "/tmp"
+
+// diskTmp mounts the scratch disk on /var/tmp and makes it the runs'
+// TMPDIR: page cache of a disk file system, unlike tmpfs pages, is
+// reclaimable, and io controls need a block device under a test's
+// TempDir. noinit_itable: no background zeroing of inode tables, which
+// would be IO the io tests measure alongside their own.
+func diskTmp(dev string) error {
+	if dev == "" {
+		return nil // no scratch disk: TMPDIR stays /tmp
 	}
-	if out, err := exec.Command("/bin/mke2fs", "-q", "/dev/ram0").CombinedOutput(); err != nil {
-		return fmt.Errorf("mke2fs /dev/ram0: %w: %s", err, out)
+	// The disk's driver was just loaded; its node may lag a little.
+	for i := 0; ; i++ {
+		if _, err := os.Stat(dev); err == nil {
+			break
+		} else if i == 50 {
+			return fmt.Errorf("scratch disk: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if err := unix.Mount("/dev/ram0", "/var/tmp", "ext4", 0, ""); err != nil {
-		return fmt.Errorf("mount /dev/ram0 on /var/tmp: %w", err)
+	if err := unix.Mount(dev, "/var/tmp", "ext4", 0, "noinit_itable"); err != nil {
+		return fmt.Errorf("mount %s on /var/tmp: %w", dev, err)
 	}
-	return os.Chmod("/var/tmp", 0o1777)
+	if err := os.Chmod("/var/tmp", 0o1777); err != nil {
+		return err
+	}
+	tmpDir = "/var/tmp"
+	return nil
 }
 
 func info() map[string]string {
@@ -160,13 +204,14 @@ func info() map[string]string {
 		}
 	}
 	return map[string]string{
-		"kernel":           unix.ByteSliceToString(u.Release[:]),
-		"cpus":             read("/sys/devices/system/cpu/online"),
-		"memory":           mem,
-		"controllers":      read(filepath.Join("/sys/fs/cgroup", cgroup.ControllersFile)),
-		"subtree_control":  read(filepath.Join("/sys/fs/cgroup", cgroup.SubtreeControlFile)),
-		"go":               runtime.Version(),
-		"var_tmp_disk_dev": read("/sys/block/ram0/size"),
+		"kernel":          unix.ByteSliceToString(u.Release[:]),
+		"cpus":            read("/sys/devices/system/cpu/online"),
+		"memory":          mem,
+		"controllers":     read(filepath.Join("/sys/fs/cgroup", cgroup.ControllersFile)),
+		"subtree_control": read(filepath.Join("/sys/fs/cgroup", cgroup.SubtreeControlFile)),
+		"go":              runtime.Version(),
+		"tmpdir":          tmpDir,
+		"scratch_sectors": read("/sys/block/vda/size"),
 	}
 }
 
@@ -233,7 +278,7 @@ func runOne(r vm.GuestRun, env []string, reap *reaper) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.Binary, r.Args...)
 	cmd.Dir = r.Dir
-	cmd.Env = append([]string{"PATH=/bin", "HOME=/root", "TMPDIR=/tmp"}, append(env, r.Env...)...)
+	cmd.Env = append([]string{"PATH=/bin", "HOME=/root", "TMPDIR=" + tmpDir}, append(env, r.Env...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	pr, pw, err := os.Pipe()
