@@ -198,7 +198,7 @@ func (c *Cluster) up(ctx context.Context, pki *pki, ports []int, opts Options) e
 		"--kubeconfig", adminKC, "--authentication-kubeconfig", adminKC, "--authorization-kubeconfig", adminKC,
 		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[3]),
 		"--cert-dir", filepath.Join(c.Dir, "controller-manager"), "--profiling=false",
-		"--controllers", "serviceaccount-controller,root-ca-certificate-publisher-controller,disruption-controller,node-lifecycle-controller",
+		"--controllers", "serviceaccount-controller,root-ca-certificate-publisher-controller,disruption-controller,node-lifecycle-controller,daemonset-controller",
 		"--root-ca-file", pki.CA, "--use-service-account-credentials=false", "--v", "1"); err != nil {
 		return err
 	}
