@@ -123,7 +123,7 @@ func TestLoopProtectsOnThePoolsOwnPSI(t *testing.T) {
 
 	setPSI(lc.Linux.CgroupsPath, 0)
 	node.setNodePSI(t, "memory", 45)
-	st = waitStatus(t, h, "latency-critical leaves its level once its member is quiet, on a stalled node", func(st *Status) bool {
+	waitStatus(t, h, "latency-critical leaves its level once its member is quiet, on a stalled node", func(st *Status) bool {
 		return st.Pools[0].Level == "" && strings.Contains(st.Pools[2].Pressure, "full 45.0%")
 	})
 	time.Sleep(300 * time.Millisecond) // several periods on a stalled node
