@@ -2,6 +2,7 @@ package netqos
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/strata-nri/strata/internal/testutil"
+	"github.com/strata-nri/strata/netqos/netqostest"
 )
 
 // Measured tests: run them under `flock /tmp/strata-measure.lock`.
@@ -138,15 +140,27 @@ func classStats(t testing.TB, tr *Tree, id uint16) ClassStats {
 
 var attachModes = []AttachMode{AttachTCX, AttachNetlink}
 
+// scaler measures what one unshaped flow from n (source src) carries to
+// s and returns the function that scales a test's rates so that need
+// (what its flows carry together) fits within a quarter of it: the identity
+// on a real machine, smaller in an emulated guest (netqostest.Scale).
+func scaler(t testing.TB, n *testNetns, s *netqostest.Sink, src string, need Rate) func(Rate) Rate {
+	t.Helper()
+	f := netqostest.Scale(t, netqostest.Capacity(t, n, s, src), float64(need))
+	return func(r Rate) Rate { return Rate(float64(r) * f) }
+}
+
 // A 10 Mbit/s class, fed by a sender classified by its source address,
 // delivers 10 Mbit/s; the class's own counters agree.
 func TestKernelTreeClassRate(t *testing.T) {
 	for _, mode := range attachModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			p := newPair(t)
+			s := newSink(t, p.rcv, p.rcvIP)
+			sc := scaler(t, p.snd, s, p.sndIP, 10*Mbit)
 			tr := newTestTree(t, p.snd, TreeConfig{
-				Interface: p.sndIf, Link: 100 * Mbit, Default: 20, Attach: mode,
-				Classes: []ClassSpec{{ID: 10, Rate: 10 * Mbit}, {ID: 20, Rate: 50 * Mbit, Ceil: 90 * Mbit}},
+				Interface: p.sndIf, Link: sc(100 * Mbit), Default: 20, Attach: mode,
+				Classes: []ClassSpec{{ID: 10, Rate: sc(10 * Mbit)}, {ID: 20, Rate: sc(50 * Mbit), Ceil: sc(90 * Mbit)}},
 			})
 			if tr.Attached() != mode {
 				t.Fatalf("attached with %s, asked for %s", tr.Attached(), mode)
@@ -154,22 +168,22 @@ func TestKernelTreeClassRate(t *testing.T) {
 			if err := tr.ClassifyAddr(netip.MustParseAddr(p.sndIP), 10); err != nil {
 				t.Fatal(err)
 			}
-			s := newSink(t, p.rcv, p.rcvIP)
+			def0 := classStats(t, tr, 20)
 			sendFrom(t, p.snd, s.Addr)
 			time.Sleep(warmup)
 			before := classStats(t, tr, 10)
 			t0 := time.Now()
 			got := rates(s, window, p.sndIP)[0]
 			after := classStats(t, tr, 10)
-			within(t, "10 Mbit/s class", got, 10*Mbit, tolerance)
+			within(t, "10 Mbit/s class", got, sc(10*Mbit), tolerance)
 			// The class counts frames (headers included): a little above goodput.
 			wire := Rate(float64(after.Bytes-before.Bytes) * 8 / time.Since(t0).Seconds())
-			within(t, "class 10 byte counter", wire, 10*Mbit, tolerance)
+			within(t, "class 10 byte counter", wire, sc(10*Mbit), tolerance)
 			if after.Packets <= before.Packets || after.Overlimits <= before.Overlimits {
 				t.Errorf("class 10 counters did not advance while saturated: before %+v after %+v", before, after)
 			}
-			if def := classStats(t, tr, 20); def.Bytes > 1<<20 {
-				t.Errorf("default class carried %d bytes; the classified flow leaked into it", def.Bytes)
+			if def := classStats(t, tr, 20); def.Bytes-def0.Bytes > 1<<20 {
+				t.Errorf("default class carried %d bytes; the classified flow leaked into it", def.Bytes-def0.Bytes)
 			}
 		})
 	}
@@ -213,12 +227,14 @@ func TestKernelTreeCgroupAndAddressSenders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := newSink(t, n.rcv, n.rcvIP)
+	sc := scaler(t, n.pod, s, n.podIP, 10*Mbit)
 	tr := newTestTree(t, n.node, TreeConfig{
-		Interface: n.uplink, Link: 100 * Mbit, Default: 30,
+		Interface: n.uplink, Link: sc(100 * Mbit), Default: 30,
 		Classes: []ClassSpec{
-			{ID: 10, Rate: 6 * Mbit, Prio: 0},
-			{ID: 20, Rate: 3 * Mbit, Prio: 1},
-			{ID: 30, Rate: 1 * Mbit, Ceil: 1 * Mbit, Prio: 2},
+			{ID: 10, Rate: sc(6 * Mbit), Prio: 0},
+			{ID: 20, Rate: sc(3 * Mbit), Prio: 1},
+			{ID: 30, Rate: sc(1 * Mbit), Ceil: sc(1 * Mbit), Prio: 2},
 		},
 	})
 	if err := tr.ClassifyCgroup(id, 10); err != nil {
@@ -227,13 +243,12 @@ func TestKernelTreeCgroupAndAddressSenders(t *testing.T) {
 	if err := tr.ClassifyAddr(netip.MustParseAddr(n.podIP), 20); err != nil {
 		t.Fatal(err)
 	}
-	s := newSink(t, n.rcv, n.rcvIP)
 	sendFromCgroup(t, cg, n.node, s.Addr)
 	sendFrom(t, n.pod, s.Addr)
 	time.Sleep(warmup)
 	got := rates(s, window, n.nodeIP, n.podIP)
-	within(t, "cgroup-classified sender (6 Mbit/s class)", got[0], 6*Mbit, tolerance)
-	within(t, "address-classified pod (3 Mbit/s class)", got[1], 3*Mbit, tolerance)
+	within(t, "cgroup-classified sender (6 Mbit/s class)", got[0], sc(6*Mbit), tolerance)
+	within(t, "address-classified pod (3 Mbit/s class)", got[1], sc(3*Mbit), tolerance)
 }
 
 // Lowering the batch class's ceiling at run time takes effect in the next
@@ -241,31 +256,32 @@ func TestKernelTreeCgroupAndAddressSenders(t *testing.T) {
 func TestKernelTreeLowerCeilingLive(t *testing.T) {
 	n := newNode(t)
 	const online, batch = 10, 20
+	s := newSink(t, n.rcv, n.rcvIP)
+	sc := scaler(t, n.pod, s, n.podIP, 10*Mbit)
 	tr := newTestTree(t, n.node, TreeConfig{
-		Interface: n.uplink, Link: 20 * Mbit, Default: batch,
+		Interface: n.uplink, Link: sc(20 * Mbit), Default: batch,
 		Classes: []ClassSpec{
-			{ID: online, Rate: 4 * Mbit, Ceil: 4 * Mbit, Prio: 0},
-			{ID: batch, Rate: 1 * Mbit, Ceil: 6 * Mbit, Prio: 1},
+			{ID: online, Rate: sc(4 * Mbit), Ceil: sc(4 * Mbit), Prio: 0},
+			{ID: batch, Rate: sc(1 * Mbit), Ceil: sc(6 * Mbit), Prio: 1},
 		},
 	})
 	// Online: the pod by address. Batch: the node's own traffic, unclassified.
 	if err := tr.ClassifyAddr(netip.MustParseAddr(n.podIP), online); err != nil {
 		t.Fatal(err)
 	}
-	s := newSink(t, n.rcv, n.rcvIP)
 	sendFrom(t, n.pod, s.Addr)
 	sendFrom(t, n.node, s.Addr)
 	time.Sleep(warmup)
 	before := rates(s, window, n.podIP, n.nodeIP)
-	within(t, "online before", before[0], 4*Mbit, tolerance)
-	within(t, "batch before (ceil 6 Mbit/s)", before[1], 6*Mbit, tolerance)
-	if err := tr.SetClass(ClassSpec{ID: batch, Rate: 1 * Mbit, Ceil: 2 * Mbit, Prio: 1}); err != nil {
+	within(t, "online before", before[0], sc(4*Mbit), tolerance)
+	within(t, "batch before (ceil 6 Mbit/s)", before[1], sc(6*Mbit), tolerance)
+	if err := tr.SetClass(ClassSpec{ID: batch, Rate: sc(1 * Mbit), Ceil: sc(2 * Mbit), Prio: 1}); err != nil {
 		t.Fatal(err)
 	}
 	after := rates(s, window, n.podIP, n.nodeIP)
-	within(t, "online after", after[0], 4*Mbit, tolerance)
-	within(t, "batch after (ceil 2 Mbit/s)", after[1], 2*Mbit, tolerance)
-	if c, _ := tr.Class(batch); c.Ceil != 2*Mbit {
+	within(t, "online after", after[0], sc(4*Mbit), tolerance)
+	within(t, "batch after (ceil 2 Mbit/s)", after[1], sc(2*Mbit), tolerance)
+	if c, _ := tr.Class(batch); c.Ceil != sc(2*Mbit) {
 		t.Errorf("Class(batch) = %+v after SetClass", c)
 	}
 }
@@ -278,9 +294,11 @@ func TestKernelTreeSetupTwice(t *testing.T) {
 	for _, mode := range attachModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			p := newPair(t)
+			s := newSink(t, p.rcv, p.rcvIP)
+			sc := scaler(t, p.snd, s, p.sndIP, 10*Mbit)
 			cfg := TreeConfig{
-				Interface: p.sndIf, Netns: p.snd.Path, Link: 100 * Mbit, Default: 20, Attach: mode,
-				Classes: []ClassSpec{{ID: 10, Rate: 10 * Mbit}, {ID: 20, Rate: 10 * Mbit}, {ID: 30, Rate: 10 * Mbit}},
+				Interface: p.sndIf, Netns: p.snd.Path, Link: sc(100 * Mbit), Default: 20, Attach: mode,
+				Classes: []ClassSpec{{ID: 10, Rate: sc(10 * Mbit)}, {ID: 20, Rate: sc(10 * Mbit)}, {ID: 30, Rate: sc(10 * Mbit)}},
 			}
 			first := newTestTree(t, p.snd, cfg)
 			cfg.Classes = cfg.Classes[:2] // the restarted agent has one pool fewer
@@ -313,10 +331,9 @@ func TestKernelTreeSetupTwice(t *testing.T) {
 			if err := second.ClassifyAddr(netip.MustParseAddr(p.sndIP), 10); err != nil {
 				t.Fatal(err)
 			}
-			s := newSink(t, p.rcv, p.rcvIP)
 			sendFrom(t, p.snd, s.Addr)
 			time.Sleep(warmup)
-			within(t, "class 10 through the second instance", rates(s, window, p.sndIP)[0], 10*Mbit, tolerance)
+			within(t, "class 10 through the second instance", rates(s, window, p.sndIP)[0], sc(10*Mbit), tolerance)
 		})
 	}
 }
@@ -325,7 +342,10 @@ func TestKernelTreeSetupTwice(t *testing.T) {
 // veth, then changed live.
 func TestKernelPodLimits(t *testing.T) {
 	n := newNode(t)
-	lim, err := PodLimitsFromAnnotations(map[string]string{EgressBandwidthAnnotation: "6M", IngressBandwidthAnnotation: "5M"})
+	toNode := newSink(t, n.node, n.podGW)
+	sc := scaler(t, n.pod, toNode, n.podIP, 6*Mbit)
+	lim, err := PodLimitsFromAnnotations(map[string]string{
+		EgressBandwidthAnnotation: fmt.Sprint(uint64(sc(6 * Mbit))), IngressBandwidthAnnotation: fmt.Sprint(uint64(sc(5 * Mbit)))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,22 +369,21 @@ func TestKernelPodLimits(t *testing.T) {
 		}
 	})
 	// Pod egress: the pod sends to the node.
-	toNode := newSink(t, n.node, n.podGW)
 	stop := sendFrom(t, n.pod, toNode.Addr)
 	time.Sleep(warmup)
-	within(t, "pod egress (6M)", rates(toNode, window, n.podIP)[0], 6*Mbit, tolerance)
+	within(t, "pod egress (6M)", rates(toNode, window, n.podIP)[0], sc(6*Mbit), tolerance)
 	// Changed live, as an annotation update does.
-	lim.Egress = 3 * Mbit
+	lim.Egress = sc(3 * Mbit)
 	if err := SetPodLimits(pi, lim); err != nil {
 		t.Fatal(err)
 	}
-	within(t, "pod egress changed live (3M)", rates(toNode, window, n.podIP)[0], 3*Mbit, tolerance)
+	within(t, "pod egress changed live (3M)", rates(toNode, window, n.podIP)[0], sc(3*Mbit), tolerance)
 	stop()
 	// Pod ingress: the node sends to the pod.
 	toPod := newSink(t, n.pod, n.podIP)
 	sendFrom(t, n.node, toPod.Addr)
 	time.Sleep(warmup)
-	within(t, "pod ingress (5M)", rates(toPod, window, n.podGW)[0], 5*Mbit, tolerance)
+	within(t, "pod ingress (5M)", rates(toPod, window, n.podGW)[0], sc(5*Mbit), tolerance)
 	lim.Ingress = 0 // the annotation was removed
 	if err := SetPodLimits(pi, lim); err != nil {
 		t.Fatal(err)
@@ -377,8 +396,8 @@ func TestKernelPodLimits(t *testing.T) {
 	if qs, _ := n.node.NL.QdiscList(l); hasKind(qs, "tbf") {
 		t.Errorf("ingress limit removed, but a tbf is still on %s: %v", n.podHostIf, qs)
 	}
-	if got := rates(toPod, window, n.podGW)[0]; got < 6*Mbit {
-		t.Errorf("pod ingress after the limit was removed: %s, want above the former 5Mbit", got)
+	if got := rates(toPod, window, n.podGW)[0]; got < sc(6*Mbit) {
+		t.Errorf("pod ingress after the limit was removed: %s, want above the former %s", got, sc(5*Mbit))
 	}
 }
 

@@ -51,7 +51,9 @@ func TestKernelPacerProgram(t *testing.T) {
 	if ts, r := run(pkt4); ts != 0 || r != tcActUnspec {
 		t.Fatalf("no limit: tstamp %d, verdict %d; want 0 and pass", ts, r)
 	}
-	const rate = 1 * Mbit
+	// Rates low enough that a packet's transmission time (tens of ms) is
+	// far longer than the gap between two test runs, even under emulation.
+	const rate = 10 * Kbit
 	for _, c := range []struct {
 		src netip.Addr
 		pkt []byte
@@ -71,16 +73,17 @@ func TestKernelPacerProgram(t *testing.T) {
 		}
 	}
 	// Faster: the next packet is one (shorter) transmission time later.
-	if err := p.Limit(src4, 2*Mbit); err != nil {
+	if err := p.Limit(src4, 20*Kbit); err != nil {
 		t.Fatal(err)
 	}
 	run(pkt4) // the rate's first packet: under it
 	t1, _ := run(pkt4)
 	t2, _ := run(pkt4)
-	if want := uint64(len(pkt4)) * uint64(time.Second) / (2 * Mbit).Bytes(); t2-t1 != want {
+	if want := uint64(len(pkt4)) * uint64(time.Second) / (20 * Kbit).Bytes(); t2-t1 != want {
 		t.Errorf("after the rate was raised: stamps %d ns apart, want %d", t2-t1, want)
 	}
-	// A tiny horizon: the third packet in a row lies beyond it.
+	// A tiny horizon: at 50 ms a packet, the third in a row (the second
+	// already) lies beyond it.
 	p.horizon = time.Millisecond
 	if err := p.Limit(src6, 10*Kbit); err != nil {
 		t.Fatal(err)

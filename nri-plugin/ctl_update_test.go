@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/cgroup/cgrouptest"
 	"github.com/strata-nri/strata/cpuset/cpusettest"
 	"github.com/strata-nri/strata/isolation"
 )
@@ -137,5 +139,40 @@ func TestUpdateContainerReachesDimensions(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := upd.events(); len(got) != 2 {
 		t.Errorf("after a resize within the pool: %q, want no further event", got)
+	}
+}
+
+// The pod's cgroup is the container's parent when the kubelet named it
+// after the pod's UID, with either cgroup driver; otherwise none.
+func TestPodCgroup(t *testing.T) {
+	tree, err := cgrouptest.New(t.TempDir(), cgroup.V1, "0-1", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tree.Hierarchy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const uid = "5c1e-9f2a"
+	for _, c := range []struct{ path, uid, want string }{
+		{"/kubepods/burstable/pod" + uid + "/ctr1", uid, "/kubepods/burstable/pod" + uid},
+		{"/kubepods/pod" + uid + "/ctr1", uid, "/kubepods/pod" + uid},
+		{"kubepods-burstable-pod5c1e_9f2a.slice:cri-containerd:ctr1", uid, "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod5c1e_9f2a.slice"},
+		{"/kubepods/burstable/pod" + uid + "/ctr1", "other-uid", ""},
+		{"/strata/ctr1", uid, ""},
+		{"/ctr1", uid, ""},
+		{"/kubepods/pod" + uid + "/ctr1", "", ""},
+	} {
+		cg, err := h.Open(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if pc := podCgroup(Member{Cgroup: cg, PodUID: c.uid}); pc != nil {
+			got = pc.Path()
+		}
+		if got != c.want {
+			t.Errorf("podCgroup(%s, uid %q) = %q, want %q", c.path, c.uid, got, c.want)
+		}
 	}
 }

@@ -291,14 +291,14 @@ func Capacity(t testing.TB, n *Netns, s *Sink, src string) float64 {
 
 // Scale is the factor by which a measured test multiplies its rates so
 // that need, the most its flows may carry together (bit/s), stays within
-// a third of capacity (see Capacity). It is 1 wherever the CPU carries the
+// a quarter of capacity (see Capacity). It is 1 wherever the CPU carries the
 // test's rates with room to spare (any real machine: capacity is in
 // Gbit/s); in an emulated guest, whose CPU carries a few Mbit/s, the test
 // checks the same shares at rates the guest can push, each still measured
 // within the test's tolerance.
 func Scale(t testing.TB, capacity, need float64) float64 {
 	t.Helper()
-	f := min(1, capacity/3/need)
+	f := min(1, capacity/4/need)
 	if f < 1 {
 		t.Logf("unshaped flow carries %.1f Mbit/s: rates scaled by %.3f (need %.1f Mbit/s)", capacity/1e6, f, need/1e6)
 	}

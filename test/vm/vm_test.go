@@ -158,15 +158,6 @@ var notYetInGuest = map[string]map[string]string{
 	"test/e2e/strata": {
 		"TestE2EBurnerGrowsPool0": "batch never shrinks: an idle (cpu.idle=1) member cannot be updated on v2 — containerd sends runc the container's whole resources, the batch profile's 2 cpu shares included, runc writes cpu.weight before cpuset.cpus, and the kernel refuses a weight on an idle group (EINVAL), so the cpuset is never written (passes with the plugin giving idle members 0 shares at creation)",
 	},
-	"netqos": {
-		"TestKernelTreeClassRate":               "the emulated CPU carries only 7–24 Mbit/s, varying run to run: rates cannot be measured within ±15 % there",
-		"TestKernelTreeLowerCeilingLive":        "throughput-bound under TCG (as above)",
-		"TestKernelPodLimits":                   "throughput-bound under TCG (as above)",
-		"TestKernelTreeCgroupAndAddressSenders": "throughput-bound under TCG (as above)",
-	},
-	"nri-plugin": {
-		"TestKernelNetControllerDynamicCeiling": "throughput-bound under TCG (as above)",
-	},
 }
 
 func buildRuns(ctx context.Context, root, work string, pkgs []vm.TestPackage, runRE string) ([]vm.Run, map[string][]string, error) {
