@@ -85,7 +85,7 @@ bench:
 # root. Holds the shared measurement lock; figures land in COLO_OUT.
 COLO_OUT ?= bin/colocation
 bench-colocation:
-	flock /tmp/strata-measure.lock $(GO) run ./benchmarks/colocation -out $(COLO_OUT)
+	$(GO) run ./benchmarks/colocation -lock /tmp/strata-measure.lock -out $(COLO_OUT)
 
 demo:
 	./examples/demo/demo.sh

@@ -18,20 +18,29 @@ func main() {
 		return
 	}
 	var o Options
-	flag.DurationVar(&o.Duration, "duration", 5*time.Second, "length of one scenario's measurement (each phase of the step level)")
+	flag.DurationVar(&o.Duration, "duration", 4*time.Second, "length of one scenario's measurement (each phase of the step level)")
 	flag.DurationVar(&o.Warmup, "warmup", 2*time.Second, "load before each measurement, the same in every scenario")
 	flag.IntVar(&o.Repeats, "repeats", 2, "times every scenario runs (interleaved)")
 	loads := flag.String("loads", "0.2,0.5,0.8", "steady LC offered loads, fractions of its capacity alone (0.05..0.95), comma-separated")
 	flag.BoolVar(&o.Step, "step", true, "add a time-varying level: 20 % → 80 % → 20 % of capacity")
 	flag.IntVar(&o.Work, "work", 2000, "LC per-request work: hashed 64-byte chunks of its working set")
+	flag.BoolVar(&o.Fsync, "fsync", false, "each LC request appends a 128-byte record to a log and fsyncs it (on an ext4 loop device of the benchmark's)")
+	flag.BoolVar(&o.Disk, "disk", false, "add a disk-streaming batch antagonist (1 MiB direct writes on the same loop device)")
 	scen := flag.String("scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(scenarioNames(), ", ")+")")
 	reaction := flag.Bool("reaction", true, "run the reaction benchmark (LC load steps under Strata at 1 s and 100 ms)")
 	steps := flag.Int("reaction-steps", 20, "load steps per period in the reaction benchmark")
 	overhead := flag.Bool("overhead", true, "run the overhead benchmark (the plugin's CPU and RSS at N containers)")
 	ovN := flag.String("overhead-containers", "10,100,1000", "container counts of the overhead benchmark")
 	colo := flag.Bool("colocation", true, "run the colocation scenarios")
+	flag.StringVar(&measureLock, "lock", "", "hold an exclusive flock on this file during each measured section (e.g. /tmp/strata-measure.lock)")
 	out := flag.String("out", "", "directory for colocation.md, .json and .svg (default: print Markdown only)")
+	quiet := flag.Bool("quiet", false, "no progress lines on stderr")
 	flag.Parse()
+	if !*quiet {
+		progress = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "%s colocation: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+		}
+	}
 	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, "colocation:", err)
 		os.Exit(1)

@@ -77,10 +77,15 @@ func RunOverhead(ctx context.Context, o OverheadOptions) ([]OverheadResult, erro
 	var out []OverheadResult
 	for _, n := range o.Containers {
 		for _, p := range o.Periods {
-			r, err := overheadAt(ctx, o, n, p, sleep)
+			var r OverheadResult
+			err := locked(func() (err error) {
+				r, err = overheadAt(ctx, o, n, p, sleep)
+				return err
+			})
 			if err != nil {
 				return nil, fmt.Errorf("overhead at %d containers, %s: %w", n, p, err)
 			}
+			progress("overhead at %d containers, %s: %.3f ms CPU per period, RSS %.1f MiB", n, p, r.CPUPerPeriodMs, r.RSSMiB)
 			out = append(out, r)
 		}
 	}

@@ -116,22 +116,27 @@ func RunReaction(ctx context.Context, o ReactionOptions) ([]ReactionResult, erro
 		return nil, err
 	}
 	if o.CapacityRPS <= 0 {
-		if o.CapacityRPS, err = measureCapacity(ctx, e, o.Work, o.CapacityFor); err != nil {
+		if err := locked(func() (err error) {
+			o.CapacityRPS, err = measureCapacity(ctx, e, o.Work, o.CapacityFor)
+			return err
+		}); err != nil {
 			return nil, err
 		}
 	}
 	// The band: the LC service alone at High, p99 × BandFactor.
 	var bandUs int64
-	err = e.with(func() error {
-		lc, addr, err := startLC(e.lc, o.Work)
-		if err != nil {
-			return err
-		}
-		defer lc.kill()
-		r := openLoop(ctx, loadSpec{url: "http://" + addr + "/", rate: func(time.Duration) float64 { return o.High * o.CapacityRPS },
-			warmup: 500 * time.Millisecond, window: o.AloneFor}, rand.New(rand.NewPCG(3, 4)))
-		bandUs = int64(o.BandFactor * float64(r.Hist.ValueAtQuantile(99)))
-		return nil
+	err = locked(func() error {
+		return e.with(func() error {
+			lc, addr, err := e.startLC(o.Work)
+			if err != nil {
+				return err
+			}
+			defer lc.kill()
+			r := openLoop(ctx, loadSpec{url: "http://" + addr + "/", rate: func(time.Duration) float64 { return o.High * o.CapacityRPS },
+				warmup: 500 * time.Millisecond, window: o.AloneFor}, rand.New(rand.NewPCG(3, 4)))
+			bandUs = int64(o.BandFactor * float64(r.Hist.ValueAtQuantile(99)))
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reaction band: %w", err)
@@ -139,14 +144,17 @@ func RunReaction(ctx context.Context, o ReactionOptions) ([]ReactionResult, erro
 	var out []ReactionResult
 	for _, p := range o.Periods {
 		var r ReactionResult
-		err := e.with(func() error {
-			var err error
-			r, err = reactionAt(ctx, e, o, p, bandUs)
-			return err
+		err := locked(func() error {
+			return e.with(func() error {
+				var err error
+				r, err = reactionAt(ctx, e, o, p, bandUs)
+				return err
+			})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("reaction at %s: %w", p, err)
 		}
+		progress("reaction at %s: %d steps timed, cpuset p50 %.0f ms, p99 in band p50 %.0f ms", p, r.Steps, r.CPUSetP50, r.InBandP50)
 		out = append(out, r)
 	}
 	return out, nil
@@ -154,7 +162,7 @@ func RunReaction(ctx context.Context, o ReactionOptions) ([]ReactionResult, erro
 
 func reactionAt(ctx context.Context, e *env, o ReactionOptions, period time.Duration, bandUs int64) (res ReactionResult, err error) {
 	res = ReactionResult{Period: period.String(), BandMs: float64(bandUs) / 1000, GoalMs: float64(2*period+50*time.Millisecond) / float64(time.Millisecond)}
-	st, err := startStrata(ctx, benchConfig(period, o.Shrink))
+	st, err := startStrata(ctx, e.strataConfig(period, o.Shrink))
 	if err != nil {
 		return res, err
 	}
@@ -175,7 +183,7 @@ func reactionAt(ctx context.Context, e *env, o ReactionOptions, period time.Dura
 		}
 	}()
 	var addr string
-	if lc, addr, err = startLC(e.lc, o.Work); err != nil {
+	if lc, addr, err = e.startLC(o.Work); err != nil {
 		return res, err
 	}
 	if cpu, err = startAntagonist(e.batch, "cpu"); err != nil {

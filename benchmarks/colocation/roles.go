@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -36,10 +37,12 @@ func runRole() bool {
 		err = antagonist(cpuBurn)
 	case "mem":
 		err = antagonist(memThrash)
+	case "disk":
+		err = antagonist(diskStream)
 	case "strata":
 		err = runStrata()
 	default:
-		err = fmt.Errorf("%s=%q: unknown; allowed: lc, cpu, mem, strata", roleEnv, role)
+		err = fmt.Errorf("%s=%q: unknown; allowed: lc, cpu, mem, disk, strata", roleEnv, role)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "colocation child:", err)
@@ -63,6 +66,14 @@ func serveLC() error {
 	for i := range ws {
 		ws[i] = byte(i * 7)
 	}
+	// With the fsync option every request appends a small record to a log
+	// and syncs it, as a database's write-ahead log does.
+	var log *os.File
+	if os.Getenv(fsyncEnv) != "" {
+		if log, err = os.OpenFile(filepath.Join(os.Getenv(dirEnv), "lc.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -79,6 +90,17 @@ func serveLC() error {
 			off := int(s>>33) % (lcWorkingSet - 64)
 			sum = sha256.Sum256(append(sum[:0:0], ws[off:off+64]...))
 			ws[off] ^= sum[0]
+		}
+		if log != nil {
+			var rec [128]byte
+			copy(rec[:], sum[:])
+			if _, err := log.Write(rec[:]); err == nil {
+				err = log.Sync()
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
 		}
 		fmt.Fprintf(w, "%x\n", sum[:4])
 	})

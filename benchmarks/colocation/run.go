@@ -30,6 +30,12 @@ type Options struct {
 	// each phase Duration long.
 	Step bool
 	Work int // LC per-request work
+	// Fsync makes every LC request append a 128-byte record to a log and
+	// fsync it; Disk adds a disk-streaming antagonist to batch. Either
+	// puts the benchmark on a disk of its own (an ext4 loop device), and
+	// Strata's batch profile then gets block IO isolation (idle IO
+	// priority, the default batch IO weight; see benchConfig).
+	Fsync, Disk bool
 	// Scenarios limits the run to these names (default: all).
 	Scenarios []string
 }
@@ -158,6 +164,8 @@ func scenarioNames() []string {
 // env is the benchmark's cgroups, recreated for every scenario run so no
 // setting leaks from one scheme into the next.
 type env struct {
+	disk      *benchDisk // nil without -fsync and -disk
+	fsync     bool
 	h         *cgroup.Hierarchy
 	root      string
 	lc, batch *cgroup.Cgroup
@@ -247,6 +255,9 @@ type Result struct {
 	MemWork      float64 `json:"batch_mem_mib_per_s,omitempty"`
 	CPUWorkRatio float64 `json:"batch_cpu_ratio_to_alone,omitempty"`
 	MemWorkRatio float64 `json:"batch_mem_ratio_to_alone,omitempty"`
+	// DiskWork is the disk antagonist's MiB/s written (with -disk).
+	DiskWork      float64 `json:"batch_disk_mib_per_s,omitempty"`
+	DiskWorkRatio float64 `json:"batch_disk_ratio_to_alone,omitempty"`
 	// LCCPUs is the mean size of the LC cgroup's cpuset over the window
 	// (sampled every 50 ms): what the scheme gave the LC service.
 	LCCPUs float64 `json:"lc_cpuset_cpus_mean,omitempty"`
@@ -326,7 +337,7 @@ func newReport(e *env, o Options) *Report {
 func measureCapacity(ctx context.Context, e *env, work int, d time.Duration) (float64, error) {
 	var rps float64
 	err := e.with(func() error {
-		lc, addr, err := startLC(e.lc, work)
+		lc, addr, err := e.startLC(work)
 		if err != nil {
 			return err
 		}
@@ -355,6 +366,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := newReport(e, o)
+	if o.Fsync || o.Disk {
+		if e.disk, err = setupDisk(2048); err != nil {
+			return nil, fmt.Errorf("benchmark disk: %w", err)
+		}
+		defer e.disk.remove()
+		e.fsync = o.Fsync
+	}
 	names := o.Scenarios
 	if len(names) == 0 {
 		names = scenarioNames()
@@ -363,14 +381,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if capDur < 500*time.Millisecond {
 		capDur = 500 * time.Millisecond
 	}
-	if rep.CapacityRPS, err = measureCapacity(ctx, e, o.Work, capDur); err != nil {
+	if err := locked(func() (err error) {
+		rep.CapacityRPS, err = measureCapacity(ctx, e, o.Work, capDur)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 
 	type acc struct {
 		r                       Result
 		hist                    *LoadResult
-		cpuS, memS, util        float64
+		cpuS, memS, diskS, util float64
 		lcCPUs, lcUsage, bUsage float64
 	}
 	accs := map[string]*acc{}
@@ -391,6 +412,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return fmt.Errorf("scenario %s at %s (repeat %d): %w", s.Name, lname, rpt+1, err)
 		}
+		progress("scenario %s at %s (repeat %d): LC p99 %.2f ms, batch cpu %.0f ops/s", s.Name, lname, rpt+1, p99ms(m.lc), m.cpuOps)
 		key := s.Name + "\x00" + lname
 		a := accs[key]
 		if a == nil {
@@ -413,6 +435,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		a.cpuS += m.cpuOps
 		a.memS += m.memOps
+		a.diskS += m.diskOps
 		a.util += m.util
 		a.lcCPUs += m.lcCPUs
 		a.lcUsage += m.lcUsage
@@ -424,20 +447,32 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	for rpt := 0; rpt < o.Repeats; rpt++ {
 		// Batch alone does not depend on the LC load: once per repeat.
-		for _, n := range names {
-			if s := scenarioByName(n); !s.LC {
-				if err := run(s, nil, rpt); err != nil {
-					return nil, err
-				}
-			}
-		}
-		for li := range levels {
+		err := locked(func() error {
 			for _, n := range names {
-				if s := scenarioByName(n); s.LC {
-					if err := run(s, &levels[li], rpt); err != nil {
-						return nil, err
+				if s := scenarioByName(n); !s.LC {
+					if err := run(s, nil, rpt); err != nil {
+						return err
 					}
 				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for li := range levels {
+			err := locked(func() error {
+				for _, n := range names {
+					if s := scenarioByName(n); s.LC {
+						if err := run(s, &levels[li], rpt); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -445,7 +480,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a := accs[key]
 		r := a.r
 		k := float64(r.Repeats)
-		r.CPUWork, r.MemWork, r.NodeUtil = a.cpuS/k, a.memS/k, a.util/k
+		r.CPUWork, r.MemWork, r.DiskWork, r.NodeUtil = a.cpuS/k, a.memS/k, a.diskS/k, a.util/k
 		r.LCCPUs, r.LCUsage, r.BatchUsage = a.lcCPUs/k, a.lcUsage/k, a.bUsage/k
 		if a.hist != nil {
 			r.Sent, r.Errors = a.hist.Sent, a.hist.Errors
@@ -473,6 +508,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if batchAlone != nil && batchAlone.CPUWork > 0 && r.CPUWork > 0 {
 			r.CPUWorkRatio = r.CPUWork / batchAlone.CPUWork
 			r.MemWorkRatio = r.MemWork / batchAlone.MemWork
+			if batchAlone.DiskWork > 0 {
+				r.DiskWorkRatio = r.DiskWork / batchAlone.DiskWork
+			}
 		}
 	}
 	rep.LoadAvgEnd = loadavg()
@@ -511,8 +549,8 @@ func (e *env) with(f func() error) error {
 
 // startAntagonist starts a batch antagonist in cg and waits until it can
 // be asked for its counters.
-func startAntagonist(cg *cgroup.Cgroup, role string) (*child, error) {
-	c, err := startChild(cg, role)
+func startAntagonist(cg *cgroup.Cgroup, role string, extra ...string) (*child, error) {
+	c, err := startChild(cg, role, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -523,8 +561,12 @@ func startAntagonist(cg *cgroup.Cgroup, role string) (*child, error) {
 	return c, nil
 }
 
-func startLC(cg *cgroup.Cgroup, work int) (*child, string, error) {
-	c, err := startChild(cg, "lc", workEnv+"="+strconv.Itoa(work))
+func (e *env) startLC(work int) (*child, string, error) {
+	extra := []string{workEnv + "=" + strconv.Itoa(work)}
+	if e.fsync {
+		extra = append(extra, fsyncEnv+"=1", dirEnv+"="+e.disk.mnt)
+	}
+	c, err := startChild(e.lc, "lc", extra...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -539,6 +581,7 @@ func startLC(cg *cgroup.Cgroup, work int) (*child, string, error) {
 type measurement struct {
 	lc                  *LoadResult
 	cpuOps, memOps      float64 // per second
+	diskOps             float64 // MiB/s
 	util                float64 // node CPU busy fraction
 	lcCPUs              float64 // mean cpuset size of the LC cgroup
 	lcUsage, batchUsage float64 // cores
@@ -554,7 +597,7 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 	}
 	var st *strataSession
 	if s.Strata > 0 {
-		if st, err = startStrata(ctx, benchConfig(s.Strata, 0)); err != nil {
+		if st, err = startStrata(ctx, e.strataConfig(s.Strata, 0)); err != nil {
 			return m, err
 		}
 		defer func() {
@@ -573,9 +616,9 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 			return m, err
 		}
 	}
-	var lc, cpu, mem *child
+	var lc, cpu, mem, disk *child
 	defer func() {
-		for _, c := range []*child{lc, cpu, mem} {
+		for _, c := range []*child{lc, cpu, mem, disk} {
 			if c != nil && c.cmd.ProcessState == nil {
 				c.kill()
 			}
@@ -583,7 +626,7 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 	}()
 	var addr string
 	if s.LC {
-		if lc, addr, err = startLC(e.lc, o.Work); err != nil {
+		if lc, addr, err = e.startLC(o.Work); err != nil {
 			return m, err
 		}
 	}
@@ -593,6 +636,11 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 		}
 		if mem, err = startAntagonist(e.batch, "mem"); err != nil {
 			return m, err
+		}
+		if o.Disk {
+			if disk, err = startAntagonist(e.batch, "disk", dirEnv+"="+e.disk.mnt); err != nil {
+				return m, err
+			}
 		}
 	}
 	if st != nil {
@@ -607,7 +655,7 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 		window = lv.length
 	}
 	var w windowStats
-	begin := func(time.Time) { w.begin(e, cpu, mem) }
+	begin := func(time.Time) { w.begin(e, cpu, mem, disk) }
 	if s.LC {
 		r := openLoop(ctx, loadSpec{url: "http://" + addr + "/", rate: func(t time.Duration) float64 { return capRPS * lv.frac(t) },
 			warmup: o.Warmup, window: window, begin: begin}, rng)
@@ -626,6 +674,11 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 		}
 		if m.memOps, err = antagonistRate(mem, w.mem0); err != nil {
 			return m, fmt.Errorf("memory thrasher: %w", err)
+		}
+		if disk != nil {
+			if m.diskOps, err = antagonistRate(disk, w.disk0); err != nil {
+				return m, fmt.Errorf("disk streamer: %w", err)
+			}
 		}
 	}
 	if lc != nil {
@@ -647,11 +700,12 @@ type windowStats struct {
 	lc0, b0       time.Duration
 	t0            time.Time
 	cpu0, mem0    antagonistMark
+	disk0         antagonistMark
 	stopSampling  chan struct{}
 	samples       chan float64
 }
 
-func (w *windowStats) begin(e *env, cpu, mem *child) {
+func (w *windowStats) begin(e *env, cpu, mem, disk *child) {
 	w.t0 = time.Now()
 	w.busy0, w.total0 = cpuTimes()
 	w.lc0, _ = e.lc.CPUUsage()
@@ -659,6 +713,9 @@ func (w *windowStats) begin(e *env, cpu, mem *child) {
 	if cpu != nil {
 		w.cpu0, _ = cpu.mark()
 		w.mem0, _ = mem.mark()
+	}
+	if disk != nil {
+		w.disk0, _ = disk.mark()
 	}
 	w.stopSampling = make(chan struct{})
 	w.samples = make(chan float64, 1)
@@ -762,4 +819,15 @@ func cpuTimes() (busy, total uint64) {
 		}
 	}
 	return busy, total
+}
+
+// progress, when set (the command sets it), reports each finished
+// measurement on stderr.
+var progress = func(format string, args ...any) {}
+
+func p99ms(r *LoadResult) float64 {
+	if r == nil {
+		return 0
+	}
+	return float64(r.Hist.ValueAtQuantile(99)) / 1000
 }

@@ -41,9 +41,6 @@ type nriRuntime struct {
 	// distinct messages (at most maxErrText).
 	failed  int
 	errText []string
-	// onUpdate, when set, is called (without mu) after an update reached a
-	// container's cgroup.
-	onUpdate func(id string, res *api.LinuxResources)
 }
 
 type runtimeContainer struct {
@@ -79,12 +76,12 @@ func newNRIRuntime() (*nriRuntime, error) {
 		rt.mu.Unlock()
 		updates, err := cb(ctx, pods, ctrs)
 		if err == nil {
-			rt.update(updates)
+			_, _ = rt.update(updates)
 		}
 		return err
 	}
 	update := func(_ context.Context, u []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) {
-		return nil, rt.update(u)
+		return rt.update(u)
 	}
 	// Private plugin and configuration directories: no pre-installed plugin
 	// of the host is launched.
@@ -113,43 +110,51 @@ func (rt *nriRuntime) stop() {
 	os.RemoveAll(rt.dir)
 }
 
-// update applies the plugin's updates to the containers' cgroups.
-func (rt *nriRuntime) update(us []*api.ContainerUpdate) error {
-	var errs []error
+// update applies the plugin's updates to the containers' cgroups. As
+// containerd does, an update marked IgnoreFailure that fails (a vanished
+// container, a refused write) is returned in failed rather than failing
+// the batch; any other failure is the error.
+func (rt *nriRuntime) update(us []*api.ContainerUpdate) (failed []*api.ContainerUpdate, err error) {
+	var errs, ignored []error
 	for _, u := range us {
 		rt.mu.Lock()
 		c := rt.ctrs[u.GetContainerId()]
 		rt.mu.Unlock()
-		if c == nil {
-			if !u.GetIgnoreFailure() {
-				errs = append(errs, fmt.Errorf("update of container %s: no such container", u.GetContainerId()))
-			}
-			continue
-		}
 		res := u.GetLinux().GetResources()
-		if err := runcApply(c.cg, res); err != nil {
-			errs = append(errs, fmt.Errorf("update of container %s: %w", u.GetContainerId(), err))
+		var uerr error
+		switch {
+		case c == nil:
+			uerr = fmt.Errorf("update of container %s: no such container", u.GetContainerId())
+		default:
+			if werr := runcApply(c.cg, res); werr != nil {
+				uerr = fmt.Errorf("update of container %s: %w", u.GetContainerId(), werr)
+			} else {
+				rt.mu.Lock()
+				mergeResources(c.ctr.Linux.Resources, res)
+				rt.mu.Unlock()
+			}
+		}
+		if uerr == nil {
 			continue
 		}
-		rt.mu.Lock()
-		mergeResources(c.ctr.Linux.Resources, res)
-		f := rt.onUpdate
-		rt.mu.Unlock()
-		if f != nil {
-			f(u.GetContainerId(), res)
+		if u.GetIgnoreFailure() {
+			failed = append(failed, u)
+			ignored = append(ignored, uerr)
+		} else {
+			errs = append(errs, uerr)
 		}
 	}
-	if len(errs) > 0 {
+	if n := len(errs) + len(ignored); n > 0 {
 		rt.mu.Lock()
-		rt.failed += len(errs)
-		for _, e := range errs {
+		rt.failed += n
+		for _, e := range append(errs, ignored...) {
 			if len(rt.errText) < maxErrText && !slices.Contains(rt.errText, e.Error()) {
 				rt.errText = append(rt.errText, e.Error())
 			}
 		}
 		rt.mu.Unlock()
 	}
-	return errors.Join(errs...)
+	return failed, errors.Join(errs...)
 }
 
 const maxErrText = 4
@@ -307,7 +312,7 @@ func (rt *nriRuntime) create(ctx context.Context, s containerSpec) (string, erro
 		return "", fmt.Errorf("container %s: adjustment: %w", id, err)
 	}
 	// Updates the creation implied for this very container.
-	if err := rt.update(resp.GetUpdate()); err != nil {
+	if _, err := rt.update(resp.GetUpdate()); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -357,7 +362,7 @@ func (rt *nriRuntime) remove(ctx context.Context, id string) error {
 	rt.mu.Unlock()
 	resp, err := rt.r.StopContainer(ctx, &api.StopContainerRequest{Pod: c.pod, Container: c.ctr})
 	if err == nil {
-		_ = rt.update(resp.GetUpdate())
+		_, _ = rt.update(resp.GetUpdate())
 	}
 	rerr := rt.r.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: c.pod, Container: c.ctr})
 	rt.forget(id)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -22,6 +23,9 @@ import (
 const (
 	socketEnv = "STRATA_COLOCATION_NRI_SOCKET"
 	configEnv = "STRATA_COLOCATION_CONFIG" // JSON (a YAML subset)
+	// profileEnv, when set in the benchmark's environment, makes every
+	// plugin child write a CPU profile to <value>.<pid>.
+	profileEnv = "STRATA_COLOCATION_PLUGIN_PROFILE"
 )
 
 // Pod namespaces and pool names of the benchmark's containers.
@@ -61,6 +65,23 @@ func benchConfig(period, shrink time.Duration) *isolation.Config {
 	return cfg
 }
 
+// strataConfig is benchConfig for this run: with the benchmark's disk in
+// use, the batch pool also gets block IO isolation — the idle IO priority
+// (bfq serves it only when no other class wants the disk) and, from its
+// empty weight, the default batch IO weight — all Strata offers on cgroup
+// v1 against buffered and direct IO without tuning a limit to the device.
+func (e *env) strataConfig(period, shrink time.Duration) *isolation.Config {
+	cfg := benchConfig(period, shrink)
+	if e.disk != nil {
+		for i := range cfg.Pools {
+			if cfg.Pools[i].Priority == 2 {
+				cfg.Pools[i].Profile.IO.IOPriority = "idle"
+			}
+		}
+	}
+	return cfg
+}
+
 // poolName returns the name of the pool with the given priority.
 func poolName(cfg *isolation.Config, prio int) string {
 	for _, p := range cfg.Pools {
@@ -73,9 +94,7 @@ func poolName(cfg *isolation.Config, prio int) string {
 
 // runStrata is the "strata" child role: Strata's NRI plugin as the strata
 // binary's run command builds it (nri-plugin/cmd/strata), connected to the
-// benchmark's runtime socket, until SIGTERM. The pool-level dimensions'
-// controllers (block IO, RDT, network) are left out: the benchmark's
-// configuration sets none of their profiles.
+// benchmark's runtime socket, until SIGTERM.
 func runStrata() error {
 	cfg, err := isolation.ParseConfig([]byte(os.Getenv(configEnv)))
 	if err != nil {
@@ -85,9 +104,26 @@ func runStrata() error {
 	// a warning per period would drown the report.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	nriplugin.RouteNRILogs(logger)
-	p, err := nriplugin.New(nriplugin.Options{SocketPath: os.Getenv(socketEnv), Config: cfg, Logger: logger})
+	// As the strata binary registers them: the block IO and RDT
+	// dimensions (RDT disables itself without resctrl). The network
+	// dimension is left out: its controller shapes the host's uplink, and
+	// the benchmark sets no network profile.
+	p, err := nriplugin.New(nriplugin.Options{SocketPath: os.Getenv(socketEnv), Config: cfg, Logger: logger,
+		Controllers: []nriplugin.Controller{nriplugin.NewRDTController(nriplugin.RDTOptions{}), nriplugin.NewIOController(nriplugin.IOOptions{})}})
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv(profileEnv); path != "" {
+		// A CPU profile of the plugin, to see where its overhead goes.
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
