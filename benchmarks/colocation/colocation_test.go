@@ -85,7 +85,7 @@ func TestKernelColocationSmoke(t *testing.T) {
 		t.Errorf("reaction: %d steps timed + %d already grown, want %d; band %g ms; goal %g ms, want 250", r.Steps, r.AlreadyGrown, ro.Steps, r.BandMs, r.GoalMs)
 	}
 
-	oo := OverheadOptions{Containers: []int{10}, Periods: []time.Duration{100 * time.Millisecond}, Window: 2 * time.Second, Settle: 200 * time.Millisecond}
+	oo := OverheadOptions{Containers: []int{10}, Periods: []time.Duration{100 * time.Millisecond}, Window: 4 * time.Second, Settle: 200 * time.Millisecond}
 	if rep.Overhead, err = RunOverhead(ctx, oo); err != nil {
 		t.Fatal(err)
 	}

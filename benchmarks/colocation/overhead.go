@@ -19,7 +19,8 @@ import (
 type OverheadOptions struct {
 	Containers []int
 	Periods    []time.Duration
-	// Window is how long the plugin's CPU time is measured, after Settle.
+	// Window bounds how long the plugin's CPU time is measured, after
+	// Settle: ten periods, at least Window/2, at most Window.
 	Window, Settle time.Duration
 }
 
@@ -166,12 +167,17 @@ func overheadAt(ctx context.Context, o OverheadOptions, n int, period time.Durat
 	res.AdmitSeconds = time.Since(start).Seconds()
 	pid := st.plugin.Process.Pid
 	time.Sleep(o.Settle + 2*period)
+	// At least ten periods, and at least half the configured window.
+	window := max(10*period, o.Window/2)
+	if window > o.Window {
+		window = o.Window
+	}
 	cpu0, err := procCPU(pid)
 	if err != nil {
 		return res, err
 	}
 	t0 := time.Now()
-	time.Sleep(o.Window)
+	time.Sleep(window)
 	cpu1, err := procCPU(pid)
 	if err != nil {
 		return res, err

@@ -241,16 +241,20 @@ func (c *child) kill() {
 // repeats where it has several (latency quantiles are taken over the
 // merged histogram).
 type Result struct {
-	Scenario     string  `json:"scenario"`
-	Level        string  `json:"level"`
-	Repeats      int     `json:"repeats"`
-	OfferedRPS   float64 `json:"lc_offered_rps,omitempty"`
-	Sent         int64   `json:"lc_requests,omitempty"`
-	Errors       int64   `json:"lc_errors,omitempty"`
-	P50          float64 `json:"lc_p50_ms,omitempty"`
-	P99          float64 `json:"lc_p99_ms,omitempty"`
-	P999         float64 `json:"lc_p999_ms,omitempty"`
-	P99Ratio     float64 `json:"lc_p99_ratio_to_alone,omitempty"`
+	Scenario   string  `json:"scenario"`
+	Level      string  `json:"level"`
+	Repeats    int     `json:"repeats"`
+	OfferedRPS float64 `json:"lc_offered_rps,omitempty"`
+	Sent       int64   `json:"lc_requests,omitempty"`
+	Errors     int64   `json:"lc_errors,omitempty"`
+	P50        float64 `json:"lc_p50_ms,omitempty"`
+	P99        float64 `json:"lc_p99_ms,omitempty"`
+	P999       float64 `json:"lc_p999_ms,omitempty"`
+	P99Ratio   float64 `json:"lc_p99_ratio_to_alone,omitempty"`
+	// P99Min and P99Max are the lowest and highest p99 of single repeats:
+	// the noise between repeats.
+	P99Min       float64 `json:"lc_p99_min_of_repeats_ms,omitempty"`
+	P99Max       float64 `json:"lc_p99_max_of_repeats_ms,omitempty"`
 	CPUWork      float64 `json:"batch_cpu_ops_per_s,omitempty"`
 	MemWork      float64 `json:"batch_mem_mib_per_s,omitempty"`
 	CPUWorkRatio float64 `json:"batch_cpu_ratio_to_alone,omitempty"`
@@ -425,6 +429,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		a.r.Repeats++
 		if m.lc != nil {
+			if p := p99ms(m.lc); a.r.P99Min == 0 || p < a.r.P99Min {
+				a.r.P99Min = p
+			}
+			if p := p99ms(m.lc); p > a.r.P99Max {
+				a.r.P99Max = p
+			}
 			if a.hist == nil {
 				a.hist = m.lc
 			} else {
