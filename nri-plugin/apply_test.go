@@ -520,6 +520,11 @@ func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
 // to every batch member, and kept containerd busy with runc updates.
 func TestIdleMembersSharesAreTheKernels(t *testing.T) {
 	rb := newRemovalBench(t, 6)
+	for id := range rb.p.ctrs {
+		if rb.p.pending.has(id) {
+			t.Fatalf("member %s has updates pending: drift repair would not read it", id)
+		}
+	}
 	for i := 0; i < 3; i++ {
 		rb.p.step(context.Background())
 		if n := rb.drain(); n != 0 {

@@ -152,6 +152,7 @@ func (rb *removalBench) drain() int {
 				}
 				n++
 			}
+			rb.p.pending.done(changes) // landed: drift repair reads them again
 		default:
 			return n
 		}
@@ -247,6 +248,7 @@ func BenchmarkDriftCheck(b *testing.B) {
 					}
 				}
 			}
+			p.pending.done(changes)
 			continue
 		default:
 		}
@@ -254,6 +256,11 @@ func BenchmarkDriftCheck(b *testing.B) {
 	}
 	if r := p.drift(members, rt, nil, 1); len(r) != 0 {
 		b.Fatalf("%d members drifted on a settled fixture, first %s: %s", len(r), r[0].ID, fieldNames(r[0].Fields))
+	}
+	for _, m := range members {
+		if p.pending.has(m.id) {
+			b.Fatalf("member %s has updates pending: drift repair would not read it", m.id)
+		}
 	}
 	for _, bc := range []struct {
 		name   string
