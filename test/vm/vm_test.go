@@ -151,6 +151,9 @@ func TestVM(t *testing.T) {
 // other kernel test of every package runs in the guest. (Each entry is an
 // open problem, not a feature the guest lacks.)
 var notYetInGuest = map[string]map[string]string{
+	"benchmarks/colocation": {
+		"TestKernelColocationSmoke": "wedged the guest (2c72281, Strata's full loop in-process): after failing on v2 readings (idle batch cpu.shares 0, want 2/3; LC cpuset of 0 CPUs on average) no console output for 10 min, not even its 5 min test timeout or the guest's 10 min kill, so the kernel itself stopped; the plugin's eBPF scheduler probe is loaded there, as in the earlier TestKernelSchedProbeAccuracy hang",
+	},
 	"iolimit": {
 		"TestKernelBFQWeights":     "weights 400:100 gave a 2.10 throughput ratio in the guest against the test's floor of 2 (goal 4 ± 25 %): the loop device's readers are CPU-bound under TCG, too close to the floor to pass reliably",
 		"TestKernelFsyncLatencyV2": "fsync p99 1168 × alone against the ≤ 3 × goal (guest, scratch disk): the online fdatasync of the raw loop device flushes every dirty page of the device inode, batch's included, at batch's 10 MiB/s io.max — an open finding of issue 10",
