@@ -65,12 +65,24 @@ func main() {
 		}
 		rep = newReport(e, o)
 	}
+	// Results are written after each phase, so a run cut short keeps
+	// what it measured.
+	write := func() {
+		rep.LoadAvgEnd = loadavg()
+		if *out != "" {
+			if err := writeReport(rep, *out); err != nil {
+				fail(err)
+			}
+		}
+	}
+	write()
 	if *reaction {
 		ro := DefaultReactionOptions()
 		ro.Steps, ro.Work, ro.CapacityRPS = *steps, o.Work, rep.CapacityRPS
 		if rep.Reaction, err = RunReaction(ctx, ro); err != nil {
 			fail(err)
 		}
+		write()
 	}
 	if *overhead {
 		oo := DefaultOverheadOptions()
@@ -80,30 +92,35 @@ func main() {
 		if rep.Overhead, err = RunOverhead(ctx, oo); err != nil {
 			fail(err)
 		}
+		write()
 	}
-	rep.LoadAvgEnd = loadavg()
-	md := rep.Markdown()
-	fmt.Print(md)
-	if *out == "" {
-		return
+	fmt.Print(rep.Markdown())
+}
+
+// writeReport writes colocation.md, .json and (with colocation results)
+// .svg into dir.
+func writeReport(rep *Report, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		fail(err)
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
 	}
-	js, _ := json.MarshalIndent(rep, "", "  ")
-	files := map[string][]byte{"colocation.md": []byte(md), "colocation.json": js}
+	files := map[string][]byte{"colocation.md": []byte(rep.Markdown()), "colocation.json": js}
 	if len(rep.Results) > 0 {
 		var svg bytes.Buffer
 		if err := rep.WriteSVG(&svg); err != nil {
-			fail(err)
+			return err
 		}
 		files["colocation.svg"] = svg.Bytes()
 	}
 	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(*out, name), b, 0o644); err != nil {
-			fail(err)
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 func parseFloats(s string) ([]float64, error) {
