@@ -218,7 +218,7 @@ func reactionAt(ctx context.Context, e *env, o ReactionOptions, period time.Dura
 			t := time.NewTicker(2 * time.Millisecond)
 			defer t.Stop()
 			for {
-				if c, err := e.lc.CPUSetCPUs(); err == nil && c.Size() != last {
+				if c, err := e.lc.EffectiveCPUs(); err == nil && c.Size() != last {
 					last = c.Size()
 					mu.Lock()
 					events = append(events, cpusetEvent{time.Since(origin), last})

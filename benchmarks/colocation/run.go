@@ -262,8 +262,9 @@ type Result struct {
 	// DiskWork is the disk antagonist's MiB/s written (with -disk).
 	DiskWork      float64 `json:"batch_disk_mib_per_s,omitempty"`
 	DiskWorkRatio float64 `json:"batch_disk_ratio_to_alone,omitempty"`
-	// LCCPUs is the mean size of the LC cgroup's cpuset over the window
-	// (sampled every 50 ms): what the scheme gave the LC service.
+	// LCCPUs is the mean size of the LC cgroup's effective cpuset over
+	// the window (sampled every 50 ms): what the scheme gave the LC
+	// service.
 	LCCPUs float64 `json:"lc_cpuset_cpus_mean,omitempty"`
 	// LCUsage and BatchUsage are the CPUs (cores) each cgroup used.
 	LCUsage    float64 `json:"lc_cpu_cores,omitempty"`
@@ -734,7 +735,7 @@ func (w *windowStats) begin(e *env, cpu, mem, disk *child) {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if c, err := e.lc.CPUSetCPUs(); err == nil {
+			if c, err := e.lc.EffectiveCPUs(); err == nil {
 				sum += float64(c.Size())
 				n++
 			}
