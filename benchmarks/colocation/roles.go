@@ -94,7 +94,8 @@ func serveLC() error {
 		if log != nil {
 			var rec [128]byte
 			copy(rec[:], sum[:])
-			if _, err := log.Write(rec[:]); err == nil {
+			_, err := log.Write(rec[:])
+			if err == nil {
 				err = log.Sync()
 			}
 			if err != nil {
