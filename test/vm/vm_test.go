@@ -155,7 +155,6 @@ var notYetInGuest = map[string]map[string]string{
 		"TestKernelSchedProbeAccuracy":          "hung the guest again in a full CI run (02:45 UTC, 2026-12-02: no console output after nri-plugin for 15 min) though it passed 8 runs before; the eBPF scheduler probe on the 6.1 guest kernel is suspected, unproven — an open finding of issue 18",
 		"TestKernelSchedSampleAllocatesNothing": "loads the scheduler probe (see TestKernelSchedProbeAccuracy)",
 		"TestKernelSchedProbeLifecycle":         "loads the scheduler probe (see TestKernelSchedProbeAccuracy)",
-		"TestKernelSchedProbeRefused":           "loads the scheduler probe (see TestKernelSchedProbeAccuracy)",
 	},
 	"benchmarks/colocation": {
 		"TestKernelColocationSmoke": "wedged the guest (2c72281, Strata's full loop in-process): after failing on v2 readings (idle batch cpu.shares 0, want 2/3; LC cpuset of 0 CPUs on average) no console output for 10 min, not even its 5 min test timeout or the guest's 10 min kill, so the kernel itself stopped; the plugin's eBPF scheduler probe is loaded there, as in the earlier TestKernelSchedProbeAccuracy hang",
