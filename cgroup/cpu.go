@@ -1,12 +1,16 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	occgroups "github.com/opencontainers/cgroups"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	occgroups "github.com/opencontainers/cgroups"
+
+	"github.com/strata-nri/strata/internal/byteconv"
 )
 
 // SetCPUShares sets the CPU weight in cgroup v1 shares (2..262144, 1024 is
@@ -170,5 +174,52 @@ func (c *Cgroup) CPUIdle() (bool, error) {
 		return false, err
 	}
 	v, err := readUint(dir, "cpu.idle")
+	return v == 1, err
+}
+
+// CPUShares is Cgroup.CPUShares through a kept file.
+func (f *Files) CPUShares() (uint64, error) {
+	v, err := f.readUint(keptCPUShares, CPU, "cpu.shares", "cpu.weight")
+	if err != nil || f.c.h.mode != V2 {
+		return v, err
+	}
+	return WeightToShares(v), nil
+}
+
+// CPUQuota is Cgroup.CPUQuota through kept files.
+func (f *Files) CPUQuota() (quotaUs int64, periodUs uint64, err error) {
+	if f.c.h.mode == V2 {
+		b, k, _, err := f.read(keptCPUQuota, CPU, "", "cpu.max")
+		if err != nil {
+			return 0, 0, err
+		}
+		q, p, ok := bytes.Cut(b, []byte(" "))
+		if !ok {
+			return 0, 0, &FileError{Op: "parse", Path: k.path, Value: string(b), Err: errors.New(`want "<quota|max> <period>"`)}
+		}
+		quotaUs = -1
+		if string(q) != "max" {
+			if quotaUs, err = parseInt(q, k); err != nil {
+				return 0, 0, err
+			}
+		}
+		period, ok := byteconv.ParseUint(p)
+		if !ok {
+			return 0, 0, &FileError{Op: "parse", Path: k.path, Value: string(b), Err: errors.New("period: want an unsigned integer")}
+		}
+		return quotaUs, period, nil
+	}
+	if quotaUs, err = f.readInt(keptCPUQuota, CPU, "cpu.cfs_quota_us", ""); err != nil {
+		return 0, 0, err
+	}
+	if periodUs, err = f.readUint(keptCPUPeriod, CPU, "cpu.cfs_period_us", ""); err != nil {
+		return 0, 0, err
+	}
+	return quotaUs, periodUs, nil
+}
+
+// CPUIdle is Cgroup.CPUIdle through a kept file.
+func (f *Files) CPUIdle() (bool, error) {
+	v, err := f.readUint(keptCPUIdle, CPU, "cpu.idle", "cpu.idle")
 	return v == 1, err
 }

@@ -58,3 +58,31 @@ func (c *Cgroup) readCPUSet(file string) (cpuset.CPUSet, error) {
 	}
 	return set, nil
 }
+
+// CPUSetCPUs is Cgroup.CPUSetCPUs through a kept file. An unchanged list
+// is not parsed again: the set is the one read before (CPUSets are
+// immutable), so a steady read allocates nothing.
+func (f *Files) CPUSetCPUs() (cpuset.CPUSet, error) {
+	return f.readCPUSet(keptCPUSetCPUs, "cpuset.cpus")
+}
+
+// CPUSetMems is Cgroup.CPUSetMems through a kept file.
+func (f *Files) CPUSetMems() (cpuset.CPUSet, error) {
+	return f.readCPUSet(keptCPUSetMems, "cpuset.mems")
+}
+
+func (f *Files) readCPUSet(id keptFileID, file string) (cpuset.CPUSet, error) {
+	b, k, unchanged, err := f.read(id, CPUSet, file, file)
+	if err != nil {
+		return cpuset.New(), err
+	}
+	if unchanged {
+		return k.parsed.(cpuset.CPUSet), nil
+	}
+	set, err := cpulist.Parse(string(b))
+	if err != nil {
+		return cpuset.New(), &FileError{Op: "parse", Path: k.path, Value: string(b), Err: err}
+	}
+	k.parsed = set
+	return set, nil
+}

@@ -3,6 +3,9 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/strata-nri/strata/internal/safetext"
 )
@@ -47,12 +50,38 @@ type FileError struct {
 func (e *FileError) Error() string {
 	switch e.Op {
 	case "write":
-		return fmt.Sprintf("write %s to %s: %v", safetext.Quote(e.Value), e.Path, e.Err)
+		return fmt.Sprintf("write %s to %s: %s", safetext.Quote(e.Value), e.Path, reason(e.Err))
 	case "parse":
-		return fmt.Sprintf("parse %s: value %s: %v", e.Path, safetext.Quote(e.Value), e.Err)
+		return fmt.Sprintf("parse %s: value %s: %s", e.Path, safetext.Quote(e.Value), reason(e.Err))
 	default:
-		return fmt.Sprintf("%s %s: %v", e.Op, e.Path, e.Err)
+		return fmt.Sprintf("%s %s: %s", e.Op, e.Path, reason(e.Err))
 	}
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
+
+// maxReason bounds the text of a FileError's cause.
+const maxReason = 4 * safetext.MaxLen
+
+// reason is err's text without the input it echoes (Value already shows
+// that, quoted and cut): strconv's errors repeat the whole number they
+// failed on, so a 2 KiB line of a stat file came back twice, once uncut.
+// Whatever else a cause says is cut to maxReason bytes.
+func reason(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	s := err.Error()
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		s = strings.Replace(s, ne.Error(), "strconv."+ne.Func+": "+ne.Err.Error(), 1)
+	}
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(+" + strconv.Itoa(len(s)-cut) + " bytes)"
+}

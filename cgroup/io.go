@@ -142,6 +142,35 @@ func (c *Cgroup) SetIOLimit(l IOLimit) error {
 	return nil
 }
 
+// CountIOThrottleStats makes a cgroup v1 kernel count dev's IO in every
+// cgroup's blkio.throttle.io_service_bytes and io_serviced. Recent
+// kernels (6.18 here) start blk-throttle on a device only when a limit is
+// first configured for it, and until then those files list nothing for
+// the device (a fresh loop device read by a cgroup showed no entry). Writing a
+// rule without a limit ("maj:min 0") to one of c's throttle files starts
+// it and limits nothing; it is written only where c has no rule for dev,
+// so a limit c has stays. On v2 (io.stat counts every device) it does
+// nothing.
+func (c *Cgroup) CountIOThrottleStats(dev DevNum) error {
+	if c.h.mode == V2 {
+		return nil
+	}
+	lims, err := c.IOLimits()
+	if err != nil {
+		return err
+	}
+	for _, l := range lims {
+		if l.Device == dev {
+			return nil // throttling is configured there: counted already
+		}
+	}
+	dir, err := c.Dir(BlkIO)
+	if err != nil {
+		return err
+	}
+	return writeString(dir, v1ThrottleFiles[0], dev.String()+" 0")
+}
+
 func formatIOMax(v uint64) string {
 	if v == 0 {
 		return "max"

@@ -81,3 +81,28 @@ func (c *Cgroup) SetMemorySoftLimit(bytes int64) error {
 func (c *Cgroup) MemorySoftLimit() (int64, error) {
 	return c.memory("memory.soft_limit_in_bytes", "memory.low")
 }
+
+func (f *Files) memory(id keptFileID, v1file, v2file string) (int64, error) {
+	if f.c.h.mode == V2 {
+		return f.readMaxInt(id, Memory, v1file, v2file)
+	}
+	v, err := f.readInt(id, Memory, v1file, v2file)
+	if err == nil && v >= v1Unlimited {
+		v = -1
+	}
+	return v, err
+}
+
+// MemoryHigh is Cgroup.MemoryHigh through a kept file.
+func (f *Files) MemoryHigh() (int64, error) { return f.memory(keptMemoryHigh, "", "memory.high") }
+
+// MemoryLow is Cgroup.MemoryLow through a kept file.
+func (f *Files) MemoryLow() (int64, error) { return f.memory(keptMemoryLow, "", "memory.low") }
+
+// MemoryMin is Cgroup.MemoryMin through a kept file.
+func (f *Files) MemoryMin() (int64, error) { return f.memory(keptMemoryMin, "", "memory.min") }
+
+// MemorySoftLimit is Cgroup.MemorySoftLimit through a kept file.
+func (f *Files) MemorySoftLimit() (int64, error) {
+	return f.memory(keptMemorySoftLimit, "memory.soft_limit_in_bytes", "memory.low")
+}

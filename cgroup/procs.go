@@ -1,11 +1,16 @@
 package cgroup
 
 import (
+	"bytes"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/strata-nri/strata/internal/byteconv"
 )
 
 // AddProc moves a process into the cgroup, in every v1 hierarchy (so that
@@ -69,4 +74,49 @@ func (c *Cgroup) Procs() ([]int, error) {
 	}
 	sort.Ints(pids)
 	return pids, nil
+}
+
+// maxProcsBytes bounds the cgroup.procs that Files.Procs reads: 1 MiB,
+// about 140 000 pids (a container's pids.max is far lower).
+const maxProcsBytes = 1 << 20
+
+// Procs is Cgroup.Procs through a kept file. The slice is f's: valid until
+// the next call.
+func (f *Files) Procs() ([]int, error) {
+	ctl := CPU
+	if f.c.h.mode != V2 {
+		if _, ok := f.c.h.controllers[CPU]; !ok {
+			keys := sortedKeys(f.c.h.controllers)
+			if len(keys) == 0 {
+				return nil, ErrNoController
+			}
+			ctl = keys[0]
+		}
+	}
+	b, k, _, err := f.read(keptProcs, ctl, "cgroup.procs", "cgroup.procs")
+	if err != nil {
+		return nil, err
+	}
+	f.pids = f.pids[:0]
+	sorted := true
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		v, ok := byteconv.ParseUint(bytes.TrimSpace(line))
+		if !ok || v > math.MaxInt32 {
+			return nil, &FileError{Op: "parse", Path: k.path, Value: string(line), Err: errors.New("want a process id")}
+		}
+		if n := len(f.pids); n > 0 && f.pids[n-1] > int(v) {
+			sorted = false
+		}
+		f.pids = append(f.pids, int(v))
+	}
+	if !sorted {
+		sort.Ints(f.pids)
+	}
+	return f.pids, nil
 }

@@ -32,11 +32,17 @@ func MilliCPUToShares(milli int64) uint64 {
 // minimum, which the kubelet writes for containers without a request.
 // Shares above MaxShares (which the kernel would not accept) count as
 // MaxShares, so the product cannot overflow.
+//
+// The kubelet's MilliCPUToShares rounds down (2001m gives 2049 shares), so
+// the inverse rounds up: the smallest request that gives these shares,
+// which is the only one (the map is one-to-one, 1.024 shares a
+// millicore). Rounding down would read 2049 shares as 2000m, a whole-CPU
+// request, and give exclusive cores to a 2001m container.
 func SharesToMilliCPU(shares uint64) int64 {
 	if shares <= MinShares {
 		return 0
 	}
-	return int64(min(shares, MaxShares)) * 1000 / DefaultShares
+	return (int64(min(shares, MaxShares))*1000 + DefaultShares - 1) / DefaultShares
 }
 
 // Keys of the OCI linux.resources.unified map: cgroup v2 file names, which

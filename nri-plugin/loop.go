@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/cpuset"
+
 	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/isolation"
 	"github.com/strata-nri/strata/pressure"
@@ -24,9 +26,34 @@ type sampler struct {
 	vanished map[string]bool
 }
 
-func newSampler(h *cgroup.Hierarchy, procRoot string) *sampler {
+// sampleMemoryInterval is how often the sampler reads each member's
+// memory (memory.stat), at the least: memory sizes move more slowly than
+// CPU rates, memory.stat is the costliest file of a pass for the kernel to
+// produce (on v1 about half of the sampler's time at 100 containers), and
+// memory protection reacts to the node's pressure and available memory,
+// which the node sampler reads every period; the members' sizes only pick
+// whose page cache to reclaim and whom to evict. CPU, throttling and PSI
+// are read every period.
+const sampleMemoryInterval = 2 * time.Second
+
+// sampleMemoryEvery is the number of periods between two reads of a
+// member's memory: sampleMemoryInterval in periods, at least 1.
+func sampleMemoryEvery(period time.Duration) int {
+	return int(periodsIn(sampleMemoryInterval, period))
+}
+
+// periodsIn is interval in loop periods, rounded up, at least 1 (a period
+// of 0 counts as the default 1 s).
+func periodsIn(interval, period time.Duration) uint64 {
+	if period <= 0 {
+		period = time.Second
+	}
+	return max(1, uint64((interval+period-1)/period))
+}
+
+func newSampler(h *cgroup.Hierarchy, procRoot string, period time.Duration) *sampler {
 	s := &sampler{
-		cgroups:  pressure.NewSampler(h, pressure.SamplerOptions{PSI: true}),
+		cgroups:  pressure.NewSampler(h, pressure.SamplerOptions{PSI: true, MemoryEvery: sampleMemoryEvery(period)}),
 		members:  map[string]*cgroup.Cgroup{},
 		vanished: map[string]bool{},
 		obs:      isolation.Observations{Containers: map[string]isolation.ContainerUsage{}},
@@ -40,6 +67,7 @@ func newSampler(h *cgroup.Hierarchy, procRoot string) *sampler {
 // loop runs the feedback loop until ctx ends: every period it samples,
 // decides, commits and dispatches the plan.
 func (p *Plugin) loop(ctx context.Context) {
+	defer p.closeKeptFiles(true)
 	for {
 		p.mu.Lock()
 		period := p.cfg.Period.Duration
@@ -155,13 +183,15 @@ type repair struct {
 // fields (see setting.slow) back, at the least.
 const driftSlowInterval = 2 * time.Second
 
+// driftProcessFactor: drift repair reads a member's process attributes
+// (see setting.process) on every driftProcessFactor-th read of its slow
+// fields: every 10 s at periods up to 2 s, every 5 periods at longer ones.
+const driftProcessFactor = 5
+
 // driftSlowEvery is the number of periods between two reads of a member's
 // slow fields: driftSlowInterval in periods, at least 1.
 func driftSlowEvery(period time.Duration) uint64 {
-	if period <= 0 {
-		period = time.Second
-	}
-	return max(1, uint64((driftSlowInterval+period-1)/period))
+	return periodsIn(driftSlowInterval, period)
 }
 
 // drift returns repairs for members whose cgroup no longer holds what
@@ -174,18 +204,27 @@ func driftSlowEvery(period time.Duration) uint64 {
 // of a member every slowEvery periods, staggered over the members (by
 // their slot) so each period reads about 1/slowEvery of them: those are
 // put back within slowEvery+1 periods (2 s and a period, or 2 periods at
-// periods of 1 s and more). On cgroup v1 a period reads about 3 files per
+// periods of 1 s and more); the process attributes of a member every
+// driftProcessFactor × slowEvery periods (10 s at periods up to 2 s), put
+// back within that and a period. On cgroup v1 a period reads about 3 files per
 // member at a 200 ms period, 6 at 1 s, instead of 9 (BenchmarkDriftCheck).
+//
+// Each member's files stay open from one pass to the next (keptFiles): a
+// pass is then one pread per file, where opening, reading and closing each
+// file by path had cost about four fifths of the plugin's loop time at 100
+// containers (BenchmarkKernelDriftPass).
 func (p *Plugin) drift(members []member, rt *routing, skip map[string]isolation.Fields, slowEvery uint64) []repair {
 	p.driftRound++
 	var out []repair
 	for i := range members {
 		m := &members[i]
+		m.files = p.keptFiles(m)
 		if p.pending.has(m.id) {
 			continue // its update has not landed yet (see pendingUpdates)
 		}
 		slow := (p.driftRound+m.slot)%slowEvery == 0
-		f, gone := p.drifted(m, rt, slow)
+		process := (p.driftRound+m.slot)%(slowEvery*driftProcessFactor) == 0
+		f, gone := p.drifted(m, rt, slow, process)
 		if gone {
 			p.noteVanished(m.id, "drift check")
 			continue
@@ -201,7 +240,76 @@ func (p *Plugin) drift(members []member, rt *routing, skip map[string]isolation.
 		p.log.Info("container settings drifted; repairing", "container", m.id, "pool", m.pool, "fields", fieldNames(f))
 		out = append(out, repair{m.change(f, "drifted"), i})
 	}
+	p.closeKeptFiles(false)
 	return out
+}
+
+// keptFiles is a member's open setting files and the drift pass that last
+// used them.
+type keptFiles struct {
+	files *cgroup.Files
+	round uint64
+}
+
+// keptFiles returns m's kept setting files for this drift pass, opening
+// a set for a new member (or one whose cgroup changed); nil under
+// driftByPath, so the reads go by path. Loop goroutine only.
+func (p *Plugin) keptFiles(m *member) *cgroup.Files {
+	if p.driftByPath || m.cg == nil {
+		return nil
+	}
+	k := p.driftFiles[m.id]
+	if k == nil || k.files.Cgroup() != m.cg {
+		if k != nil {
+			_ = k.files.Close()
+		}
+		if p.driftFiles == nil {
+			p.driftFiles = map[string]*keptFiles{}
+		}
+		k = &keptFiles{files: m.cg.Files()}
+		p.driftFiles[m.id] = k
+	}
+	k.round = p.driftRound
+	return k.files
+}
+
+// closeKeptFiles closes the kept files of members this drift pass did not
+// see (removed, or no longer started), or all of them.
+func (p *Plugin) closeKeptFiles(all bool) {
+	for id, k := range p.driftFiles {
+		if all || k.round != p.driftRound {
+			_ = k.files.Close()
+			delete(p.driftFiles, id)
+		}
+	}
+}
+
+// settingsReader reads a member's settings back: its kept files during a
+// drift pass, else its cgroup by path (*cgroup.Files and *cgroup.Cgroup).
+type settingsReader interface {
+	CPUSetCPUs() (cpuset.CPUSet, error)
+	CPUSetMems() (cpuset.CPUSet, error)
+	CPUShares() (uint64, error)
+	CPUQuota() (quotaUs int64, periodUs uint64, err error)
+	CPUIdle() (bool, error)
+	MemoryMin() (int64, error)
+	MemoryLow() (int64, error)
+	MemoryHigh() (int64, error)
+	MemorySoftLimit() (int64, error)
+	Procs() ([]int, error)
+}
+
+var (
+	_ settingsReader = (*cgroup.Files)(nil)
+	_ settingsReader = (*cgroup.Cgroup)(nil)
+)
+
+// readBack is where m's settings are read back from.
+func (m *member) readBack() settingsReader {
+	if m.files != nil {
+		return m.files
+	}
+	return m.cg
 }
 
 // fieldNames names the fields of f, for logs.

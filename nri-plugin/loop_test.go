@@ -156,3 +156,16 @@ func TestLoopGrowsBusyPool(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSampleMemoryEvery: members' memory is read every 2 s of periods, at
+// least every period.
+func TestSampleMemoryEvery(t *testing.T) {
+	for _, c := range []struct {
+		period time.Duration
+		want   int
+	}{{100 * time.Millisecond, 20}, {time.Second, 2}, {1500 * time.Millisecond, 2}, {2 * time.Second, 1}, {5 * time.Second, 1}, {0, 2}} {
+		if got := sampleMemoryEvery(c.period); got != c.want {
+			t.Errorf("sampleMemoryEvery(%v) = %d, want %d", c.period, got, c.want)
+		}
+	}
+}

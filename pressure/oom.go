@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/strata-nri/strata/cgroup"
+	"github.com/strata-nri/strata/internal/byteconv"
 )
 
 // OOM score adjustment bounds (/proc/PID/oom_score_adj).
@@ -103,6 +104,45 @@ func SetOOMScoreAdj(cg *cgroup.Cgroup, v int, procRoot string) error {
 	}
 	return nil
 }
+
+// ProcessOOMScoreAdj reads one process's oom_score_adj; a process that
+// exited gives an error for which ProcessGone is true. It is read with
+// open, read and close alone (os.ReadFile adds an fstat, a second read and
+// the poller's registration): drift repair reads it for every process of
+// every member.
+func ProcessOOMScoreAdj(procRoot string, pid int) (int, error) {
+	path := oomPath(procRoot, pid)
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	var buf [16]byte
+	n, err := syscall.Read(fd, buf[:])
+	syscall.Close(fd)
+	if err != nil {
+		return 0, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	b := bytes.TrimSpace(buf[:max(n, 0)])
+	neg := len(b) > 0 && b[0] == '-'
+	digits := b
+	if neg {
+		digits = b[1:]
+	}
+	v, ok := byteconv.ParseUint(digits)
+	if !ok || v > -MinOOMScoreAdj {
+		return 0, fmt.Errorf("parse %s: value %q: want an integer in [%d, %d]", path, b, MinOOMScoreAdj, MaxOOMScoreAdj)
+	}
+	if neg {
+		return -int(v), nil
+	}
+	return int(v), nil
+}
+
+// ProcessGone reports an error that means the process exited meanwhile.
+func ProcessGone(err error) bool { return processGone(err) }
 
 // OOMScoreAdj reads oom_score_adj of every process of cg, by pid. Processes
 // that exit meanwhile are left out.
