@@ -184,7 +184,7 @@ func TestHelmTemplateDefault(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"pods/eviction:create", "nodes/status:patch", "pods:get"} {
+	for _, want := range []string{"pods/eviction:create", "nodes/status:patch", "pods:get", "pods:watch"} {
 		if !verbs[want] {
 			t.Errorf("ClusterRole lacks %s", want)
 		}

@@ -161,25 +161,11 @@ func classifierInstructions(cgroups, addr4, addr6 int) asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R6, skbProtocol, asm.Word).WithSymbol("addr"),
 		asm.JEq.Imm(asm.R2, htons(0x0800), "ipv4"),
 		asm.JNE.Imm(asm.R2, htons(0x86dd), "out"),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, ipv6SrcOffset),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, keyAddr),
-		asm.Mov.Imm(asm.R4, 16),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "out"),
 	)
+	insns = append(insns, loadSourceAddr("", true, keyAddr, "out")...)
 	insns = append(insns, lookup(addr6, keyAddr, "found")...)
-	insns = append(insns,
-		asm.Ja.Label("out"),
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("ipv4"),
-		asm.Mov.Imm(asm.R2, ipv4SrcOffset),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, keyAddr),
-		asm.Mov.Imm(asm.R4, 4),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "out"),
-	)
+	insns = append(insns, asm.Ja.Label("out"))
+	insns = append(insns, loadSourceAddr("ipv4", false, keyAddr, "out")...)
 	insns = append(insns, lookup(addr4, keyAddr, "found")...)
 	insns = append(insns,
 		asm.Ja.Label("out"),
@@ -189,6 +175,31 @@ func classifierInstructions(cgroups, addr4, addr6 int) asm.Instructions {
 		asm.Return(),
 	)
 	return insns
+}
+
+// loadSourceAddr copies the packet's IPv4 (4 bytes) or IPv6 (16 bytes)
+// source address to the stack at RFP+dst with bpf_skb_load_bytes, which
+// also reads a header that is not in the linear part; the skb is in R6.
+// It jumps to fail when the packet is too short. label, when not empty,
+// names the first instruction.
+func loadSourceAddr(label string, ipv6 bool, dst int16, fail string) asm.Instructions {
+	off, size := int32(ipv4SrcOffset), int32(4)
+	if ipv6 {
+		off, size = ipv6SrcOffset, 16
+	}
+	first := asm.Mov.Reg(asm.R1, asm.R6)
+	if label != "" {
+		first = first.WithSymbol(label)
+	}
+	return asm.Instructions{
+		first,
+		asm.Mov.Imm(asm.R2, off),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, int32(dst)),
+		asm.Mov.Imm(asm.R4, size),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, fail),
+	}
 }
 
 // Program is the loaded classifier, for attaching it elsewhere or testing
@@ -252,17 +263,19 @@ func (c *Classifier) DeleteAddr(a netip.Addr) error {
 // Close unloads the program and frees its maps (the kernel keeps them while
 // an attachment still holds the program).
 func (c *Classifier) Close() error {
+	return closeBPF(c.prog, c.cgroups, c.addr4, c.addr6)
+}
+
+// closeBPF closes a program and its maps, any of which may be nil (a load
+// that failed half way).
+func closeBPF(prog *ebpf.Program, maps ...*ebpf.Map) error {
 	var errs []error
-	for _, x := range []interface{ Close() error }{c.prog, c.cgroups, c.addr4, c.addr6} {
-		switch v := x.(type) {
-		case *ebpf.Program:
-			if v != nil {
-				errs = append(errs, v.Close())
-			}
-		case *ebpf.Map:
-			if v != nil {
-				errs = append(errs, v.Close())
-			}
+	if prog != nil {
+		errs = append(errs, prog.Close())
+	}
+	for _, m := range maps {
+		if m != nil {
+			errs = append(errs, m.Close())
 		}
 	}
 	return errors.Join(errs...)

@@ -96,8 +96,10 @@
 // installs nothing. The development hosts have no sch_fq, the cgroup v2 VM
 // guest (Debian's 6.1 kernel) has, and the Pacer's kernel test runs there.
 // fq must be the root qdisc, so a Pacer and a Tree do not share an
-// interface; the NRI plugin's net dimension shapes with htb and tbf, which
-// every kernel has.
+// interface: the NRI plugin's net dimension keeps the htb tree on the
+// uplink and paces a pod's egress on the pod's own end of its veth
+// (InterfaceWithAddr finds it inside the pod's namespace), falling back to
+// SetPodLimits' tbf where there is no sch_fq.
 //
 // Layering: netqos is a primitive. It knows nothing of pools or NRI.
 package netqos

@@ -46,6 +46,22 @@ func openScope(path string) (*scope, error) {
 	return s, nil
 }
 
+// openInterface opens the namespace at path and finds the interface name
+// in it, the first step of every object that owns an interface (Tree,
+// Pacer). On an error nothing stays open.
+func openInterface(path, name string) (*scope, int, error) {
+	s, err := openScope(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	l, err := s.link(name)
+	if err != nil {
+		s.close()
+		return nil, 0, err
+	}
+	return s, l.Attrs().Index, nil
+}
+
 func (s *scope) close() {
 	if s.nl != nil {
 		s.nl.Close()

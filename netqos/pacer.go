@@ -96,16 +96,11 @@ func NewPacer(cfg PacerConfig) (*Pacer, error) {
 	if n > 1<<20 {
 		return nil, fmt.Errorf("%w: pacer MaxEntries %d above the limit %d", ErrInvalid, n, 1<<20)
 	}
-	s, err := openScope(cfg.Netns)
+	s, ifindex, err := openInterface(cfg.Netns, cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
-	l, err := s.link(cfg.Interface)
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	p := &Pacer{s: s, ifindex: l.Attrs().Index, name: cfg.Interface, horizon: cfg.Horizon}
+	p := &Pacer{s: s, ifindex: ifindex, name: cfg.Interface, horizon: cfg.Horizon}
 	if err := p.install(cfg, n); err != nil {
 		_ = p.Close()
 		return nil, err
@@ -160,7 +155,7 @@ func loadPacer(n uint32) (*ebpf.Program, *ebpf.Map, error) {
 //	last = next; skb->tstamp = next; pass
 func pacerInstructions(limits int) asm.Instructions {
 	const key = -16 // 16 bytes on the stack
-	return asm.Instructions{
+	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, skbProtocol, asm.Word),
 		asm.JEq.Imm(asm.R2, htons(0x86dd), "ipv6"),
@@ -170,21 +165,11 @@ func pacerInstructions(limits int) asm.Instructions {
 		asm.StoreMem(asm.RFP, key, asm.R1, asm.DWord),
 		asm.Mov.Imm32(asm.R1, int32(htonl(0x0000ffff))),
 		asm.StoreMem(asm.RFP, key+8, asm.R1, asm.Word),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, ipv4SrcOffset),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, key+12),
-		asm.Mov.Imm(asm.R4, 4),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "pass"),
-		asm.Ja.Label("lookup"),
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("ipv6"),
-		asm.Mov.Imm(asm.R2, ipv6SrcOffset),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, key),
-		asm.Mov.Imm(asm.R4, 16),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "pass"),
+	}
+	insns = append(insns, loadSourceAddr("", false, key+12, "pass")...)
+	insns = append(insns, asm.Ja.Label("lookup"))
+	insns = append(insns, loadSourceAddr("ipv6", true, key, "pass")...)
+	return append(insns,
 		asm.LoadMapPtr(asm.R1, limits).WithSymbol("lookup"),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, key),
@@ -220,7 +205,7 @@ func pacerInstructions(limits int) asm.Instructions {
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, tcActShot).WithSymbol("drop"),
 		asm.Return(),
-	}
+	)
 }
 
 // htonl returns the value a __be32 field holds when read as a native u32.
@@ -266,18 +251,7 @@ func (p *Pacer) Close() error {
 		errs = append(errs, p.att.detach())
 		p.att = nil
 	}
-	for _, c := range []interface{ Close() error }{p.prog, p.limits} {
-		switch v := c.(type) {
-		case *ebpf.Program:
-			if v != nil {
-				errs = append(errs, v.Close())
-			}
-		case *ebpf.Map:
-			if v != nil {
-				errs = append(errs, v.Close())
-			}
-		}
-	}
+	errs = append(errs, closeBPF(p.prog, p.limits))
 	p.prog, p.limits = nil, nil
 	if p.s != nil {
 		fq := &netlink.Fq{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: p.ifindex, Handle: netlink.MakeHandle(0x5370, 0), Parent: netlink.HANDLE_ROOT}}

@@ -3,9 +3,6 @@ package netqos
 import (
 	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-nri/strata/internal/testutil"
+	"github.com/strata-nri/strata/netqos/netqostest"
 )
 
 // pacerContext is struct __sk_buff up to its tstamp, which
@@ -113,22 +111,7 @@ func monotonic() int64 {
 // fqFeature: sch_fq, present or truly absent (no module file, not built
 // in).
 var fqFeature = func(err error) testutil.Feature {
-	return testutil.Feature{Name: "sch_fq", Probe: func() error { return err }, Absent: func() string {
-		var u unix.Utsname
-		_ = unix.Uname(&u)
-		rel := unix.ByteSliceToString(u.Release[:])
-		dir := filepath.Join("/lib/modules", rel)
-		if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil && strings.Contains(string(b), "/sch_fq.ko") {
-			return ""
-		}
-		if ms, _ := filepath.Glob(filepath.Join(dir, "kernel/net/sched/sch_fq.ko*")); len(ms) > 0 {
-			return ""
-		}
-		if _, err := os.Stat("/sys/module/sch_fq"); err == nil {
-			return ""
-		}
-		return "kernel " + rel + " has no sch_fq (no module, not built in)"
-	}}
+	return testutil.Feature{Name: "sch_fq", Probe: func() error { return err }, Absent: netqostest.FQAbsent}
 }
 
 // EDT pacing measured: a sender paced by source address gets its rate

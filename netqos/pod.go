@@ -262,3 +262,28 @@ func FindPodInterface(netnsPath string, ip netip.Addr) (PodInterface, error) {
 	}
 	return PodInterface{Interface: l.Attrs().Name, Netns: netnsPath}, nil
 }
+
+// InterfaceWithAddr names the interface that holds address ip in the
+// network namespace at netnsPath: seen from inside a pod, its own end of
+// its veth, where a Pacer limits what the pod sends.
+func InterfaceWithAddr(netnsPath string, ip netip.Addr) (string, error) {
+	s, err := openScope(netnsPath)
+	if err != nil {
+		return "", err
+	}
+	defer s.close()
+	as, err := s.nl.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return "", fmt.Errorf("netqos: addresses in %s: %w", s, err)
+	}
+	for _, a := range as {
+		if got, ok := netip.AddrFromSlice(a.IP); ok && got.Unmap() == ip.Unmap() {
+			l, err := s.nl.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				return "", fmt.Errorf("netqos: interface %d holding %v in %s: %w", a.LinkIndex, ip, s, err)
+			}
+			return l.Attrs().Name, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no interface holds %v in %s", ErrNoInterface, ip, s)
+}

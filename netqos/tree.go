@@ -154,17 +154,12 @@ func NewTree(cfg TreeConfig) (*Tree, error) {
 	if cfg.Major == 0 {
 		cfg.Major = 1
 	}
-	s, err := openScope(cfg.Netns)
+	s, ifindex, err := openInterface(cfg.Netns, cfg.Interface)
 	if err != nil {
-		return nil, err
-	}
-	l, err := s.link(cfg.Interface)
-	if err != nil {
-		s.close()
 		return nil, err
 	}
 	t := &Tree{
-		s: s, ifindex: l.Attrs().Index, name: cfg.Interface, major: cfg.Major,
+		s: s, ifindex: ifindex, name: cfg.Interface, major: cfg.Major,
 		link: cfg.Link, classes: map[uint16]ClassSpec{}, def: cfg.Default,
 	}
 	if err := t.install(cfg); err != nil {

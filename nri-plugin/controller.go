@@ -100,6 +100,9 @@ type Member struct {
 	Pool        string
 	PodIPs      []string
 	Annotations map[string]string // the pod's
+	// Netns is the path of the pod's own network namespace; "" for a
+	// host-network pod or when the runtime did not say.
+	Netns       string
 	CgroupsPath string
 	Cgroup      *cgroup.Cgroup // nil when the path could not be resolved
 	// Pids lists the container's processes now (from its cgroup).

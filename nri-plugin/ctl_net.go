@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-nri/strata/cgroup"
@@ -54,6 +55,7 @@ type NetController struct {
 	last      map[uint16]netqos.ClassStats
 	lastAt    time.Time
 	bps       map[string]float64 // pool -> bits/s last period
+	noFQ      error              // set once pacing found no sch_fq: egress limits use tbf
 
 	rate, ceil, sent, drops *prometheus.GaugeVec
 }
@@ -76,6 +78,11 @@ type netPod struct {
 	addrs   map[netip.Addr]uint16
 	limits  netqos.PodLimits
 	iface   *netqos.PodInterface // where limits are applied; nil before the pod had any
+	// host is the part of limits shaped on the host-side veth (tbf, and
+	// an ifb for the egress); the egress is paced instead where pacer is.
+	host  netqos.PodLimits
+	pacer *netqos.Pacer // EDT pacing of the pod's egress, in its netns
+	paced []netip.Addr  // the addresses pacer limits
 }
 
 // NewNetController returns the network dimension's controller.
@@ -145,8 +152,14 @@ func (c *NetController) Start(_ context.Context, env ControllerEnv) error {
 	return nil
 }
 
-// Stop removes the tree and the classifier from the uplink.
+// Stop removes the tree and the classifier from the uplink, and the
+// pods' pacers.
 func (c *NetController) Stop() {
+	c.mu.Lock()
+	for _, p := range c.pods {
+		c.stopPacing(p)
+	}
+	c.mu.Unlock()
 	if c.tree != nil {
 		if err := c.tree.Close(); err != nil {
 			c.log.Warn("removing the uplink's tree", "err", err)
@@ -266,9 +279,11 @@ func (c *NetController) setMember(nm *netMember, m Member) error {
 }
 
 // setLimits applies the pod's kubernetes.io/{egress,ingress}-bandwidth
-// annotations (as m carries them) on its host-side veth, found by the
-// route to its first address that is not the node's. A malformed value
-// leaves the pod's limits as they were.
+// annotations (as m carries them). The egress is paced by earliest
+// departure time where the kernel has sch_fq (see paceEgress); otherwise,
+// and the ingress always, they are shaped on the pod's host-side veth,
+// found by the route to its first address that is not the node's. A
+// malformed value leaves the pod's limits as they were.
 func (c *NetController) setLimits(p *netPod, m Member) error {
 	lim, err := netqos.PodLimitsFromAnnotations(m.Annotations)
 	if err != nil {
@@ -277,15 +292,34 @@ func (c *NetController) setLimits(p *netPod, m Member) error {
 	if lim == p.limits {
 		return nil
 	}
-	if p.iface == nil {
-		pi, err := c.findPodInterface(m)
-		if err != nil {
-			return fmt.Errorf("pod %s: bandwidth annotations not applied: %w", m.Pod, err)
+	host := lim
+	if lim.Egress == 0 {
+		c.stopPacing(p)
+	} else if c.noFQ == nil {
+		switch err := c.paceEgress(p, m, lim.Egress); {
+		case err == nil:
+			host.Egress = 0
+		case errors.Is(err, netqos.ErrNoFQ):
+			c.noFQ = err
+			c.log.Info("no sch_fq for pacing: pod egress limits are shaped with tbf on an ifb", "pod", m.Pod, "err", err)
+		case errors.Is(err, errNotPaceable):
+			c.log.Debug("pod egress not paceable; shaped with tbf on an ifb", "pod", m.Pod, "err", err)
+		default:
+			c.log.Warn("pod egress not paced; shaped with tbf on an ifb", "pod", m.Pod, "rate", lim.Egress.String(), "err", err)
 		}
-		p.iface = &pi
 	}
-	if err := netqos.SetPodLimits(*p.iface, lim); err != nil {
-		return fmt.Errorf("pod %s: bandwidth %+v on %s: %w", m.Pod, lim, p.iface.Interface, err)
+	if host != p.host {
+		if p.iface == nil {
+			pi, err := c.findPodInterface(m)
+			if err != nil {
+				return fmt.Errorf("pod %s: bandwidth annotations not applied: %w", m.Pod, err)
+			}
+			p.iface = &pi
+		}
+		if err := netqos.SetPodLimits(*p.iface, host); err != nil {
+			return fmt.Errorf("pod %s: bandwidth %+v on %s: %w", m.Pod, host, p.iface.Interface, err)
+		}
+		p.host = host
 	}
 	if p.limits != (netqos.PodLimits{}) {
 		c.log.Info("pod bandwidth changed", "pod", m.Pod, "egress", lim.Egress.String(), "ingress", lim.Ingress.String(),
@@ -293,6 +327,63 @@ func (c *NetController) setLimits(p *netPod, m Member) error {
 	}
 	p.limits = lim
 	return nil
+}
+
+// errNotPaceable: the pod has no network namespace or address of its
+// own to pace in.
+var errNotPaceable = errors.New("no network namespace and address of its own")
+
+// paceEgress limits what the pod sends to rate by earliest departure time
+// (netqos.Pacer): fq at the root of the pod's own end of its veth, inside
+// its network namespace, and the pacing program keyed by its addresses.
+// The pod's TCP sees the departure times (TCP small queues), so there is
+// no ifb and no queue per pod on the host. The pacer is created with the
+// pod's first limit and changed in place after. Caller holds mu.
+func (c *NetController) paceEgress(p *netPod, m Member, rate netqos.Rate) error {
+	var addrs []netip.Addr
+	for _, nm := range c.members {
+		if nm.pod == m.Pod {
+			addrs = append(addrs, nm.addrs...)
+		}
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	if p.pacer == nil {
+		if m.Netns == "" || len(addrs) == 0 {
+			return errNotPaceable
+		}
+		ifname, err := netqos.InterfaceWithAddr(m.Netns, addrs[0])
+		if err != nil {
+			return fmt.Errorf("%w: %w", errNotPaceable, err)
+		}
+		if p.pacer, err = netqos.NewPacer(netqos.PacerConfig{Interface: ifname, Netns: m.Netns}); err != nil {
+			return err
+		}
+		c.log.Info("pod egress paced by departure time", "pod", m.Pod, "interface", ifname, "netns", m.Netns, "rate", rate.String())
+	}
+	var errs []error
+	for _, a := range p.paced {
+		if !slices.Contains(addrs, a) {
+			errs = append(errs, p.pacer.Forget(a))
+		}
+	}
+	for _, a := range addrs {
+		errs = append(errs, p.pacer.Limit(a, rate))
+	}
+	p.paced = addrs
+	return errors.Join(errs...)
+}
+
+// stopPacing removes the pod's pacer (fq, program and map). Caller holds
+// mu.
+func (c *NetController) stopPacing(p *netPod) {
+	if p.pacer == nil {
+		return
+	}
+	if err := p.pacer.Close(); err != nil {
+		c.log.Debug("removing a pod's pacer", "err", err)
+	}
+	p.pacer, p.paced = nil, nil
 }
 
 func (c *NetController) findPodInterface(m Member) (netqos.PodInterface, error) {
@@ -399,6 +490,7 @@ func (c *NetController) reconcile(pod string) error {
 		if p.iface != nil {
 			errs = append(errs, netqos.RemovePodLimits(*p.iface))
 		}
+		c.stopPacing(p)
 		delete(c.pods, pod)
 	}
 	return errors.Join(errs...)
@@ -510,16 +602,23 @@ func (c *NetController) ApplyPools(plan *isolation.Plan) error {
 func (c *NetController) Status() ControllerStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cgroups, limited := 0, 0
+	cgroups, limited, paced := 0, 0, 0
 	for _, p := range c.pods {
 		cgroups += len(p.cgroups)
 		if p.limits != (netqos.PodLimits{}) {
 			limited++
 		}
+		if p.pacer != nil {
+			paced++
+		}
+	}
+	pacing := fmt.Sprintf("%d paced by departure time", paced)
+	if c.noFQ != nil {
+		pacing = "egress by tbf: no sch_fq"
 	}
 	st := ControllerStatus{
-		Summary: fmt.Sprintf("uplink %s, link %s, classifier via %s, %d members, %d cgroup entries, %d pod addresses, %d pods with bandwidth limits",
-			c.tree.Interface(), c.tree.Link(), c.tree.Attached(), len(c.members), cgroups, len(c.addrOwner), limited),
+		Summary: fmt.Sprintf("uplink %s, link %s, classifier via %s, %d members, %d cgroup entries, %d pod addresses, %d pods with bandwidth limits (%s)",
+			c.tree.Interface(), c.tree.Link(), c.tree.Attached(), len(c.members), cgroups, len(c.addrOwner), limited, pacing),
 		Pools: map[string]string{},
 	}
 	for pool, np := range c.applied {
@@ -545,4 +644,15 @@ func (c *NetController) Status() ControllerStatus {
 // Collectors implements Controller.
 func (c *NetController) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{c.rate, c.ceil, c.sent, c.drops}
+}
+
+// podNetns is the path of the pod sandbox's own network namespace, ""
+// when it has none (host network) or the runtime did not say.
+func podNetns(pod *api.PodSandbox) string {
+	for _, ns := range pod.GetLinux().GetNamespaces() {
+		if ns.GetType() == "network" {
+			return ns.GetPath()
+		}
+	}
+	return ""
 }

@@ -50,7 +50,8 @@
 // periods; the memory nodes, quota, memory protection, oom_score_adj and
 // IO priority of each member every ceil(2 s / period) periods, staggered
 // over the members, so back within that and one period. An idle member's
-// cpu.shares are the kernel's (it reads 3 and refuses writes).
+// cpu.shares are the kernel's (it reads 3 and refuses writes), so it is
+// created and updated with 0 shares, which runc leaves alone.
 //
 // # The routing table
 //

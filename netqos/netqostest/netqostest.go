@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -303,4 +304,24 @@ func Scale(t testing.TB, capacity, need float64) float64 {
 		t.Logf("unshaped flow carries %.1f Mbit/s: rates scaled by %.3f (need %.1f Mbit/s)", capacity/1e6, f, need/1e6)
 	}
 	return f
+}
+
+// FQAbsent says why the running kernel truly has no sch_fq (no module
+// file, not built in, not loaded), or "" when it has one: a test that
+// found no fq skips with that reason only when it is not "".
+func FQAbsent() string {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	rel := unix.ByteSliceToString(u.Release[:])
+	dir := "/lib/modules/" + rel
+	if b, err := os.ReadFile(dir + "/modules.builtin"); err == nil && strings.Contains(string(b), "/sch_fq.ko") {
+		return ""
+	}
+	if ms, _ := filepath.Glob(dir + "/kernel/net/sched/sch_fq.ko*"); len(ms) > 0 {
+		return ""
+	}
+	if _, err := os.Stat("/sys/module/sch_fq"); err == nil {
+		return ""
+	}
+	return "kernel " + rel + " has no sch_fq (no module, not built in)"
 }

@@ -30,6 +30,7 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	batchRes := fs.String("batch-resource", nriplugin.DefaultBatchResource, `extended resource the batch capacity is published as on the Node, millicores; "" disables`)
 	batchInterval := fs.Duration("batch-resource-interval", 30*time.Second, "least time between two updates of the batch-capacity resource")
 	batchMinChange := fs.Int64("batch-resource-min-change", 100, "least change (millicores) worth an update of the batch-capacity resource")
+	watchPods := fs.Bool("watch-pods", true, "with --node-name: follow this node's pods on the API server, so bandwidth annotations changed on a running pod are applied")
 	sysfs := fs.String("sysfs", "/sys", "sysfs root")
 	procfs := fs.String("procfs", "/proc", "procfs root")
 	resctrl := fs.String("resctrl", "", "resctrl mount point for the RDT dimension (default: from /proc/mounts, else /sys/fs/resctrl)")
@@ -89,6 +90,10 @@ func runCmd(args []string, _, stderr io.Writer) error {
 	if publisher != nil {
 		logger.Info("publishing the batch capacity on the node", "node", *nodeName, "resource", *batchRes, "interval", *batchInterval)
 		go publisher.Run(ctx)
+	}
+	if *nodeName != "" && *watchPods {
+		w := &nriplugin.PodWatcher{Kube: kube, Node: *nodeName, Sink: p, Logger: logger}
+		go w.Run(ctx)
 	}
 	if *listen != "" {
 		l, err := nriplugin.Listen(*listen, logger)
