@@ -39,7 +39,12 @@
 // cgroup v1 throttles only IO the kernel attributes to the cgroup: direct
 // IO and reads. Buffered writes are written back by kernel threads outside
 // the writer's cgroup, so v1 limits do not hold them back; v2 attributes
-// writeback to the page's owner and throttles it.
+// writeback to the page's owner and throttles it. A write limit (io.max
+// wbps) on v2 is therefore what keeps a batch cgroup's buffered writes from
+// delaying another cgroup's fsyncs on the same filesystem
+// (TestKernelFsyncLatencyV2) — as long as the two write separate files: an
+// fdatasync of a raw block device or of a shared file also flushes the
+// other writer's dirty pages, at its limited rate.
 //
 // # Classes
 //

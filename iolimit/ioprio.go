@@ -40,7 +40,7 @@ const ioprioWhoProcess = 1 // IOPRIO_WHO_PROCESS: one task (thread) id
 
 // SetIOPriority gives every thread of process pid (listed in
 // procRoot/<pid>/task) the IO priority class and level (0..7, 0 highest;
-// ignored for idle). This is what cgroup v1 allows against buffered and
+// ignored for idle and none). This is what cgroup v1 allows against buffered and
 // direct IO of a batch process under bfq: the idle class is served only
 // when no other class wants the device. A process that exited is not an
 // error (the caller sweeps many); threads that exit meanwhile are skipped.
@@ -54,8 +54,8 @@ func SetIOPriority(procRoot string, pid int, class IOPriorityClass, level int) e
 	if procRoot == "" {
 		procRoot = "/proc"
 	}
-	if class == IOPriorityIdle {
-		level = 0
+	if class == IOPriorityIdle || class == IOPriorityNone {
+		level = 0 // the kernel refuses a level with class none
 	}
 	value := int(class)<<13 | level
 	// A thread started during the sweep by one not yet set would keep the

@@ -21,13 +21,19 @@ type Config struct {
 	// plugin) and are never part of any pool. Linux list format: "0-1,64".
 	ReservedCPUs string `json:"reservedCPUs,omitempty"`
 	// Pools, in any order; Priority orders them (0 is the highest).
-	Pools          []PoolConfig         `json:"pools"`
+	Pools []PoolConfig `json:"pools"`
+	// Classification chooses each new container's pool.
 	Classification ClassificationConfig `json:"classification"`
-	Resize         ResizeConfig         `json:"resize"`
-	Predictor      PredictorConfig      `json:"predictor"`
-	Protection     ProtectionConfig     `json:"protection"`
-	Batch          BatchConfig          `json:"batch"`
-	Colocation     ColocationConfig     `json:"colocation"`
+	// Resize limits how fast pools grow and shrink.
+	Resize ResizeConfig `json:"resize"`
+	// Predictor predicts each pool's peak usage from its history.
+	Predictor PredictorConfig `json:"predictor"`
+	// Protection holds the escalating protection levels.
+	Protection ProtectionConfig `json:"protection"`
+	// Batch configures the batch capacity view and its watermark.
+	Batch BatchConfig `json:"batch"`
+	// Colocation is the node switch that turns batch work off.
+	Colocation ColocationConfig `json:"colocation"`
 	// Network shapes the uplink per pool (netqos); empty: off.
 	Network NetworkConfig `json:"network,omitempty"`
 }
@@ -102,12 +108,15 @@ func (a AllowList) Empty() bool { return len(a.Namespaces) == 0 && len(a.Labels)
 // fields of their own types, each validated from validateDimensions (see
 // dimensions.go), so none of the existing ones change.
 type Profile struct {
+	// CPU sets the members' CPU weight, quota and idle scheduling.
 	CPU CPUProfile `json:"cpu"`
 	// OOMScoreAdj, when set, overrides the container's oom_score_adj
 	// (-1000..1000).
-	OOMScoreAdj *int             `json:"oomScoreAdj,omitempty"`
-	Memory      MemoryProfile    `json:"memory"`
-	PageCache   PageCacheProfile `json:"pageCache"`
+	OOMScoreAdj *int `json:"oomScoreAdj,omitempty"`
+	// Memory sets the members' memory protection and thresholds.
+	Memory MemoryProfile `json:"memory"`
+	// PageCache is the members' page-cache policy.
+	PageCache PageCacheProfile `json:"pageCache"`
 	// RDT is the pool's L3 cache and memory bandwidth share (resctrl).
 	RDT RDTProfile `json:"rdt,omitempty"`
 	// IO is the pool's block IO weight, limits and protection (iolimit).
@@ -175,9 +184,10 @@ type ClassificationConfig struct {
 	// Default pool when nothing else matched.
 	Default string `json:"default"`
 	// OnDisallowed: what happens when the annotation names a pool whose
-	// allow-list does not admit the pod: "refuse" (default) refuses the
-	// container, or the name of a fallback pool to place it in.
-	OnDisallowed string `json:"onDisallowed,omitempty"`
+	// allow-list does not admit the pod: "refuse" (default; "" also
+	// refuses) refuses the container, or the name of a fallback pool to
+	// place it in.
+	OnDisallowed string `json:"onDisallowed"`
 }
 
 // NamespaceRule sends pods of a namespace to a pool. Namespace may be a
@@ -287,8 +297,8 @@ type BatchConfig struct {
 	// Watermark applies all day. (Never omitted when written out: an
 	// absent schedule means the default one.)
 	Schedule []WatermarkWindow `json:"schedule"`
-	// TimeZone of the schedule (IANA name); default UTC.
-	TimeZone string `json:"timeZone,omitempty"`
+	// TimeZone of the schedule (IANA name); default UTC ("" is UTC too).
+	TimeZone string `json:"timeZone"`
 }
 
 // WatermarkWindow applies Watermark from From (inclusive) to To (exclusive),
@@ -309,8 +319,9 @@ type Quantity string
 type ColocationConfig struct {
 	// Disabled turns colocation off: the batch pool gets nothing.
 	Disabled bool `json:"disabled,omitempty"`
-	// WhenDisabled: "suspend" (default) or "evict" batch members.
-	WhenDisabled string `json:"whenDisabled,omitempty"`
+	// WhenDisabled: "suspend" (default; "" suspends too) or "evict" batch
+	// members.
+	WhenDisabled string `json:"whenDisabled"`
 }
 
 // Duration is a time.Duration written as "1s", "500ms", "1h30m" in YAML.

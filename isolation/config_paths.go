@@ -3,8 +3,9 @@ package isolation
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,12 +44,7 @@ func walkConfig(t reflect.Type, v any, path string) error {
 		}
 		fields := map[string]reflect.StructField{}
 		collectFields(t, fields)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			f, ok := fields[k]
 			if !ok {
 				return fmt.Errorf("%s: unknown field; allowed: %s", join(path, k), strings.Join(jsonFields(t), ", "))
@@ -74,8 +70,9 @@ func walkConfig(t reflect.Type, v any, path string) error {
 		if !ok {
 			return fmt.Errorf("%s: want a mapping, got %s", orRoot(path), describe(v))
 		}
-		for k, e := range m {
-			if err := walkConfig(t.Elem(), e, join(path, k)); err != nil {
+		// In key order, so the error named is the same every time.
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if err := walkConfig(t.Elem(), m[k], join(path, k)); err != nil {
 				return err
 			}
 		}
@@ -149,12 +146,7 @@ func collectFields(t reflect.Type, out map[string]reflect.StructField) {
 func jsonFields(t reflect.Type) []string {
 	m := map[string]reflect.StructField{}
 	collectFields(t, m)
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(m))
 }
 
 func join(path, key string) string {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,21 +212,121 @@ func TestDefaultYAMLIsDefaultConfig(t *testing.T) {
 	}
 }
 
-// A configuration written out (sigs.k8s.io/yaml) reads back unchanged.
-func TestConfigRoundTrip(t *testing.T) {
-	want, err := isolation.ParseConfig([]byte(exampleYAML))
-	if err != nil {
-		t.Fatal(err)
+// configLeaves calls visit for every field of v that holds a value (a
+// non-zero scalar, a non-nil slice, map or pointer), with its YAML path;
+// it walks into structs, pointers and list elements.
+func configLeaves(v reflect.Value, path string, visit func(path string, f reflect.Value)) {
+	switch v.Kind() {
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			p := path
+			if !sf.Anonymous {
+				if name == "" {
+					name = sf.Name
+				}
+				if p != "" {
+					p += "."
+				}
+				p += name
+			}
+			configLeaves(v.Field(i), p, visit)
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			visit(path, v)
+			if !v.IsNil() { // visit may have cleared it
+				configLeaves(v.Elem(), path, visit)
+			}
+		}
+	case reflect.Slice:
+		if !v.IsNil() {
+			visit(path, v)
+			for i := range v.Len() {
+				configLeaves(v.Index(i), path+"["+strconv.Itoa(i)+"]", visit)
+			}
+		}
+	case reflect.Map:
+		if !v.IsNil() {
+			visit(path, v)
+		}
+	default:
+		if !v.IsZero() {
+			visit(path, v)
+		}
 	}
-	b, err := yaml.Marshal(want)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// A configuration written from Go (sigs.k8s.io/yaml, as the colocation
+// benchmark does) reads back unchanged: DefaultConfig and the example file's
+// configuration themselves, and each with every one of its fields in turn
+// cleared to its zero value, wherever that is still a valid configuration.
+// A field written with omitempty whose default is not its zero value would
+// be dropped on writing and come back as the default on reading: an
+// explicit "" or false or 0 silently turned into something else.
+func TestConfigRoundTripClearedFields(t *testing.T) {
+	roundTrip := func(t *testing.T, want *isolation.Config) {
+		t.Helper()
+		b, err := yaml.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := isolation.ParseConfig(b)
+		if err != nil {
+			t.Fatalf("written configuration does not load: %v\n%s", err, b)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round trip changed the configuration:\n%s", b)
+		}
 	}
-	got, err := isolation.ParseConfig(b)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b)
+	bases := []struct {
+		name string
+		cfg  func() *isolation.Config
+		// least fields the walk must find, and least that clear validly
+		fields, valid int
+	}{
+		{"default", isolation.DefaultConfig, 70, 35},
+		{"example", func() *isolation.Config {
+			cfg, err := isolation.ParseConfig([]byte(exampleYAML))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cfg
+		}, 50, 20},
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("round trip changed the configuration:\n%s", b)
+	for _, base := range bases {
+		t.Run(base.name, func(t *testing.T) {
+			roundTrip(t, base.cfg())
+			var paths []string
+			configLeaves(reflect.ValueOf(base.cfg()).Elem(), "", func(p string, _ reflect.Value) { paths = append(paths, p) })
+			cleared := 0
+			for i, path := range paths {
+				cfg := base.cfg()
+				n := 0
+				configLeaves(reflect.ValueOf(cfg).Elem(), "", func(_ string, f reflect.Value) {
+					if n == i {
+						f.SetZero()
+					}
+					n++
+				})
+				if cfg.Validate() != nil {
+					// Refused when cleared: it cannot be written and read
+					// back, nor is it silently changed.
+					continue
+				}
+				cleared++
+				t.Run("cleared "+path, func(t *testing.T) { roundTrip(t, cfg) })
+			}
+			// The walk must have found the configuration's fields.
+			if len(paths) < base.fields || cleared < base.valid {
+				t.Errorf("walked %d fields, %d cleared validly; want at least %d and %d: the walk missed fields", len(paths), cleared, base.fields, base.valid)
+			}
+			t.Logf("%d fields set, %d cleared to a valid configuration and round-tripped", len(paths), cleared)
+		})
 	}
 }

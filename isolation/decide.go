@@ -109,10 +109,10 @@ func (d *decider) run() {
 	d.levels()
 	d.targets()
 	d.flows()
+	d.dimensions()
 	d.containers()
 	d.protect()
 	d.capacity()
-	d.dimensions()
 }
 
 func resize[T any](s []T, n int) []T {
@@ -549,12 +549,17 @@ func (d *decider) change(i int, c *containerState, why *changeContext) (Containe
 		want = downgradedSettings(want)
 		reason = why.downgradeReason
 	}
+	want = ioProtectedSettings(want, &pp.IO)
 	f |= want.Diff(c.applied) | c.failed
 	if f == 0 {
 		return ContainerChange{}, 0, false
 	}
 	if reason == "" {
 		switch {
+		case f&FieldIOPriority != 0 && want.IOPriority != c.base.IOPriority:
+			reason = "IO protection: IO priority " + want.IOPriority + " (" + pp.IO.Reason + ")"
+		case f&FieldIOPriority != 0 && c.applied.IOPriority != c.base.IOPriority:
+			reason = "IO protection " + pp.IO.Reason + ": IO priority " + want.IOPriority
 		case f&FieldCPUs != 0 && pp.Resized:
 			reason = sc.reasons[k]
 		case f&FieldCPUs != 0:

@@ -4,7 +4,10 @@ import "fmt"
 
 // ioDimension decides each pool's block IO: its profile's weight and limits
 // and, for a pool with Protect, an extra throttle while a higher pool feels
-// IO pressure, lifted after CalmPeriods calm periods (hysteresis).
+// IO pressure, lifted after CalmPeriods calm periods (hysteresis). The
+// throttle's IO priority class is a member setting: the members' changes
+// take it from the pool's section (ioProtectedSettings), which is why this
+// dimension decides before them.
 type ioDimension struct {
 	mem map[string]ioMemory // by pool name
 }
@@ -113,6 +116,12 @@ func (d *ioDimension) decide(p *Plan, obs *Observations, st *State) {
 			continue
 		}
 		ip.Weight = t.Weight
+		if t.IOPriority != "" {
+			ip.IOPriority = t.IOPriority // the members' threads' class: ioProtectedSettings
+		}
+		if t.Device == "" {
+			continue // the IO class alone
+		}
 		c := ioCapacity(p, obs, t.Device)
 		lim := IOPlanLimit{Device: t.Device, ReadBPS: percentOf(t.ReadBPS, t.ReadPercent, c.ReadBPS), WriteBPS: percentOf(t.WriteBPS, t.WritePercent, c.WriteBPS)}
 		replaced := false

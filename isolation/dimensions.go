@@ -21,9 +21,12 @@ package isolation
 type dimension interface {
 	// decide fills the dimension's field of every p.Pools[k] (pool k is
 	// st.pools[k]: p.Pools[k].Name, its profile st.pools[k].cfg.Profile).
-	// It runs last in Decide, so it sees the pools' final CPUs, levels and
-	// actions. It must be pure: it reads obs, st and its own memory and
-	// writes only p (Decide's same-inputs-same-plan rule).
+	// It runs after the pools' levels and CPUs are decided and before the
+	// members' changes, which may take settings from the pool's section
+	// (the IO protection's IO priority class); it does not see this
+	// period's protection actions. It must be pure: it reads obs, st and
+	// its own memory and writes only p (Decide's same-inputs-same-plan
+	// rule).
 	decide(p *Plan, obs *Observations, st *State)
 	// commit advances the dimension's memory once p was applied (called
 	// by State.Commit, after the pools took their new CPUs).

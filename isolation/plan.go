@@ -237,8 +237,10 @@ type Settings struct {
 	MemorySoftLimit int64
 	OOMScoreAdj     int
 	// IOPriority is the IO scheduling class of the container's threads,
-	// "idle" or "best-effort" (the pool profile's io.ioPriority); "": the
-	// runtime's.
+	// "idle" or "best-effort" (the pool profile's io.ioPriority, or its
+	// IO protection's while engaged), IOPriorityNone (class none, the
+	// kernel's default: a pool whose protection switches the class when it
+	// is not engaged); "": the runtime's, not written.
 	IOPriority string
 }
 

@@ -5,7 +5,9 @@ package isolation
 type IOPlan struct {
 	// Weight: 0 leaves the members' weight to the runtime.
 	Weight int
-	// IOPriority: the profile's IO priority class ("" leaves it).
+	// IOPriority: the members' IO priority class, the profile's or, while
+	// the protection is engaged, its own ("" leaves it). The members'
+	// changes carry it (Settings.IOPriority), applied per container.
 	IOPriority string
 	// Limits per device, already resolved from percentages where a
 	// capacity was measured.
@@ -46,3 +48,8 @@ type IOObservation struct {
 type IOCapacity struct {
 	ReadBPS, WriteBPS float64
 }
+
+// IOPriorityNone is Settings.IOPriority for IO priority class none, the
+// kernel's default (derived from the CPU nice value), which Strata writes
+// to restore a member its IO protection had switched.
+const IOPriorityNone = "none"

@@ -53,11 +53,11 @@ type IODeviceLimit struct {
 	WritePercent int `json:"writePercent,omitempty"`
 }
 
-// IOProtect is the IO protection action: throttle this pool while any
-// higher pool's IO PSI "some" avg10 is at or above PSISome percent (or
-// while a higher pool is at protection level AtLevel or above), and lift
-// it once the pressure has been below ReleasePSISome for CalmPeriods
-// periods in a row.
+// IOProtect is the IO protection action: hold this pool back (the limits,
+// weight and IO priority class below) while any higher pool's IO PSI
+// "some" avg10 is at or above PSISome percent (or while a higher pool is
+// at protection level AtLevel or above), and lift it once the pressure has
+// been below ReleasePSISome for CalmPeriods periods in a row.
 type IOProtect struct {
 	// PSISome: IO PSI some avg10 of a higher pool, percent (1..100), that
 	// engages the throttle. Default 10.
@@ -71,9 +71,19 @@ type IOProtect struct {
 	// at that protection level or a higher one, placing IO protection in
 	// the escalation order of the protection levels.
 	AtLevel string `json:"atLevel,omitempty"`
+	// IOPriority, "idle" or "best-effort": the IO scheduling class of
+	// every member thread while engaged (ioprio_set; bfq honours it).
+	// "idle" is what holds an online reader's latency where a bandwidth
+	// limit cannot (docs/iolimit.md): bfq serves the idle class only
+	// when no other class wants the disk. On lifting the members return
+	// to the profile's ioPriority, or to class none (the kernel's
+	// default, from the CPU nice value) when the profile sets none: the
+	// pool's IO priority class is then Strata's. "": no switch.
+	IOPriority string `json:"ioPriority,omitempty"`
 	// Device and the limits applied to each member while engaged; the
-	// weight drops to Weight (default 10, the minimum).
-	Device   string `json:"device"`
+	// weight drops to Weight (default 10, the minimum). Needed for limits
+	// and for a per-device weight; optional with IOPriority alone.
+	Device   string `json:"device,omitempty"`
 	ReadBPS  uint64 `json:"readBPS,omitempty"`
 	WriteBPS uint64 `json:"writeBPS,omitempty"`
 	// ReadPercent / WritePercent: as in IODeviceLimit.
@@ -112,9 +122,12 @@ func (p IOProfile) validate(v *validator, f string) {
 		}
 	}
 	weight(f+".weight", p.Weight)
-	if p.IOPriority != "" && p.IOPriority != "idle" && p.IOPriority != "best-effort" {
-		v.add(f+".ioPriority", p.IOPriority, `must be "idle" or "best-effort" ("": the runtime's)`)
+	ioPriority := func(field, c, unset string) {
+		if c != "" && c != "idle" && c != "best-effort" {
+			v.add(field, c, `must be "idle" or "best-effort" ("": %s)`, unset)
+		}
 	}
+	ioPriority(f+".ioPriority", p.IOPriority, "the runtime's")
 	seen := map[string]bool{}
 	for i, l := range p.Limits {
 		lf := fmt.Sprintf("%s.limits[%d]", f, i)
@@ -132,8 +145,13 @@ func (p IOProfile) validate(v *validator, f string) {
 		return
 	}
 	t, tf := *p.Protect, f+".protect"
-	if t.Device == "" {
-		v.add(tf+".device", "", "must name the device to throttle")
+	ioPriority(tf+".ioPriority", t.IOPriority, "no switch")
+	limited := t.ReadBPS != 0 || t.WriteBPS != 0 || t.ReadPercent != 0 || t.WritePercent != 0
+	switch {
+	case t.Device == "" && limited:
+		v.add(tf+".device", "", "must name the device the limits apply to: a path, /dev/<name> or major:minor")
+	case t.Device == "" && t.IOPriority == "":
+		v.add(tf+".device", "", `must name the device to throttle, or set ioPriority ("idle" or "best-effort") to switch the IO class only`)
 	}
 	for _, x := range []struct {
 		name string

@@ -4,7 +4,8 @@ import "github.com/strata-nri/strata/cgroup"
 
 // A member's settings follow from its request and its pool's profile
 // (baseSettings); protection and the node switch then override parts of
-// them for a while (downgradedSettings, suspendedSettings). Every
+// them for a while (downgradedSettings, suspendedSettings,
+// ioProtectedSettings). Every
 // profile → settings rule is in this file.
 
 // baseSettings derives a member's settings from its request and its pool's
@@ -21,6 +22,12 @@ func (s *State) baseSettings(p *poolState, r *ContainerRequest) Settings {
 		MemorySoftLimit: -1,
 		OOMScoreAdj:     r.OOMScoreAdj,
 		IOPriority:      prof.IO.IOPriority,
+	}
+	if st.IOPriority == "" && prof.IO.Protect != nil && prof.IO.Protect.IOPriority != "" {
+		// The protection switches the class, so the pool owns it: class
+		// none (the kernel's default) while it is not engaged, which is
+		// also what lifting it writes.
+		st.IOPriority = IOPriorityNone
 	}
 	if st.CPUShares == 0 {
 		st.CPUShares = cgroup.MilliCPUToShares(r.CPURequest())
@@ -74,5 +81,14 @@ func suspendedSettings(s Settings) Settings {
 // gets — minimum CPU weight under idle scheduling.
 func downgradedSettings(s Settings) Settings {
 	s.CPUShares, s.CPUIdle = 2, true
+	return s
+}
+
+// ioProtectedSettings: what a member of a pool whose IO protection is
+// engaged gets — the protection's IO priority class (IOPlan.IOPriority).
+func ioProtectedSettings(s Settings, io *IOPlan) Settings {
+	if io.Throttled && io.IOPriority != "" {
+		s.IOPriority = io.IOPriority
+	}
 	return s
 }

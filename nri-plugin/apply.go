@@ -221,6 +221,13 @@ type setting struct {
 	// routinely, while the CPU placement (cpuset.cpus, shares, idle) is
 	// read every period.
 	slow bool
+	// process: a process attribute (oom_score_adj, IO priority), read
+	// per process through procfs: drift repair reads it back only every
+	// driftProcessFactor slow reads of the member (10 s at periods up to
+	// 2 s). No runtime or kubelet rewrites them on a running container,
+	// and opening /proc/PID/oom_score_adj for every process was the
+	// costliest read of a slow pass.
+	process bool
 	// verify: the runtime may accept the field in the adjustment and
 	// still drop it (an OCI runtime older than the field); StartContainer
 	// reads it back and writes it when it did not take.
@@ -234,6 +241,17 @@ type setting struct {
 
 func always(r route) func(capability) (route, string) {
 	return func(capability) (route, string) { return r, "" }
+}
+
+// adjustFrom routes a field that runtimes of generation g and later take
+// in the creation adjustment; older ones get it written at start.
+func adjustFrom(g runtimeGen) func(capability) (route, string) {
+	return func(c capability) (route, string) {
+		if c.gen >= g {
+			return routeAdjust, ""
+		}
+		return routeAtStart, ""
+	}
 }
 
 // v2Only routes a field that only cgroup v2 has.
@@ -257,7 +275,7 @@ var settings = []setting{
 			}
 		},
 		same: func(_ *Plugin, m *member) (bool, error) {
-			got, err := m.cg.CPUSetCPUs()
+			got, err := m.readBack().CPUSetCPUs()
 			return m.cpus.Size() == 0 || got.Equals(m.cpus), err
 		},
 	},
@@ -270,23 +288,36 @@ var settings = []setting{
 			}
 		},
 		same: func(_ *Plugin, m *member) (bool, error) {
-			got, err := m.cg.CPUSetMems()
+			got, err := m.readBack().CPUSetMems()
 			return m.mems.Size() == 0 || got.Equals(m.mems), err
 		},
 	},
 	{
 		// An idle group's weight is the kernel's: cpu.idle=1 sets it to
 		// WEIGHT_IDLEPRIO (cpu.shares reads 3, cpu.weight 1) and refuses
-		// writes of it with EINVAL. So a running idle member gets no
-		// shares in its updates (runc would fail the whole update on v1),
-		// and its shares are not checked for drift: reading 3 where the
-		// profile says 2 made drift repair resend every idle member's
+		// writes of it with EINVAL, on v1 and v2 alike. containerd hands
+		// runc a container's whole spec resources in every update (an
+		// update without shares keeps the spec's), so shares in an idle
+		// member's spec made every update of it fail: on v2 before its
+		// cpuset (runc writes cpu.weight first), on v1 after it (the cpuset
+		// moved, the quota behind the shares never did, and containerd
+		// kept its record of the old resources). So an idle member gets 0
+		// shares — runc writes no weight — at creation, which keeps them
+		// out of its spec, and in every update, which keeps a kubelet's
+		// shares out of it (the reply overrides its request; containerd
+		// ignores 0). Nor are its shares checked for drift: reading 3 where
+		// the profile says 2 made drift repair resend every idle member's
 		// shares every period, which kept containerd busy (runc update per
-		// container) and slowed stopping 100 pods to 135 s.
+		// container) and slowed stopping 100 pods to 135 s. An idle profile
+		// needs cpu.idle (Linux 5.15): without it the member runs with the
+		// kernel's default weight.
 		field: isolation.FieldCPUShares, name: "cpu shares",
 		create: always(routeAdjust), running: always(routeUpdate),
-		toNRI: func(r nriResources, ch *isolation.ContainerChange, creating bool, _ *setStrings) {
-			if ch.Settings.CPUShares > 0 && (creating || !ch.Settings.CPUIdle) {
+		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
+			switch {
+			case ch.Settings.CPUIdle:
+				r.SetLinuxCPUShares(0)
+			case ch.Settings.CPUShares > 0:
 				r.SetLinuxCPUShares(ch.Settings.CPUShares)
 			}
 		},
@@ -294,7 +325,7 @@ var settings = []setting{
 			if m.settings.CPUShares == 0 || m.settings.CPUIdle {
 				return true, nil
 			}
-			got, err := m.cg.CPUShares()
+			got, err := m.readBack().CPUShares()
 			return p.cg.SameShares(got, m.settings.CPUShares), err
 		},
 	},
@@ -311,7 +342,7 @@ var settings = []setting{
 			}
 		},
 		same: func(_ *Plugin, m *member) (bool, error) {
-			q, period, err := m.cg.CPUQuota()
+			q, period, err := m.readBack().CPUQuota()
 			s := &m.settings
 			sameQuota := q == s.CPUQuota || q < 0 && s.CPUQuota < 0
 			return sameQuota && (s.CPUPeriod == 0 || period == s.CPUPeriod), err
@@ -336,7 +367,7 @@ var settings = []setting{
 		},
 		write: func(_ *Plugin, m *member) error { return m.cg.SetCPUIdle(m.settings.CPUIdle) },
 		same: func(_ *Plugin, m *member) (bool, error) {
-			got, err := m.cg.CPUIdle()
+			got, err := m.readBack().CPUIdle()
 			return got == m.settings.CPUIdle, err
 		},
 	},
@@ -352,11 +383,11 @@ var settings = []setting{
 		},
 	},
 	unifiedMemoryRow(isolation.FieldMemoryMin, "memory min", cgroup.UnifiedMemoryMin,
-		func(s *isolation.Settings) int64 { return s.MemoryMin }, (*cgroup.Cgroup).MemoryMin),
+		func(s *isolation.Settings) int64 { return s.MemoryMin }, settingsReader.MemoryMin),
 	unifiedMemoryRow(isolation.FieldMemoryLow, "memory low", cgroup.UnifiedMemoryLow,
-		func(s *isolation.Settings) int64 { return s.MemoryLow }, (*cgroup.Cgroup).MemoryLow),
+		func(s *isolation.Settings) int64 { return s.MemoryLow }, settingsReader.MemoryLow),
 	unifiedMemoryRow(isolation.FieldMemoryHigh, "memory high", cgroup.UnifiedMemoryHigh,
-		func(s *isolation.Settings) int64 { return s.MemoryHigh }, (*cgroup.Cgroup).MemoryHigh),
+		func(s *isolation.Settings) int64 { return s.MemoryHigh }, settingsReader.MemoryHigh),
 	{
 		// The soft limit travels as the OCI memory reservation. On a
 		// running container the CRI update has no reservation: v1 writes
@@ -377,20 +408,15 @@ var settings = []setting{
 		},
 		write: func(_ *Plugin, m *member) error { return m.cg.SetMemorySoftLimit(m.settings.MemorySoftLimit) },
 		same: func(_ *Plugin, m *member) (bool, error) {
-			got, err := m.cg.MemorySoftLimit()
+			got, err := m.readBack().MemorySoftLimit()
 			return cgroup.SameBytes(got, m.settings.MemorySoftLimit), err
 		},
 	},
 	{
 		// oom_score_adj: an adjustment field from NRI v0.7 (containerd
 		// 2.0); no runtime changes it on a running container.
-		field: isolation.FieldOOMScoreAdj, name: "oom_score_adj", slow: true,
-		create: func(c capability) (route, string) {
-			if c.gen >= genContainerd20 {
-				return routeAdjust, ""
-			}
-			return routeAtStart, ""
-		},
+		field: isolation.FieldOOMScoreAdj, name: "oom_score_adj", slow: true, process: true,
+		create:  adjustFrom(genContainerd20),
 		running: always(routeDirect),
 		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
 			if a, ok := r.(*api.ContainerAdjustment); ok {
@@ -402,13 +428,21 @@ var settings = []setting{
 			return pressure.SetOOMScoreAdj(m.cg, m.settings.OOMScoreAdj, p.opts.ProcRoot)
 		},
 		same: func(p *Plugin, m *member) (bool, error) {
-			got, err := pressure.OOMScoreAdj(m.cg, p.opts.ProcRoot)
-			for _, v := range got {
-				if v != m.settings.OOMScoreAdj {
-					return false, err
+			pids, err := m.readBack().Procs()
+			if err != nil {
+				return true, err
+			}
+			for _, pid := range pids {
+				v, err := pressure.ProcessOOMScoreAdj(p.opts.ProcRoot, pid)
+				switch {
+				case pressure.ProcessGone(err):
+				case err != nil:
+					return true, fmt.Errorf("container cgroup %s: %w", m.cg.Path(), err)
+				case v != m.settings.OOMScoreAdj:
+					return false, nil
 				}
 			}
-			return true, err
+			return true, nil
 		},
 	},
 	{
@@ -419,14 +453,11 @@ var settings = []setting{
 		// so StartContainer reads it back and sets it when it did not
 		// take. Older runtimes: ioprio_set on the container's processes
 		// at start (runc's init, blocked before exec; the program inherits
-		// it). A running container's threads are set directly.
-		field: isolation.FieldIOPriority, name: "io priority", slow: true,
-		create: func(c capability) (route, string) {
-			if c.gen >= genContainerd22 {
-				return routeAdjust, ""
-			}
-			return routeAtStart, ""
-		},
+		// it). A running container's threads are set directly: the IO
+		// protection switches a pool's members to its class and back
+		// (isolation.IOPriorityNone: class none, written).
+		field: isolation.FieldIOPriority, name: "io priority", slow: true, process: true,
+		create:  adjustFrom(genContainerd22),
 		running: always(routeDirect),
 		verify:  true,
 		toNRI: func(r nriResources, ch *isolation.ContainerChange, _ bool, _ *setStrings) {
@@ -436,10 +467,10 @@ var settings = []setting{
 			}
 		},
 		write: func(p *Plugin, m *member) error {
-			class, level := ioPriority(m.settings.IOPriority)
-			if class == iolimit.IOPriorityNone {
+			if m.settings.IOPriority == "" {
 				return nil // the runtime's: not Strata's to write
 			}
+			class, level := ioPriority(m.settings.IOPriority)
 			pids, err := m.cg.Procs()
 			if err != nil {
 				return err
@@ -452,11 +483,11 @@ var settings = []setting{
 			return nil
 		},
 		same: func(p *Plugin, m *member) (bool, error) {
-			class, _ := ioPriority(m.settings.IOPriority)
-			if class == iolimit.IOPriorityNone {
+			if m.settings.IOPriority == "" {
 				return true, nil
 			}
-			pids, err := m.cg.Procs()
+			class, _ := ioPriority(m.settings.IOPriority)
+			pids, err := m.readBack().Procs()
 			if err != nil {
 				return true, err
 			}
@@ -473,60 +504,36 @@ var settings = []setting{
 			return true, nil
 		},
 	},
-	{
-		// The pool's blockio class (goresctrl's, which containerd turns
-		// into OCI LinuxBlockIO) — sent only when the runtime has the
-		// class: containerd 1.7, 2.1 and 2.4 all fail the creation on a
-		// class their blockio config does not define ("no OCI BlockIO
-		// parameters for class"), and on any class when they have no
-		// config. Else, and on a running container (NRI cannot update a
-		// blockio class), the blockio controller writes the cgroup.
-		field: fieldBlockIOClass, name: "blockio class",
-		create: func(c capability) (route, string) {
-			switch {
-			case c.blockIOClasses:
-				return routeAdjust, ""
-			case c.blockIO:
-				return routeDimension, ""
-			}
-			return routeNone, "the blockio dimension does not run (no blkio or io cgroup controller)"
-		},
-		running: func(c capability) (route, string) {
-			if c.blockIO {
-				return routeDimension, ""
-			}
-			return routeNone, "the blockio dimension does not run (no blkio or io cgroup controller)"
-		},
-		toAdjust: func(a *api.ContainerAdjustment, class string) { a.SetLinuxBlockIOClass(class) },
-	},
-	{
-		// The pool's RDT class, which containerd (1.7 to 2.4) turns into
-		// the OCI intelRdt closID; runc then fails the creation unless
-		// resctrl is mounted and the group exists. So it is sent only
-		// while the rdt dimension runs and its pool's class exists
-		// (RDTController.ClassOf). NRI ≥ v0.11 also has closID and
-		// schemata fields; containerd resolves the class to the same
-		// closID, and the controller owns the schemata, so the class field,
-		// which every NRI version carries, is the one used. A running
-		// container's tasks are moved by the rdt controller.
-		field: fieldRDTClass, name: "rdt class",
-		create: func(c capability) (route, string) {
-			if c.rdt {
-				return routeAdjust, ""
-			}
-			return routeNone, "RDT is not enabled on this host (no resctrl allocation); the runtime would refuse a container with an RDT class"
-		},
-		running: func(c capability) (route, string) {
-			if c.rdt {
-				return routeDimension, ""
-			}
-			return routeNone, "RDT is not enabled on this host (no resctrl allocation); the runtime would refuse a container with an RDT class"
-		},
-		toAdjust: func(a *api.ContainerAdjustment, class string) { a.SetLinuxRDTClass(class) },
-	},
+	// The pool's blockio class (goresctrl's, which containerd turns into
+	// OCI LinuxBlockIO) — sent only when the runtime has the class:
+	// containerd 1.7, 2.1 and 2.4 all fail the creation on a class their
+	// blockio config does not define ("no OCI BlockIO parameters for
+	// class"), and on any class when they have no config. Else, and on a
+	// running container (NRI cannot update a blockio class), the blockio
+	// controller writes the cgroup.
+	poolClassRow(fieldBlockIOClass, "blockio class",
+		func(c capability) bool { return c.blockIOClasses },
+		func(c capability) bool { return c.blockIO },
+		"the blockio dimension does not run (no blkio or io cgroup controller)",
+		func(a *api.ContainerAdjustment, class string) { a.SetLinuxBlockIOClass(class) }),
+	// The pool's RDT class, which containerd (1.7 to 2.4) turns into the
+	// OCI intelRdt closID; runc then fails the creation unless resctrl is
+	// mounted and the group exists. So it is sent only while the rdt
+	// dimension runs and its pool's class exists (RDTController.ClassOf).
+	// NRI ≥ v0.11 also has closID and schemata fields; containerd resolves
+	// the class to the same closID, and the controller owns the schemata,
+	// so the class field, which every NRI version carries, is the one
+	// used. A running container's tasks are moved by the rdt controller.
+	poolClassRow(fieldRDTClass, "rdt class",
+		func(c capability) bool { return c.rdt },
+		func(c capability) bool { return c.rdt },
+		"RDT is not enabled on this host (no resctrl allocation); the runtime would refuse a container with an RDT class",
+		func(a *api.ContainerAdjustment, class string) { a.SetLinuxRDTClass(class) }),
 }
 
-// ioPriority is the kernel class and level of a profile's IO priority.
+// ioPriority is the kernel class and level of a member's IO priority
+// (isolation.Settings.IOPriority): isolation.IOPriorityNone, like "", is
+// class none, but written.
 func ioPriority(p string) (iolimit.IOPriorityClass, int) {
 	switch p {
 	case "idle":
@@ -543,10 +550,38 @@ func processUnder(procRoot string, pid int) bool {
 	return err == nil
 }
 
+// poolClassRow is a pool class (blockio, RDT) that a dimension
+// controller owns: at creation it goes into the adjustment when the
+// runtime can take it (sendable), else the dimension writes it once the
+// container runs, as on a running container, whose class NRI cannot
+// change. Without the dimension (runs false) it is routeNone, for absent.
+func poolClassRow(f isolation.Fields, name string, sendable, runs func(capability) bool, absent string,
+	toAdjust func(a *api.ContainerAdjustment, class string)) setting {
+	return setting{
+		field: f, name: name,
+		create: func(c capability) (route, string) {
+			switch {
+			case sendable(c):
+				return routeAdjust, ""
+			case runs(c):
+				return routeDimension, ""
+			}
+			return routeNone, absent
+		},
+		running: func(c capability) (route, string) {
+			if runs(c) {
+				return routeDimension, ""
+			}
+			return routeNone, absent
+		},
+		toAdjust: toAdjust,
+	}
+}
+
 // unifiedMemoryRow is a v2 memory protection field, carried by the OCI
 // unified map at creation and in updates.
 func unifiedMemoryRow(f isolation.Fields, name, key string, value func(*isolation.Settings) int64,
-	read func(*cgroup.Cgroup) (int64, error)) setting {
+	read func(settingsReader) (int64, error)) setting {
 	return setting{
 		field: f, name: name, slow: true,
 		create: v2Only(routeAdjust, name), running: v2Only(routeUpdate, name),
@@ -557,7 +592,7 @@ func unifiedMemoryRow(f isolation.Fields, name, key string, value func(*isolatio
 			}
 		},
 		same: func(_ *Plugin, m *member) (bool, error) {
-			got, err := read(m.cg)
+			got, err := read(m.readBack())
 			return cgroup.SameBytes(got, value(&m.settings)), err
 		},
 	}
@@ -742,7 +777,7 @@ func (p *Plugin) write(m *member, fields isolation.Fields) (failed isolation.Fie
 // set) and returns those that no longer hold Strata's value. Unreadable
 // fields (a file this kernel lacks) are not counted; gone reports that the
 // cgroup vanished.
-func (p *Plugin) drifted(m *member, rt *routing, slow bool) (f isolation.Fields, gone bool) {
+func (p *Plugin) drifted(m *member, rt *routing, slow, process bool) (f isolation.Fields, gone bool) {
 	if m.cg == nil {
 		return 0, false
 	}
@@ -750,7 +785,7 @@ func (p *Plugin) drifted(m *member, rt *routing, slow bool) (f isolation.Fields,
 	var out isolation.Fields
 	for i := range settings {
 		s := &settings[i]
-		if owned&s.field == 0 || s.same == nil || s.slow && !slow {
+		if owned&s.field == 0 || s.same == nil || s.process && !process || !s.process && s.slow && !slow {
 			continue
 		}
 		ok, err := s.same(p, m)

@@ -118,11 +118,65 @@ func TestRDTClassAtCreation(t *testing.T) {
 	}
 }
 
+// ioPriorityMember creates a batch container under cfg on a plugin with
+// runtime capability c and returns the plugin, the fake node, the pod, the
+// container and its adjustment.
+func ioPriorityMember(t *testing.T, cfg *isolation.Config, c capability) (*Plugin, *fakeNode, *api.PodSandbox, *api.Container, *api.ContainerAdjustment) {
+	t.Helper()
+	node := newFakeNode(t, cpusettest.Intel2S20C2T)
+	p, err := New(Options{Config: cfg, SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
+		Cgroups: node.h, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.routes.Store(newRouting(c))
+	p.synced = true
+	pd := pod("jobs", "crunch", map[string]string{"strata.io/pool": isolation.PoolBatch})
+	ctr := container(pd, "worker", 0, 0)
+	adj, _, err := p.CreateContainer(context.Background(), pd, ctr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, node, pd, ctr, adj
+}
+
+// memberProcess starts a real process (ioprio_set needs one) in class
+// class and enters it as the container's in the fake node's cgroup and
+// procfs.
+func memberProcess(t *testing.T, node *fakeNode, c *api.Container, class iolimit.IOPriorityClass) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pid := cmd.Process.Pid
+	if err := iolimit.SetIOPriority("/proc", pid, class, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+		t.Fatal(err)
+	}
+	fakeProcess(t, node, c.Linux.CgroupsPath, pid, 0)
+	if err := os.MkdirAll(filepath.Join(node.tree.Dir, "proc", strconv.Itoa(pid), "task", strconv.Itoa(pid)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func ioClass(t *testing.T, pid int) iolimit.IOPriorityClass {
+	t.Helper()
+	c, _, err := iolimit.IOPriority(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestIOPriorityAtCreationAndStart: a pool's IO priority travels in the
 // adjustment on containerd ≥ 2.2 and is written at start before; either
 // way the started container's process has it, also when the runtime took
-// the adjustment and dropped it (runc < 1.2). A real process stands for
-// the container's (ioprio_set needs one).
+// the adjustment and dropped it (runc < 1.2).
 func TestIOPriorityAtCreationAndStart(t *testing.T) {
 	for _, tc := range []struct {
 		c     capability
@@ -134,49 +188,69 @@ func TestIOPriorityAtCreationAndStart(t *testing.T) {
 		{capability{gen: genContainerd23}, true},
 	} {
 		t.Run(tc.c.String(), func(t *testing.T) {
-			node := newFakeNode(t, cpusettest.Intel2S20C2T)
 			cfg := trusting()
 			cfg.Pools[2].Profile.IO.IOPriority = "idle"
-			p, err := New(Options{Config: cfg, SysfsRoot: node.sysfs, ProcRoot: filepath.Join(node.tree.Dir, "proc"),
-				Cgroups: node.h, Logger: quietLogger()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.routes.Store(newRouting(tc.c))
-			p.synced = true
-			pd := pod("jobs", "crunch", map[string]string{"strata.io/pool": isolation.PoolBatch})
-			c := container(pd, "worker", 0, 0)
-			adj, _, err := p.CreateContainer(context.Background(), pd, c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, node, pd, c, adj := ioPriorityMember(t, cfg, tc.c)
 			prio := adj.GetLinux().GetIoPriority()
 			if (prio != nil) != tc.inAdj || prio != nil && prio.GetClass() != api.IOPrioClass_IOPRIO_CLASS_IDLE {
 				t.Errorf("IO priority in the adjustment: %v, want idle: %v", prio, tc.inAdj)
 			}
 			// The runtime drops it: the process starts with the default.
-			cmd := exec.Command("sleep", "30")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-			pid := cmd.Process.Pid
-			if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
-				t.Fatal(err)
-			}
-			fakeProcess(t, node, c.Linux.CgroupsPath, pid, 0)
-			if err := os.MkdirAll(filepath.Join(node.tree.Dir, "proc", strconv.Itoa(pid), "task", strconv.Itoa(pid)), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if class, _, _ := iolimit.IOPriority(pid); class == iolimit.IOPriorityIdle {
-				t.Fatal("the helper starts idle already")
-			}
+			pid := memberProcess(t, node, c, iolimit.IOPriorityNone)
 			if err := p.StartContainer(context.Background(), pd, c); err != nil {
 				t.Fatal(err)
 			}
-			if class, _, err := iolimit.IOPriority(pid); err != nil || class != iolimit.IOPriorityIdle {
-				t.Errorf("process IO priority after start: %s (%v), want idle", class, err)
+			if got := ioClass(t, pid); got != iolimit.IOPriorityIdle {
+				t.Errorf("process IO priority after start: %s, want idle", got)
 			}
 		})
+	}
+}
+
+// TestIOPriorityProtectionSwitch: in a pool whose IO protection switches
+// the IO class, a member starts in class none (written: the pool owns its
+// class); the protection's change to idle and the lift back to none are
+// written to the running container's threads, and drift repair notices a
+// thread that left the planned class.
+func TestIOPriorityProtectionSwitch(t *testing.T) {
+	cfg := trusting()
+	cfg.Pools[2].Profile.IO.Protect = &isolation.IOProtect{IOPriority: "idle"}
+	p, node, pd, c, adj := ioPriorityMember(t, cfg, capability{gen: genContainerd23})
+	if prio := adj.GetLinux().GetIoPriority(); prio != nil {
+		t.Errorf("IO priority in the adjustment: %v; want none sent (class none is the default)", prio)
+	}
+	// The process starts idle, as if something else had set it: Strata's
+	// class none must be written at start.
+	pid := memberProcess(t, node, c, iolimit.IOPriorityIdle)
+	if err := p.StartContainer(context.Background(), pd, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := ioClass(t, pid); got != iolimit.IOPriorityNone {
+		t.Fatalf("after start: IO class %s, want none", got)
+	}
+	rt := p.routes.Load()
+	p.mu.Lock()
+	m := *p.ctrs[c.Id]
+	p.mu.Unlock()
+	for _, want := range []struct {
+		setting string
+		class   iolimit.IOPriorityClass
+	}{{"idle", iolimit.IOPriorityIdle}, {isolation.IOPriorityNone, iolimit.IOPriorityNone}} {
+		m.settings.IOPriority = want.setting
+		if failed, _ := p.write(&m, isolation.FieldIOPriority); failed != 0 {
+			t.Fatalf("writing IO priority %s failed", want.setting)
+		}
+		if got := ioClass(t, pid); got != want.class {
+			t.Fatalf("after the change to %s: IO class %s", want.setting, got)
+		}
+		if f, _ := p.drifted(&m, rt, true, true); f&isolation.FieldIOPriority != 0 {
+			t.Errorf("IO priority %s as planned, but drift repair sees drift", want.setting)
+		}
+	}
+	if err := iolimit.SetIOPriority("/proc", pid, iolimit.IOPriorityIdle, 0); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := p.drifted(&m, rt, true, true); f&isolation.FieldIOPriority == 0 {
+		t.Error("the process went idle against the planned class none; drift repair does not see it")
 	}
 }

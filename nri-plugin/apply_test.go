@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,7 +213,7 @@ func TestDetectGen(t *testing.T) {
 
 // fakeProcess puts a process into a container's fixture cgroup, with an
 // oom_score_adj file under the plugin's proc root.
-func fakeProcess(t *testing.T, node *fakeNode, cgroupsPath string, pid, oom int) {
+func fakeProcess(t testing.TB, node *fakeNode, cgroupsPath string, pid, oom int) {
 	t.Helper()
 	cg, err := node.h.Open(cgroupsPath)
 	if err != nil {
@@ -334,8 +335,6 @@ func TestStartContainerFallbacks(t *testing.T) {
 	}
 }
 
-// runcOnFixture plays runc on a cgroup v1 fixture tree: it writes the
-// resources of adjustments and updates into the container's cgroup.
 // poll reports whether ok became true within d.
 func poll(d time.Duration, ok func() bool) bool {
 	deadline := time.Now().Add(d)
@@ -348,37 +347,74 @@ func poll(d time.Duration, ok func() bool) bool {
 	return true
 }
 
-func runcOnFixture(t testing.TB, node *fakeNode) func(c *api.Container, res *api.LinuxResources) {
-	return func(c *api.Container, res *api.LinuxResources) {
+// runcOnFixture plays runc on a fixture tree: it writes the resources of
+// adjustments and updates into the container's cgroup in runc's order —
+// cgroup v1: cpuset, memory, cpu; v2 (fs2): memory, cpu, cpuset, then the
+// unified map — leaves 0 shares unwritten as runc does, and stops at the
+// first write the kernel refuses, returning it as runc fails the whole
+// call. The one refusal modelled is the kernel's of a weight on an idle
+// (cpu.idle=1) group, EINVAL on v1 and v2 (TestKernelIdleGroupRefusesWeight
+// checks it on the real kernels). Any other failed write fails the test.
+func runcOnFixture(t testing.TB, node *fakeNode) func(c *api.Container, res *api.LinuxResources) error {
+	return func(c *api.Container, res *api.LinuxResources) error {
 		cg, err := node.h.Open(c.GetLinux().GetCgroupsPath())
 		if err != nil || !cg.Exists() {
-			return
+			return nil
 		}
 		cpu, mem := res.GetCpu(), res.GetMemory()
 		var errs []error
-		if s, err := cpuset.Parse(cpu.GetCpus()); err == nil && cpu.GetCpus() != "" {
-			errs = append(errs, cg.SetCPUSetCPUs(s))
+		cpusets := func() {
+			if s, err := cpuset.Parse(cpu.GetCpus()); err == nil && cpu.GetCpus() != "" {
+				errs = append(errs, cg.SetCPUSetCPUs(s))
+			}
+			if s, err := cpuset.Parse(cpu.GetMems()); err == nil && cpu.GetMems() != "" {
+				errs = append(errs, cg.SetCPUSetMems(s))
+			}
 		}
-		if s, err := cpuset.Parse(cpu.GetMems()); err == nil && cpu.GetMems() != "" {
-			errs = append(errs, cg.SetCPUSetMems(s))
+		memory := func() {
+			if v := mem.GetLimit(); v != nil {
+				errs = append(errs, cg.SetMemoryLimit(v.GetValue()))
+			}
+			if v := mem.GetReservation(); v != nil && node.h.Mode() != cgroup.V2 {
+				errs = append(errs, cg.SetMemorySoftLimit(v.GetValue()))
+			}
 		}
-		if v := cpu.GetShares(); v != nil {
-			errs = append(errs, cg.SetCPUShares(v.GetValue()))
+		var refused error
+		cpuCtl := func() {
+			if v := cpu.GetShares().GetValue(); v != 0 {
+				if idle, _ := cg.CPUIdle(); idle {
+					refused = fmt.Errorf("runc: write cpu weight %d of %s: %w", v, c.GetId(), syscall.EINVAL)
+					return
+				}
+				errs = append(errs, cg.SetCPUShares(v))
+			}
+			if v := cpu.GetQuota(); v != nil {
+				errs = append(errs, cg.SetCPUQuota(v.GetValue(), cpu.GetPeriod().GetValue()))
+			}
 		}
-		if v := cpu.GetQuota(); v != nil {
-			errs = append(errs, cg.SetCPUQuota(v.GetValue(), cpu.GetPeriod().GetValue()))
+		steps := []func(){cpusets, memory, cpuCtl}
+		if node.h.Mode() == cgroup.V2 {
+			steps = []func(){memory, cpuCtl, cpusets, func() {
+				dir, err := cg.UnifiedDir()
+				for k, v := range res.GetUnified() {
+					if err == nil {
+						err = os.WriteFile(filepath.Join(dir, k), []byte(v), 0o644)
+					}
+				}
+				errs = append(errs, err)
+			}}
 		}
-		if v := mem.GetLimit(); v != nil {
-			errs = append(errs, cg.SetMemoryLimit(v.GetValue()))
-		}
-		if v := mem.GetReservation(); v != nil {
-			errs = append(errs, cg.SetMemorySoftLimit(v.GetValue()))
+		for _, step := range steps {
+			if step(); refused != nil {
+				break
+			}
 		}
 		for _, err := range errs {
 			if err != nil {
 				t.Errorf("runc on the fixture: container %s: %v", c.GetId(), err)
 			}
 		}
+		return refused
 	}
 }
 
@@ -469,6 +505,9 @@ func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
 	seen := map[time.Time]bool{}
 	waitFor(t, 2*time.Second, "cpu idle of the stuck member planned in 3 periods", func() bool {
 		plan := h.plugin.lastPlan.Load()
+		if plan == nil {
+			return false // no period has run yet
+		}
 		for _, ch := range plan.Changes {
 			if ch.ID == stuck.Id && ch.Fields&isolation.FieldCPUIdle != 0 {
 				seen[plan.Time] = true
@@ -495,8 +534,11 @@ func TestLoopRepairsDriftAndRetriesFailedWrites(t *testing.T) {
 		t.Fatal("tampering did not change anything")
 	}
 	start := time.Now()
-	if !poll(5*time.Second, func() bool { return restored() == "" }) {
-		t.Fatalf("not restored after 5 s: %s", restored())
+	// oom_score_adj, a process attribute, is read back every
+	// driftProcessFactor × 2 s at this period.
+	bound := time.Duration(driftProcessFactor)*driftSlowInterval + 2*time.Second
+	if !poll(bound, func() bool { return restored() == "" }) {
+		t.Fatalf("not restored after %s: %s", bound, restored())
 	}
 	t.Logf("restored %s after tampering (period %s)", time.Since(start).Round(time.Millisecond), cfg.Period.Duration)
 
@@ -533,15 +575,18 @@ func TestIdleMembersSharesAreTheKernels(t *testing.T) {
 	}
 	ch := full
 	ch.Fields = isolation.FieldCPUShares
-	if u := newRouting(capability{gen: genContainerd23, unified: false}).update(&ch, nil); u.GetLinux().GetResources().GetCpu().GetShares() != nil {
+	// 0 shares, which runc does not write, and which keep a kubelet's
+	// shares out of the container's spec when the update is a reply.
+	if u := newRouting(capability{gen: genContainerd23, unified: false}).update(&ch, nil); u.GetLinux().GetResources().GetCpu().GetShares().GetValue() != 0 {
 		t.Errorf("an update for an idle member carries cpu.shares %v: the kernel refuses it", u.GetLinux().GetResources().GetCpu().GetShares())
 	}
 }
 
 // TestDriftReadsSlowFieldsInTurn: drift repair reads the CPU placement of
-// every member every period, and a member's slow fields (memory, process
-// attributes, quota) once in every slowEvery periods, so a change of one
-// is found within slowEvery periods, and not read more often.
+// every member every period, a member's slow fields (memory, quota) once
+// in every slowEvery periods, and its process attributes (oom_score_adj)
+// once in every driftProcessFactor × slowEvery, so a change of one is
+// found within that many periods, and not read more often.
 func TestDriftReadsSlowFieldsInTurn(t *testing.T) {
 	rb := newRemovalBench(t, 4)
 	rb.p.mu.Lock()
@@ -558,10 +603,16 @@ func TestDriftReadsSlowFieldsInTurn(t *testing.T) {
 	if err := rb.node.tree.WriteFile("cpu,cpuacct", m.cgroupsPath, "cpu.cfs_quota_us", "1000\n"); err != nil {
 		t.Fatal(err)
 	}
+	oom := 100
+	if m.settings.OOMScoreAdj == oom {
+		oom = 0
+	}
+	fakeProcess(t, rb.node, m.cgroupsPath, 7001, oom)
 	const every = 3
+	rounds := 2 * every * driftProcessFactor
 	rt := rb.p.routes.Load()
-	quota := 0
-	for round := 0; round < 2*every; round++ {
+	quota, procs := 0, 0
+	for round := 0; round < rounds; round++ {
 		var found isolation.Fields
 		for _, r := range rb.p.drift(members, rt, nil, every) {
 			if r.ID == m.id {
@@ -574,8 +625,14 @@ func TestDriftReadsSlowFieldsInTurn(t *testing.T) {
 		if found&isolation.FieldCPUQuota != 0 {
 			quota++
 		}
+		if found&isolation.FieldOOMScoreAdj != 0 {
+			procs++
+		}
 	}
-	if quota != 2 {
-		t.Errorf("the changed quota was found in %d of %d rounds, want once every %d", quota, 2*every, every)
+	if quota != rounds/every {
+		t.Errorf("the changed quota was found in %d of %d rounds, want once every %d", quota, rounds, every)
+	}
+	if procs != 2 {
+		t.Errorf("the changed oom_score_adj was found in %d of %d rounds, want once every %d", procs, rounds, every*driftProcessFactor)
 	}
 }

@@ -225,6 +225,15 @@ func (c *IOController) resolve(name string) (iolimit.Device, bool) {
 		return iolimit.Device{}, false
 	}
 	c.devices[name] = d
+	// A v1 kernel counts a device's IO in the members' statistics only
+	// once throttling is configured for it somewhere: without this a
+	// device's capacity, and so every percentage limit on it, would stay
+	// unmeasured until an absolute limit happened to be written.
+	if root, err := c.h.Open("/"); err == nil {
+		if err := root.CountIOThrottleStats(d.Num); err != nil {
+			c.log.Warn("IO statistics of the device may stay empty (cgroup v1)", "device", name, "err", err)
+		}
+	}
 	return d, true
 }
 

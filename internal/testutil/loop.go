@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,6 +39,18 @@ type LoopDevice struct {
 	Major, Minor uint32
 }
 
+// LoopOptions are the choices of NewLoopDeviceWith.
+type LoopOptions struct {
+	// Written fills the backing file with data instead of leaving it
+	// sparse, on a disk-backed directory with direct IO (the test skips
+	// when there is none, and fails if the loop driver refuses direct IO):
+	// every read of the device is then a read of the disk below it. A
+	// sparse file's holes are served as zeros without device time, so
+	// readers of such a device contend for CPU, not for the disk. Filling
+	// costs the time to write size bytes.
+	Written bool
+}
+
 // NewLoopDevice creates a sparse file of size bytes in a disk-backed
 // temporary directory and attaches it to a free loop device, as
 // "losetup --find --show --direct-io=on" does, through the kernel's ioctls
@@ -46,10 +59,19 @@ type LoopDevice struct {
 // serves. Device and file are removed when the test ends, also on failure.
 func NewLoopDevice(tb testing.TB, size int64) LoopDevice {
 	tb.Helper()
+	return NewLoopDeviceWith(tb, size, LoopOptions{})
+}
+
+// NewLoopDeviceWith is NewLoopDevice with options.
+func NewLoopDeviceWith(tb testing.TB, size int64, opts LoopOptions) LoopDevice {
+	tb.Helper()
 	RequireRoot(tb)
 	RequireFeature(tb, Loop)
 	dir, direct := diskTempDir(tb)
 	if dir == "" {
+		if opts.Written {
+			tb.Skip("no disk-backed temporary directory for a written loop device (/var/tmp and $TMPDIR are tmpfs)")
+		}
 		// A VM booted from an initramfs has only tmpfs; the loop driver
 		// then reads the file through the page cache (tmpfs has no
 		// O_DIRECT), which still gives a real block device to throttle.
@@ -63,6 +85,11 @@ func NewLoopDevice(tb testing.TB, size int64) LoopDevice {
 	defer f.Close()
 	if err := f.Truncate(size); err != nil {
 		tb.Fatal(err)
+	}
+	if opts.Written {
+		if err := fill(file, size); err != nil {
+			tb.Fatalf("fill %s: %v", file, err)
+		}
 	}
 	ctl, err := unix.Open("/dev/loop-control", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -104,8 +131,43 @@ func NewLoopDevice(tb testing.TB, size int64) LoopDevice {
 			}
 			unix.Close(fd)
 		})
+		if opts.Written {
+			// The driver falls back to buffered IO, silently, when the
+			// backing file's filesystem cannot take the device's block
+			// size directly; reads would then hit the page cache.
+			dio, err := os.ReadFile(filepath.Join("/sys/block", dev.Name, "loop/dio"))
+			if err != nil || string(dio) != "1\n" {
+				tb.Fatalf("%s over %s: direct IO not in effect (loop/dio %q, %v)", dev.Path, file, dio, err)
+			}
+		}
 		return dev
 	}
+}
+
+// fill writes every block of the file at path, size bytes, with O_DIRECT
+// (the page cache keeps nothing of it) and a non-zero pattern.
+func fill(path string, size int64) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	const bs = 1 << 20
+	buf, err := unix.Mmap(-1, 0, bs, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return err
+	}
+	defer unix.Munmap(buf)
+	for off := int64(0); off < size; off += bs {
+		for i := 0; i < bs; i += 4096 {
+			buf[i], buf[i+1] = byte(off>>20), byte(i>>12) // every 4 KiB block differs
+		}
+		n := min(int64(bs), size-off)
+		if _, err := unix.Pwrite(fd, buf[:n], off); err != nil {
+			return fmt.Errorf("write at %d: %w", off, err)
+		}
+	}
+	return unix.Fdatasync(fd)
 }
 
 // openWhenThere opens a device node devtmpfs may still be creating.
@@ -149,4 +211,20 @@ func diskTempDir(tb testing.TB) (string, bool) {
 		return dir, true
 	}
 	return "", false
+}
+
+// RequireIOScheduler skips tb, with the reason, unless the block device
+// named device offers the IO scheduler sched among offered (its
+// queue/scheduler list, e.g. iolimit's Device.Schedulers); see
+// RequireFeature.
+func RequireIOScheduler(tb testing.TB, device string, offered []string, sched string) {
+	tb.Helper()
+	if slices.Contains(offered, sched) {
+		return
+	}
+	RequireFeature(tb, Feature{
+		Name:   sched + " IO scheduler",
+		Probe:  func() error { return fmt.Errorf("%s offers %v", device, offered) },
+		Absent: func() string { return sched + " is neither built in nor loaded (modprobe " + sched + ")" },
+	})
 }
