@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/nri/pkg/api"
-
 	"github.com/strata-nri/strata/cpuset/cpusettest"
 	"github.com/strata-nri/strata/internal/testutil"
 	"github.com/strata-nri/strata/isolation"
@@ -235,22 +233,7 @@ func TestRDTControllerInPlugin(t *testing.T) {
 
 	batchPod := pod("jobs", "stream", map[string]string{"strata.io/pool": isolation.PoolBatch})
 	batch := container(batchPod, "worker", 0, 0)
-	if err := node.tree.AddCgroup(batch.Linux.CgroupsPath); err != nil {
-		t.Fatal(err)
-	}
-	// The container's process: cgroup.procs in each of its cgroup directories.
-	filepath.Walk(node.tree.Dir, func(path string, info os.FileInfo, err error) error {
-		if err == nil && info.IsDir() && strings.HasSuffix(path, strings.TrimSuffix(batch.Linux.CgroupsPath, "/")) {
-			os.WriteFile(filepath.Join(path, "cgroup.procs"), []byte("700\n"), 0o644)
-		}
-		return nil
-	})
-	if _, err := rt.create(t, batchPod, batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.r.StartContainer(context.Background(), &api.StartContainerRequest{Pod: batchPod, Container: batch}); err != nil {
-		t.Fatal(err)
-	}
+	rt.startRunning(t, node, batchPod, batch, 700) // its process, 700
 	read := func(file string) string {
 		data, _ := os.ReadFile(filepath.Join(root, file))
 		return string(data)

@@ -107,17 +107,8 @@ func TestUpdateContainerReachesDimensions(t *testing.T) {
 	p := pod("prod", "web", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
 	p.Ips = []string{"10.0.0.9"}
 	c := container(p, "server", 2000, 2000)
-	if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.create(t, p, c); err != nil {
-		t.Fatal(err)
-	}
+	rt.startRunning(t, node, p, c)
 	ctx := context.Background()
-	if err := rt.r.StartContainer(ctx, &api.StartContainerRequest{Pod: p, Container: c}); err != nil {
-		t.Fatal(err)
-	}
-	c.State = api.ContainerState_CONTAINER_RUNNING
 	waitFor(t, 2*time.Second, "admitted", func() bool { return len(upd.events()) == 1 })
 	update := func(milli int64) {
 		t.Helper()

@@ -73,15 +73,7 @@ func TestEvictionMarksWhatTheEvictorTook(t *testing.T) {
 		}{p, c})
 	}
 	for _, pc := range all {
-		if err := node.tree.AddCgroup(pc.c.Linux.CgroupsPath); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rt.create(t, pc.p, pc.c); err != nil {
-			t.Fatal(err)
-		}
-		if err := rt.r.StartContainer(context.Background(), &api.StartContainerRequest{Pod: pc.p, Container: pc.c}); err != nil {
-			t.Fatal(err)
-		}
+		rt.startRunning(t, node, pc.p, pc.c)
 	}
 	evicting := func() map[string]bool {
 		out := map[string]bool{}

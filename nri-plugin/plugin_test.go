@@ -15,6 +15,7 @@ import (
 
 	nri "github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
+	"google.golang.org/protobuf/proto"
 	"k8s.io/utils/cpuset"
 
 	"github.com/strata-nri/strata/cgroup"
@@ -76,7 +77,15 @@ type runtime struct {
 	updated []*api.ContainerUpdate
 	// runc, when set, plays the OCI runtime: it is given the resources of
 	// each adjustment and update, to write them into a fixture cgroup.
-	runc func(c *api.Container, res *api.LinuxResources)
+	runc func(c *api.Container, res *api.LinuxResources) error
+	// spec, when set, makes the runtime keep each container's resources
+	// as containerd keeps its OCI spec, and hand runc all of them: the
+	// adjustment's fields replace the request's at creation; an update's
+	// non-zero fields replace the spec's (containerd's WithResources
+	// skips zeros) and runc gets the whole result; an update runc refuses
+	// leaves the spec as it was. refused counts those.
+	spec    bool
+	refused int
 }
 
 func newRuntime(t testing.TB) *runtime {
@@ -97,13 +106,23 @@ func newRuntime(t testing.TB) *runtime {
 		// report what containers run on now.
 		for _, up := range u {
 			for _, c := range rt.ctrs {
-				if c.Id == up.GetContainerId() {
-					if cpus := up.GetLinux().GetResources().GetCpu().GetCpus(); cpus != "" {
-						c.Linux.Resources.Cpu.Cpus = cpus
+				if c.Id != up.GetContainerId() {
+					continue
+				}
+				if rt.spec {
+					old := proto.Clone(c.Linux.Resources).(*api.LinuxResources)
+					mergeUpdate(c.Linux.Resources, up.GetLinux().GetResources())
+					if rt.runc != nil && rt.runc(c, c.Linux.Resources) != nil {
+						c.Linux.Resources = old
+						rt.refused++
 					}
-					if rt.runc != nil {
-						rt.runc(c, up.GetLinux().GetResources())
-					}
+					continue
+				}
+				if cpus := up.GetLinux().GetResources().GetCpu().GetCpus(); cpus != "" {
+					c.Linux.Resources.Cpu.Cpus = cpus
+				}
+				if rt.runc != nil {
+					_ = rt.runc(c, up.GetLinux().GetResources())
 				}
 			}
 		}
@@ -192,6 +211,26 @@ func container(p *api.PodSandbox, name string, cpuMilli, limitMilli int64) *api.
 		Linux: &api.LinuxContainer{Resources: res, CgroupsPath: "/kubepods/" + p.Uid + "/" + fmt.Sprintf("ctr-%d", seq)}}
 }
 
+// startRunning adds c's cgroup to the fixture tree, puts a fake process of
+// each of pids in it (fakeProcess, oom_score_adj 0), creates and starts c
+// through the plugin, and marks it running, as the runtime then reports it.
+func (rt *runtime) startRunning(t testing.TB, node *fakeNode, p *api.PodSandbox, c *api.Container, pids ...int) {
+	t.Helper()
+	if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		fakeProcess(t, node, c.Linux.CgroupsPath, pid, 0)
+	}
+	if _, err := rt.create(t, p, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.r.StartContainer(context.Background(), &api.StartContainerRequest{Pod: p, Container: c}); err != nil {
+		t.Fatal(err)
+	}
+	c.State = api.ContainerState_CONTAINER_RUNNING
+}
+
 func (rt *runtime) create(t testing.TB, p *api.PodSandbox, c *api.Container) (*api.CreateContainerResponse, error) {
 	t.Helper()
 	resp, err := rt.r.CreateContainer(context.Background(), &api.CreateContainerRequest{Pod: p, Container: c})
@@ -199,8 +238,15 @@ func (rt *runtime) create(t testing.TB, p *api.PodSandbox, c *api.Container) (*a
 		// What the runtime would now report for this container.
 		applyAdjustment(c, resp.GetAdjust())
 		rt.mu.Lock()
+		res := resp.GetAdjust().GetLinux().GetResources()
+		if rt.spec {
+			adjustSpec(c.Linux.Resources, res)
+			res = c.Linux.Resources
+		}
 		if rt.runc != nil {
-			rt.runc(c, resp.GetAdjust().GetLinux().GetResources())
+			if err := rt.runc(c, res); err != nil {
+				t.Errorf("runc refused to create container %s: %v", c.GetId(), err)
+			}
 		}
 		rt.pods = append(rt.pods, p)
 		rt.ctrs = append(rt.ctrs, c)
@@ -221,6 +267,87 @@ func applyAdjustment(c *api.Container, a *api.ContainerAdjustment) {
 	}
 	if mems := a.GetLinux().GetResources().GetCpu().GetMems(); mems != "" {
 		c.Linux.Resources.Cpu.Mems = mems
+	}
+}
+
+// adjustSpec applies a creation adjustment's CPU, memory and unified
+// fields to a container's spec resources, as NRI's spec generator does:
+// every field the adjustment sets replaces the request's, zeros included.
+func adjustSpec(spec, adj *api.LinuxResources) {
+	if spec.Cpu == nil {
+		spec.Cpu = &api.LinuxCPU{}
+	}
+	if c := adj.GetCpu(); c != nil {
+		if c.Shares != nil {
+			spec.Cpu.Shares = api.UInt64(c.Shares.GetValue())
+		}
+		if c.Quota != nil {
+			spec.Cpu.Quota = api.Int64(c.Quota.GetValue())
+		}
+		if c.Period != nil {
+			spec.Cpu.Period = api.UInt64(c.Period.GetValue())
+		}
+		if c.Cpus != "" {
+			spec.Cpu.Cpus = c.Cpus
+		}
+		if c.Mems != "" {
+			spec.Cpu.Mems = c.Mems
+		}
+	}
+	if m := adj.GetMemory(); m != nil {
+		if spec.Memory == nil {
+			spec.Memory = &api.LinuxMemory{}
+		}
+		if m.Limit != nil {
+			spec.Memory.Limit = api.Int64(m.Limit.GetValue())
+		}
+		if m.Reservation != nil {
+			spec.Memory.Reservation = api.Int64(m.Reservation.GetValue())
+		}
+	}
+	for k, v := range adj.GetUnified() {
+		if spec.Unified == nil {
+			spec.Unified = map[string]string{}
+		}
+		spec.Unified[k] = v
+	}
+}
+
+// mergeUpdate applies an update to a container's spec resources as
+// containerd's CRI UpdateContainerResources does (opts.WithResources):
+// only non-zero values replace the spec's, so an update cannot take a
+// field out of the spec, and 0 shares leave the spec's shares.
+func mergeUpdate(spec, up *api.LinuxResources) {
+	if spec.Cpu == nil {
+		spec.Cpu = &api.LinuxCPU{}
+	}
+	c := up.GetCpu()
+	if v := c.GetShares().GetValue(); v != 0 {
+		spec.Cpu.Shares = api.UInt64(v)
+	}
+	if v := c.GetQuota().GetValue(); v != 0 {
+		spec.Cpu.Quota = api.Int64(v)
+	}
+	if v := c.GetPeriod().GetValue(); v != 0 {
+		spec.Cpu.Period = api.UInt64(v)
+	}
+	if c.GetCpus() != "" {
+		spec.Cpu.Cpus = c.GetCpus()
+	}
+	if c.GetMems() != "" {
+		spec.Cpu.Mems = c.GetMems()
+	}
+	if v := up.GetMemory().GetLimit().GetValue(); v != 0 {
+		if spec.Memory == nil {
+			spec.Memory = &api.LinuxMemory{}
+		}
+		spec.Memory.Limit = api.Int64(v)
+	}
+	for k, v := range up.GetUnified() {
+		if spec.Unified == nil {
+			spec.Unified = map[string]string{}
+		}
+		spec.Unified[k] = v
 	}
 }
 
@@ -269,8 +396,11 @@ func TestCreateContainerPlacesPools(t *testing.T) {
 	if bcpus.Size() == 0 || bcpus.Intersection(cpus).Size() != 0 {
 		t.Errorf("batch cpuset %s must be non-empty and exclude the exclusive CPUs %s", bcpus, cpus)
 	}
-	if shares := adj.GetLinux().GetResources().GetCpu().GetShares().GetValue(); shares != 2 {
-		t.Errorf("batch CPU shares = %d, want the batch profile's 2", shares)
+	// The batch profile is idle: the kernel sets an idle group's weight
+	// and refuses writes of it, so the adjustment replaces the kubelet's
+	// shares with 0, which runc does not write.
+	if shares := adj.GetLinux().GetResources().GetCpu().GetShares(); shares == nil || shares.GetValue() != 0 {
+		t.Errorf("batch CPU shares = %v, want 0 (idle: no weight for runc to write)", shares)
 	}
 }
 

@@ -89,16 +89,7 @@ func TestResizedMemberStaysManaged(t *testing.T) {
 
 	p := pod("prod", "frontend", map[string]string{"strata.io/pool": isolation.PoolLatencyCritical})
 	c := container(p, "server", 2000, 2000)
-	if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
-		t.Fatal(err)
-	}
-	fakeProcess(t, node, c.Linux.CgroupsPath, 6001, 0)
-	if _, err := rt.create(t, p, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.r.StartContainer(ctx, &api.StartContainerRequest{Pod: p, Container: c}); err != nil {
-		t.Fatal(err)
-	}
+	rt.startRunning(t, node, p, c, 6001)
 	waitFor(t, 3*time.Second, "the dimension told of the started member", func() bool {
 		admitted, _, _, _, _ := dim.snapshot()
 		_, ok := admitted[c.Id]

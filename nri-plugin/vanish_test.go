@@ -58,16 +58,7 @@ func TestVanishedMemberIsSkippedAndLogged(t *testing.T) {
 	for i, name := range []string{"gone", "stays"} {
 		p := pod("jobs", name, map[string]string{"strata.io/pool": isolation.PoolBatch})
 		c := container(p, "worker", 0, 0)
-		if err := node.tree.AddCgroup(c.Linux.CgroupsPath); err != nil {
-			t.Fatal(err)
-		}
-		fakeProcess(t, node, c.Linux.CgroupsPath, 7001+i, 0)
-		if _, err := rt.create(t, p, c); err != nil {
-			t.Fatal(err)
-		}
-		if err := rt.r.StartContainer(ctx, &api.StartContainerRequest{Pod: p, Container: c}); err != nil {
-			t.Fatal(err)
-		}
+		rt.startRunning(t, node, p, c, 7001+i)
 		pods, ctrs = append(pods, p), append(ctrs, c)
 	}
 	gone, stays := ctrs[0], ctrs[1]
@@ -95,7 +86,9 @@ func TestVanishedMemberIsSkippedAndLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The loop goes on: the other member's drift is still repaired.
+	// The loop goes on: the other member's drift is still repaired. (The
+	// cpuset came with the adjustment, so the loop may not have planned yet.)
+	waitFor(t, 3*time.Second, "a first plan", func() bool { return h.plugin.lastPlan.Load() != nil })
 	before := h.plugin.lastPlan.Load().Time
 	if err := node.tree.WriteFile("cpuset", stays.Linux.CgroupsPath, "cpuset.cpus", "0\n"); err != nil {
 		t.Fatal(err)

@@ -603,6 +603,20 @@ func TestE2EBurnerGrowsPool0(t *testing.T) {
 	if idle, err := cg(t, e, batch.ContainerID).CPUIdle(); err != nil || !idle {
 		t.Errorf("batch member on %s: cpu.idle = %v (%v), want 1", cpusOf(t, e, batch.ContainerID), idle, err)
 	}
+	// The update that moved the idle member took as a whole: containerd
+	// hands runc the container's whole resources, and shares in them made
+	// the kernel refuse it (EINVAL on an idle group) — before the cpuset on
+	// v2, after it on v1, where the cgroup moved, the update failed anyway
+	// and containerd kept its record of the old cpuset (what the kubelet
+	// reads in ContainerStatus).
+	waitFor(t, time.Second, "containerd's record of batch's cpuset following its cgroup", func() bool {
+		st, err := e.CRI().ContainerStatus(context.Background(), batch.ContainerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := cpuset.Parse(st.GetResources().GetLinux().GetCpusetCpus())
+		return err == nil && rec.Equals(cpusOf(t, e, batch.ContainerID))
+	})
 
 	if _, err := e.CRI().ExecSync(context.Background(), lc.ContainerID, []string{"rm", "/burn"}, scaled(10*time.Second)); err != nil {
 		t.Fatal(err)
