@@ -87,6 +87,22 @@ func TestKernelColocationSmoke(t *testing.T) {
 	if r := rep.Reaction[0]; r.Steps+r.AlreadyGrown != ro.Steps || r.BandMs <= 0 || r.GoalMs != 250 {
 		t.Errorf("reaction: %d steps timed + %d already grown, want %d; band %g ms; goal %g ms, want 250", r.Steps, r.AlreadyGrown, ro.Steps, r.BandMs, r.GoalMs)
 	}
+	// The trace: a step whose cpuset grew was decided by a plan the
+	// plugin reported and received and written by the runtime. (The order
+	// of the plan's time, taken as the loop step ends, and the update's,
+	// sent meanwhile by another goroutine, is not fixed.)
+	r := rep.Reaction[0]
+	if len(r.StepTrace) != r.Steps {
+		t.Errorf("reaction: %d step traces for %d timed steps", len(r.StepTrace), r.Steps)
+	}
+	for i, tr := range r.StepTrace {
+		if tr.Seen >= 0 && !(tr.Decided >= 0 && tr.Sent >= 0 && tr.Sent <= tr.Written) {
+			t.Errorf("reaction step %d grew, but its trace is incomplete: %+v", i, tr)
+		}
+		if tr.Plans == 0 {
+			t.Errorf("reaction step %d: no plan reported by the plugin in its high phase", i)
+		}
+	}
 
 	oo := OverheadOptions{Containers: []int{10}, Periods: []time.Duration{100 * time.Millisecond}, Window: 4 * time.Second, Settle: 200 * time.Millisecond}
 	if rep.Overhead, err = RunOverhead(ctx, oo); err != nil {

@@ -29,8 +29,12 @@ func main() {
 	scen := flag.String("scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(scenarioNames(), ", ")+")")
 	reaction := flag.Bool("reaction", true, "run the reaction benchmark (LC load steps under Strata at 1 s and 100 ms)")
 	steps := flag.Int("reaction-steps", 20, "load steps per period in the reaction benchmark")
+	rCompare := flag.Bool("reaction-compare", false, "alternate the reaction's steps between fixed 2.5 s / 2 s phases (as before) and phases sized from the period, where they differ")
+	rPeriods := flag.String("reaction-periods", "1s,100ms", "loop periods of the reaction benchmark, comma-separated")
 	overhead := flag.Bool("overhead", true, "run the overhead benchmark (the plugin's CPU and RSS at N containers)")
 	ovN := flag.String("overhead-containers", "10,100,1000", "container counts of the overhead benchmark")
+	ovP := flag.String("overhead-periods", "1s,100ms", "loop periods of the overhead benchmark, comma-separated")
+	ovW := flag.Duration("overhead-window", 10*time.Second, "longest CPU-time window per overhead point (at least ten periods, at least half of it)")
 	colo := flag.Bool("colocation", true, "run the colocation scenarios")
 	flag.StringVar(&measureLock, "lock", "", "hold an exclusive flock on this file during each measured section (e.g. /tmp/strata-measure.lock)")
 	out := flag.String("out", "", "directory for colocation.md, .json and .svg (default: print Markdown only)")
@@ -79,6 +83,10 @@ func main() {
 	if *reaction {
 		ro := DefaultReactionOptions()
 		ro.Steps, ro.Work, ro.CapacityRPS = *steps, o.Work, rep.CapacityRPS
+		ro.Compare = *rCompare
+		if ro.Periods, err = parseDurations(*rPeriods); err != nil {
+			fail(fmt.Errorf("-reaction-periods: %w", err))
+		}
 		if rep.Reaction, err = RunReaction(ctx, ro); err != nil {
 			fail(err)
 		}
@@ -89,6 +97,10 @@ func main() {
 		if oo.Containers, err = parseInts(*ovN); err != nil {
 			fail(fmt.Errorf("-overhead-containers: %w", err))
 		}
+		if oo.Periods, err = parseDurations(*ovP); err != nil {
+			fail(fmt.Errorf("-overhead-periods: %w", err))
+		}
+		oo.Window = *ovW
 		if rep.Overhead, err = RunOverhead(ctx, oo); err != nil {
 			fail(err)
 		}
@@ -149,6 +161,21 @@ func parseInts(s string) ([]int, error) {
 			return nil, err
 		}
 		v = append(v, x)
+	}
+	return v, nil
+}
+
+func parseDurations(s string) ([]time.Duration, error) {
+	var v []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil {
+			return nil, err
+		}
+		v = append(v, d)
 	}
 	return v, nil
 }

@@ -100,3 +100,101 @@ func TestReactionOptionsValidate(t *testing.T) {
 		t.Errorf("overhead with 0 containers: %v", err)
 	}
 }
+
+// TestScheduleAndRate: kinds alternate, phases follow each other without
+// gaps, and the rate is High only inside high phases.
+func TestScheduleAndRate(t *testing.T) {
+	ms := time.Millisecond
+	kinds := []reactionStep{{lowFor: 100 * ms, highFor: 50 * ms}, {lowFor: 200 * ms, highFor: 300 * ms}}
+	s := schedule(kinds, 2)
+	want := []scheduledStep{{0, 100 * ms, 150 * ms, 0}, {150 * ms, 350 * ms, 650 * ms, 1}, {650 * ms, 750 * ms, 800 * ms, 0}, {800 * ms, 1000 * ms, 1300 * ms, 1}}
+	if len(s) != len(want) {
+		t.Fatalf("schedule = %+v, want %+v", s, want)
+	}
+	for i := range want {
+		if s[i] != want[i] {
+			t.Errorf("step %d = %+v, want %+v", i, s[i], want[i])
+		}
+	}
+	for _, c := range []struct {
+		at   time.Duration
+		want float64
+	}{{-time.Second, 1}, {0, 1}, {99 * ms, 1}, {100 * ms, 9}, {149 * ms, 9}, {150 * ms, 1}, {349 * ms, 1}, {350 * ms, 9}, {649 * ms, 9},
+		{760 * ms, 9}, {900 * ms, 1}, {1299 * ms, 9}, {1300 * ms, 1}} {
+		if got := rateAt(s, 1, 9, c.at); got != c.want {
+			t.Errorf("rateAt(%v) = %g, want %g", c.at, got, c.want)
+		}
+	}
+}
+
+// TestStepKinds: the phases grow with the period (a high phase of at
+// least 3 periods, a low one of shrinkInterval and 2 periods); comparing
+// adds the fixed phases only where they differ.
+func TestStepKinds(t *testing.T) {
+	o := DefaultReactionOptions()
+	k := o.stepKinds(time.Second)
+	if len(k) != 1 || k[0].lowFor != 4*time.Second || k[0].highFor != 3*time.Second {
+		t.Errorf("1 s period: %+v, want one kind of 4s / 3s", k)
+	}
+	if k := o.stepKinds(100 * time.Millisecond); len(k) != 1 || k[0].lowFor != 2500*time.Millisecond || k[0].highFor != 2*time.Second {
+		t.Errorf("100 ms period: %+v, want one kind of 2.5s / 2s", k)
+	}
+	o.Compare = true
+	if k := o.stepKinds(time.Second); len(k) != 2 || k[0].highFor != 2*time.Second || k[1].highFor != 3*time.Second {
+		t.Errorf("1 s period, compared: %+v, want 2s then 3s high phases", k)
+	}
+	if k := o.stepKinds(100 * time.Millisecond); len(k) != 1 {
+		t.Errorf("100 ms period, compared: %+v, want one kind (the fixed phases are the sized ones)", k)
+	}
+}
+
+// TestTraceStep follows a synthetic step: the load rises above the band
+// in the second plan, the pool grows in the third, the runtime gets the
+// LC update 1 ms later and writes it 1 ms after that; plans and updates
+// outside the step, and other containers' updates, are not counted.
+func TestTraceStep(t *testing.T) {
+	origin := time.Unix(1000, 0)
+	ms := time.Millisecond
+	at := func(t time.Time) time.Duration { return t.Sub(origin) }
+	w := func(d time.Duration) time.Time { return origin.Add(d) }
+	step, end := time.Second, 3*time.Second
+	plans := []planRecord{
+		{w(900 * ms), 0.9, 1},  // before the step: not counted
+		{w(1050 * ms), 0.4, 1}, // load 0.4 on 1 CPU
+		{w(1150 * ms), 0.6, 1}, // above the band, not grown yet
+		{w(1250 * ms), 0.7, 0}, // grown: the batch pool gave its CPU
+		{w(1350 * ms), 0.5, 0}, // load 0.25 on 2 CPUs
+		{w(3100 * ms), 2, 0},   // after the high phase
+	}
+	updates := []updateRecord{
+		{"lc", 2, w(500 * ms), w(501 * ms)},      // before the step
+		{"batch", 2, w(1251 * ms), w(1252 * ms)}, // another container
+		{"lc", 2, w(1251 * ms), w(1252 * ms)},
+	}
+	tr := traceStep(plans, updates, at, "lc", 2, 1, 0.5, step, end)
+	if tr.Above != 150 || tr.Decided != 250 || tr.Sent != 251 || tr.Written != 252 || tr.Plans != 4 || tr.LoadMax != 0.7 {
+		t.Errorf("trace = %+v; want above 150, decided 250, sent 251, written 252 ms, 4 plans, load max 0.7", tr)
+	}
+	if m := (0.4 + 0.6 + 0.7 + 0.25) / 4; tr.LoadMean < m-1e-9 || tr.LoadMean > m+1e-9 {
+		t.Errorf("load mean %g, want %g", tr.LoadMean, m)
+	}
+	none := traceStep(plans[:3], nil, at, "lc", 2, 1, 0.7, step, end)
+	if none.Above != -1 || none.Decided != -1 || none.Sent != -1 {
+		t.Errorf("never above a 0.7 band, never grown: %+v", none)
+	}
+	st := stages([]StepTrace{{Above: 150, Decided: 250, Sent: 251, Written: 252, Seen: 253, LCRun: 0.5, LCWait: 0.25}, {Above: -1, Decided: -1, Sent: -1, Written: -1, Seen: -1, LCRun: -1}}, 0.5)
+	if st.StepToAboveP50 != 150 || st.AboveToDecidedP50 != 100 || st.DecidedToSentP50 != 1 || st.SentToWrittenP50 != 1 || st.WrittenToSeenP50 != 1 || st.NeverAbove != 1 || st.LCRunP50 != 0.5 || st.LCWaitP50 != 0.25 {
+		t.Errorf("stages = %+v", st)
+	}
+}
+
+func TestSchedBetween(t *testing.T) {
+	ms := time.Millisecond
+	s := []schedSample{{0, 0, 0}, {20 * ms, 10 * ms, 5 * ms}, {40 * ms, 30 * ms, 5 * ms}, {60 * ms, 50 * ms, 25 * ms}}
+	if run, wait, ok := schedBetween(s, 20*ms, 60*ms); !ok || run != 1 || wait != 0.5 {
+		t.Errorf("schedBetween(20, 60 ms) = %g, %g, %v; want 1, 0.5, true", run, wait, ok)
+	}
+	if _, _, ok := schedBetween(s, 30*ms, 70*ms); ok {
+		t.Errorf("no sample at or after 70 ms, yet ok")
+	}
+}

@@ -608,7 +608,7 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 	}
 	var st *strataSession
 	if s.Strata > 0 {
-		if st, err = startStrata(ctx, e.strataConfig(s.Strata, 0)); err != nil {
+		if st, err = startStrata(ctx, e.strataConfig(s.Strata, 0), nil); err != nil {
 			return m, err
 		}
 		defer func() {

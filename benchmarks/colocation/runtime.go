@@ -41,6 +41,8 @@ type nriRuntime struct {
 	// distinct messages (at most maxErrText).
 	failed  int
 	errText []string
+	// trace, when set, records every update received (trace.go).
+	trace *traceLog
 }
 
 type runtimeContainer struct {
@@ -55,13 +57,13 @@ var quietNRI = sync.OnceFunc(func() {
 	nriplugin.RouteNRILogs(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 })
 
-func newNRIRuntime() (*nriRuntime, error) {
+func newNRIRuntime(trace *traceLog) (*nriRuntime, error) {
 	quietNRI()
 	dir, err := os.MkdirTemp("", "strata-colocation-nri-")
 	if err != nil {
 		return nil, err
 	}
-	rt := &nriRuntime{dir: dir, socket: filepath.Join(dir, "nri.sock"),
+	rt := &nriRuntime{dir: dir, socket: filepath.Join(dir, "nri.sock"), trace: trace,
 		ctrs: map[string]*runtimeContainer{}, pods: map[string]*api.PodSandbox{}}
 	sync := func(ctx context.Context, cb nri.SyncCB) error {
 		rt.mu.Lock()
@@ -117,6 +119,7 @@ func (rt *nriRuntime) stop() {
 func (rt *nriRuntime) update(us []*api.ContainerUpdate) (failed []*api.ContainerUpdate, err error) {
 	var errs, ignored []error
 	for _, u := range us {
+		recv := time.Now()
 		rt.mu.Lock()
 		c := rt.ctrs[u.GetContainerId()]
 		rt.mu.Unlock()
@@ -133,6 +136,9 @@ func (rt *nriRuntime) update(us []*api.ContainerUpdate) (failed []*api.Container
 				mergeResources(c.ctr.Linux.Resources, res)
 				rt.mu.Unlock()
 			}
+		}
+		if rt.trace != nil {
+			rt.trace.update(updateRecord{id: u.GetContainerId(), cpus: cpusIn(res), recv: recv, written: time.Now()})
 		}
 		if uerr == nil {
 			continue
@@ -158,6 +164,15 @@ func (rt *nriRuntime) update(us []*api.ContainerUpdate) (failed []*api.Container
 }
 
 const maxErrText = 4
+
+// cpusIn is the number of CPUs in res's cpuset, 0 when it carries none.
+func cpusIn(res *api.LinuxResources) int {
+	set, err := cpuset.Parse(res.GetCpu().GetCpus())
+	if err != nil {
+		return 0
+	}
+	return set.Size()
+}
 
 // runcApply writes the CPU and memory resources of an adjustment or update
 // into cg as runc's cgroupfs manager does: controller by controller in
@@ -191,7 +206,10 @@ func runcApply(cg *cgroup.Cgroup, res *api.LinuxResources) error {
 			return err
 		}
 	}
-	if v := cpu.GetShares(); v != nil {
+	// 0 shares mean "none" to runc, which then writes no weight: the
+	// plugin gives idle members 0, since the kernel refuses a weight on
+	// an idle group.
+	if v := cpu.GetShares(); v != nil && v.GetValue() != 0 {
 		if err := cg.SetCPUShares(v.GetValue()); err != nil {
 			return err
 		}

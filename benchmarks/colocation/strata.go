@@ -108,8 +108,12 @@ func runStrata() error {
 	// dimensions (RDT disables itself without resctrl). The network
 	// dimension is left out: its controller shapes the host's uplink, and
 	// the benchmark sets no network profile.
-	p, err := nriplugin.New(nriplugin.Options{SocketPath: os.Getenv(socketEnv), Config: cfg, Logger: logger,
-		Controllers: []nriplugin.Controller{nriplugin.NewRDTController(nriplugin.RDTOptions{}), nriplugin.NewIOController(nriplugin.IOOptions{})}})
+	opts := nriplugin.Options{SocketPath: os.Getenv(socketEnv), Config: cfg, Logger: logger,
+		Controllers: []nriplugin.Controller{nriplugin.NewRDTController(nriplugin.RDTOptions{}), nriplugin.NewIOController(nriplugin.IOOptions{})}}
+	if t := planTraceChild(); t != nil {
+		opts.BatchCapacity = t // the reaction benchmark's per-period trace
+	}
+	p, err := nriplugin.New(opts)
 	if err != nil {
 		return err
 	}
@@ -140,13 +144,14 @@ type strataSession struct {
 }
 
 // startStrata starts the runtime and the plugin, and waits until the plugin
-// serves.
-func startStrata(ctx context.Context, cfg *isolation.Config) (*strataSession, error) {
+// serves. With trace, the plugin reports every period's plan and the
+// runtime every update it received into it.
+func startStrata(ctx context.Context, cfg *isolation.Config, trace *traceLog) (*strataSession, error) {
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newNRIRuntime()
+	rt, err := newNRIRuntime(trace)
 	if err != nil {
 		return nil, fmt.Errorf("nri runtime: %w", err)
 	}
@@ -158,9 +163,21 @@ func startStrata(ctx context.Context, cfg *isolation.Config) (*strataSession, er
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), roleEnv+"=strata", socketEnv+"="+rt.socket, configEnv+"="+string(js))
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	var planOut io.ReadCloser
+	if trace != nil {
+		cmd.Env = append(cmd.Env, planTraceEnv+"=1")
+		cmd.Stdout = nil
+		if planOut, err = cmd.StdoutPipe(); err != nil {
+			rt.stop()
+			return nil, err
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		rt.stop()
 		return nil, fmt.Errorf("start strata: %w", err)
+	}
+	if planOut != nil {
+		go readPlanTrace(planOut, trace.plan)
 	}
 	s := &strataSession{cfg: cfg, rt: rt, plugin: cmd}
 	if err := rt.waitPlugin(ctx, 30*time.Second); err != nil {
