@@ -24,24 +24,29 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Go tools, pinned, built into ./bin from the Go module proxy.
+# Go tools, pinned, built from the Go module proxy: staticcheck into ./bin,
+# helm (for the deployment tests: helm lint / helm template of
+# deploy/helm/strata) once per machine outside the work tree, since a cold
+# build takes minutes. Both build at once when both are missing: a lone
+# `go install` leaves part of two CPUs idle.
 mkdir -p bin
 STATICCHECK_VERSION=$(sed -n 's/^STATICCHECK_VERSION *:= *//p' Makefile)
 want="staticcheck ${STATICCHECK_VERSION}"
-if [ ! -x bin/staticcheck ] || [ "$(cat bin/.staticcheck-version 2>/dev/null)" != "$want" ]; then
-	echo "install-deps: building staticcheck ${STATICCHECK_VERSION}"
-	GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
-	echo "$want" > bin/.staticcheck-version
-fi
-
-# helm, for the deployment tests (helm lint / helm template of
-# deploy/helm/strata). Built from the Go module proxy once per machine and
-# cached outside the work tree, since a cold build takes minutes.
 HELM_VERSION=$(sed -n 's/^HELM_VERSION *:= *//p' Makefile)
 helm_dir=${STRATA_TOOLS_CACHE:-/var/cache/strata-tools}/helm-${HELM_VERSION}
+jobs=()
+if [ ! -x bin/staticcheck ] || [ "$(cat bin/.staticcheck-version 2>/dev/null)" != "$want" ]; then
+	echo "install-deps: building staticcheck ${STATICCHECK_VERSION}"
+	( GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}" && echo "$want" > bin/.staticcheck-version ) &
+	jobs+=($!)
+fi
 if [ ! -x "$helm_dir/helm" ]; then
 	echo "install-deps: building helm ${HELM_VERSION} (cached in $helm_dir)"
 	mkdir -p "$helm_dir"
-	GOBIN="$helm_dir" go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+	GOBIN="$helm_dir" go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" &
+	jobs+=($!)
 fi
+for j in "${jobs[@]}"; do
+	wait "$j" || { echo "install-deps: a Go tool failed to build" >&2; exit 1; }
+done
 ln -sf "$helm_dir/helm" bin/helm

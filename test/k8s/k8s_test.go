@@ -29,11 +29,11 @@ import (
 // predictor is off so pools follow the load itself.
 func config() *isolation.Config {
 	cfg := isolation.DefaultConfig()
-	cfg.Period = isolation.Duration{Duration: 500 * time.Millisecond}
+	cfg.Period = isolation.Duration{Duration: harness.Scaled(500 * time.Millisecond)}
 	cfg.ReservedCPUs = ""
 	cfg.Classification.QoS = isolation.QoSRules{Guaranteed: isolation.PoolLatencyCritical, Burstable: isolation.PoolOnline, BestEffort: isolation.PoolBatch}
 	cfg.Pools[2].MinCPUs = 0
-	cfg.Resize.ShrinkInterval = isolation.Duration{Duration: time.Second}
+	cfg.Resize.ShrinkInterval = isolation.Duration{Duration: harness.Scaled(time.Second)}
 	cfg.Predictor.Disabled = true
 	return cfg
 }
@@ -102,7 +102,7 @@ func run(t *testing.T, c *harness.Cluster, ns, manifest string) *harness.Pod {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := c.WaitRunning(ctx, ns, name, 2*time.Minute)
+	p, err := c.WaitRunning(ctx, ns, name, harness.Scaled(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +201,42 @@ func (k *ctr) read(ctl, file string) string {
 	}
 }
 
+// quota is the container's CFS quota in µs per period (-1 for none), on
+// either cgroup version (cpu.cfs_quota_us or cpu.max).
+func (k *ctr) quota() int64 {
+	k.t.Helper()
+	for try := 0; ; try++ {
+		q, _, err := k.cg.CPUQuota()
+		if err != nil && !k.cg.Exists() && try < 3 {
+			k.replace()
+			continue
+		}
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		return q
+	}
+}
+
+// sameShares says whether the container's CPU weight is want shares:
+// cpu.shares on v1, on v2 cpu.weight as either conversion gives it.
+func (k *ctr) sameShares(want uint64) (bool, uint64) {
+	k.t.Helper()
+	for try := 0; ; try++ {
+		sh, err := k.cg.CPUShares()
+		if err != nil && !k.cg.Exists() && try < 3 {
+			k.replace()
+			continue
+		}
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		return k.c.Env.Hierarchy().SameShares(sh, want), sh
+	}
+}
+
+func v2(c *harness.Cluster) bool { return c.Env.Hierarchy().Mode() == cgroup.V2 }
+
 func (k *ctr) exec(cmd ...string) {
 	k.t.Helper()
 	exec(k.t, k.c, k.pod, cmd...)
@@ -224,7 +260,16 @@ func exec(t *testing.T, c *harness.Cluster, p *harness.Pod, cmd ...string) {
 	}
 }
 
+// waitFor polls cond for timeout times the time scale
+// (harness.TimeScaleEnv).
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	return waitWithin(t, harness.Scaled(timeout), what, cond)
+}
+
+// waitWithin polls cond for timeout as it is: for bounds stated in loop
+// periods, which config already scaled.
+func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
@@ -300,9 +345,14 @@ func TestE2EK8sQoSPools(t *testing.T) {
 		t.Errorf("batch member cpu.idle = %s, want 1", v)
 	}
 	// The batch profile asks for 2; an idle group reads the kernel's idle
-	// weight, 3, and refuses writes. That is not drift: no repair of the
-	// batch member's cpu shares in the periods since.
-	if v := ec.read(cgroup.CPU, "cpu.shares"); v != "3" {
+	// weight, 3 (on v2 cpu.weight 3 × 100 / 1024 rounded, 0), and refuses
+	// writes. That is not drift: no repair of the batch member's cpu
+	// shares in the periods since.
+	if v2(c) {
+		if v := ec.read(cgroup.CPU, "cpu.weight"); v != "0" {
+			t.Errorf("batch member cpu.weight = %s, want the kernel's idle weight 0", v)
+		}
+	} else if v := ec.read(cgroup.CPU, "cpu.shares"); v != "3" {
 		t.Errorf("batch member cpu.shares = %s, want the kernel's idle weight 3", v)
 	}
 	time.Sleep(3 * config().Period.Duration)
@@ -313,8 +363,12 @@ func TestE2EK8sQoSPools(t *testing.T) {
 			break
 		}
 	}
-	if v := gc.read(cgroup.CPU, "cpu.cfs_quota_us"); v != "100000" {
-		t.Errorf("guaranteed member cpu.cfs_quota_us = %s, want the kubelet's 100000 (quota: keep)", v)
+	if v := gc.quota(); v != 100000 {
+		t.Errorf("guaranteed member CFS quota = %d µs, want the kubelet's 100000 (quota: keep)", v)
+	}
+	if ok, sh := gc.sameShares(1024); !ok {
+		t.Errorf("guaranteed member CPU weight = %d shares, want the kubelet's 1024 for 1 CPU (on v2 cpu.weight %d or %d)", sh,
+			cgroup.LinearSharesToWeight(1024), cgroup.SharesToWeight(1024))
 	}
 }
 
@@ -616,19 +670,19 @@ func TestE2EK8sResize(t *testing.T) {
 	})
 
 	resize(t, c, lc, "2")
-	d := waitFor(t, 30*time.Second, "kubelet applied the resize (cpu.cfs_quota_us 200000)", func() bool {
-		return lcg.read(cgroup.CPU, "cpu.cfs_quota_us") == "200000"
+	d := waitFor(t, 30*time.Second, "kubelet applied the resize (CFS quota 200000 µs)", func() bool {
+		return lcg.quota() == 200000
 	})
 	t.Logf("kubelet applied the resize %s after the patch", d.Round(100*time.Millisecond))
 	applied := time.Now()
-	waitFor(t, period+200*time.Millisecond, "lc on 2 CPUs within a period of the kubelet's update", func() bool { return lcg.cpus().Size() == 2 })
+	waitWithin(t, period+200*time.Millisecond, "lc on 2 CPUs within a period of the kubelet's update", func() bool { return lcg.cpus().Size() == 2 })
 	if m := member(status(t, c), lcg.ID()); m == nil || !m.Exclusive || m.CPUs != "0-1" {
 		t.Errorf("lc after the resize: %+v, want exclusive on 0-1", m)
 	}
-	if v := lcg.read(cgroup.CPU, "cpu.shares"); v != "2048" {
-		t.Errorf("lc cpu.shares = %s after the resize, want the kubelet's 2048", v)
+	if ok, sh := lcg.sameShares(2048); !ok {
+		t.Errorf("lc CPU weight = %d shares after the resize, want the kubelet's 2048", sh)
 	}
-	waitFor(t, 3*period, "batch borrowing, idle-scheduled", func() bool {
+	waitWithin(t, 3*period, "batch borrowing, idle-scheduled", func() bool {
 		return bcg.cpus().Equals(lcg.cpus()) && bcg.read(cgroup.CPU, "cpu.idle") == "1"
 	})
 	t.Logf("lc on %s %s after the kubelet's update", lcg.cpus(), time.Since(applied).Round(10*time.Millisecond))
@@ -671,7 +725,7 @@ func TestE2EK8sResize(t *testing.T) {
 
 	resize(t, c, lc, "1")
 	waitFor(t, 30*time.Second, "lc back on 1 CPU", func() bool { return lcg.cpus().Size() == 1 })
-	waitFor(t, 3*period, "batch on a CPU of its own again", func() bool {
+	waitWithin(t, 3*period, "batch on a CPU of its own again", func() bool {
 		b := bcg.cpus()
 		return b.Size() == 1 && b.Intersection(lcg.cpus()).Size() == 0
 	})
@@ -707,7 +761,7 @@ func TestE2EK8sBurnerAndRace(t *testing.T) {
 
 	start := time.Now()
 	lcg.burn(true)
-	d := waitFor(t, 4*period+300*time.Millisecond, "pool 0 grown to 2 CPUs", func() bool { return lcg.cpus().Size() == 2 })
+	d := waitWithin(t, 4*period+300*time.Millisecond, "pool 0 grown to 2 CPUs", func() bool { return lcg.cpus().Size() == 2 })
 	t.Logf("pool 0 grew to %s in %s (%.1f periods)", lcg.cpus(), d.Round(10*time.Millisecond), float64(time.Since(start))/float64(period))
 	waitFor(t, 2*time.Second, "batch borrowing pool 0's CPUs", func() bool { return bcg.cpus().Equals(lcg.cpus()) })
 	if st := status(t, c); st.Pools[2].Size != 0 {
@@ -743,9 +797,9 @@ func TestE2EK8sBurnerAndRace(t *testing.T) {
 			lcg.burn(true)
 		}
 		resize(t, c, lc, cpu)
-		quota := strconv.Itoa(int(mustMilli(t, cpu)) * 100)
-		waitFor(t, 30*time.Second, "kubelet's update landed (cpu.cfs_quota_us "+quota+")", func() bool {
-			return lcg.read(cgroup.CPU, "cpu.cfs_quota_us") == quota
+		quota := mustMilli(t, cpu) * 100
+		waitFor(t, 30*time.Second, fmt.Sprintf("kubelet's update landed (CFS quota %d µs)", quota), func() bool {
+			return lcg.quota() == quota
 		})
 		converged("resize to "+cpu, time.Now())
 	}

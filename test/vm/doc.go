@@ -55,6 +55,52 @@
 // host's own, branching on the cgroup mode where v1 and v2 differ.
 // STRATA_VM_E2E=0 leaves them out.
 //
+// Kubernetes on cgroup v2: TestVMKubernetes (make test-vm-k8s, which
+// make test runs after test-vm; STRATA_VM_K8S=0 leaves it out) runs the
+// Kubernetes tier's tests
+// named in k8sTests on a kubelet in a 2-vCPU guest, the node the tests
+// assume. The control plane runs on the host (test/k8s/harness
+// StartControlPlane, its certificate naming HostIP); the guest gets a NIC
+// on qemu's user network (Options.Network: GuestIP, the host's loopback at
+// HostIP) and the node's binaries — kubelet, containerd, the plugin, the
+// image, the control plane's description — on a second, read-only virtio
+// disk (Options.DiskFiles: an ext4 image made with mkfs.ext4 -d, mounted
+// on FilesMount), not in the initramfs, which lives in guest RAM. The
+// tests are the host's own: harness.Start joins the control plane named
+// by $STRATA_K8S_REMOTE, and they branch on the cgroup mode where v1 and
+// v2 differ.
+//
+// # A guest that wedges
+//
+// A guest that stops must say where, within minutes, not leave the stage
+// silent until its timeout. Every guest boots with WatchdogArgs: a soft
+// lockup or an RCU stall panics it, the panic prints every CPU's
+// backtrace, and Check reports "guest kernel panicked" with the kernel's
+// reason and first call trace (Report.Panic; the whole console is kept in
+// last-console.log). The TCG guest has no PMU, hence no NMI watchdog:
+// CPUs that all spin with interrupts off, or all wait for an interrupt
+// that never comes, trip none of these. So the guest's /init prints a
+// heartbeat (EventAlive: uptime, load, running and blocked tasks, its
+// set-up step or the run under way and how long ago it last printed)
+// every HeartbeatInterval from its first instruction, and adds the
+// process table (state, wait channel, command) once a run has printed
+// nothing for 2 min; and the host's watchdog kills a guest with no boot
+// event Options.BootTimeout (3 min) after qemu started, or, once up, one
+// whose console has been quiet for Options.Silence (2 min, 8 heartbeats).
+// The Report's error then says why, with qemu's run state (QemuStatus),
+// where each vCPU is (DumpCPUs, from qemu's monitor) and the console's
+// last lines. TestVMHangs shows both kills on guests that really hang
+// (an /init that sleeps): each within its limit plus 15 s.
+// Options.BootRetry boots once more, logged, a guest that hung before
+// its boot event; no VM test sets it (no boot of the k8s guest hung in
+// 19 tries: no hang is known to be transient).
+// STRATA_VM_DEBUG=1 adds DebugArgs: the kernel's whole log on the console
+// and a panic on a task hung for 60 s.
+//
+// The scheduler tracepoints are enabled at boot (SchedTraceArgs): live
+// patching of their call sites when a BPF program attaches or detaches
+// has wedged the multi-threaded TCG guest, see there.
+//
 // # Measuring in a TCG guest
 //
 // Guest time follows the host clock, and cgroup CPU usage is accounted by

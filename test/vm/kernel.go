@@ -135,13 +135,14 @@ func downloadKernel(ctx context.Context, pkg, dir string, logf func(string, ...a
 
 // GuestModules are the modules the guest loads at boot, with parameters:
 // virtio-blk for the disk-backed scratch directory (page cache on tmpfs is
-// shmem, which reclaim cannot drop, and io limits need a block device),
-// loop devices for io.max and iolimit, bfq for io weights, qdiscs and
+// shmem, which reclaim cannot drop, and io limits need a block device) and
+// the disk of Options.DiskFiles, virtio-net for Options.Network, loop devices for io.max and iolimit, bfq for io weights, qdiscs and
 // classifiers for netqos, veth for network namespaces, overlay for
 // containerd's snapshotter.
 var GuestModules = []Module{
 	{Path: "virtio_pci"},
 	{Path: "virtio_blk"},
+	{Path: "virtio_net"}, // Options.Network
 	{Path: "loop", Params: "max_loop=8"},
 	{Path: "bfq"},
 	{Path: "sch_htb"},

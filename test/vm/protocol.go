@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // ManifestPath is where the guest's /init finds its instructions.
@@ -25,10 +26,32 @@ type Manifest struct {
 	// Scratch is the block device holding an empty ext4 file system that
 	// the guest mounts on /var/tmp and makes the runs' TMPDIR ("": none).
 	Scratch string `json:"scratch,omitempty"`
+	// Files is the block device holding the read-only ext4 image of
+	// Options.DiskFiles, mounted on FilesMount ("": none).
+	Files string `json:"files,omitempty"`
+	// Network brings up the qemu user network's NIC (Options.Network):
+	// GuestIP on eth0, default route via HostIP.
+	Network bool `json:"network,omitempty"`
+	// ConsoleLoglevel, when not 0, is written to /proc/sys/kernel/printk
+	// by /init as soon as it has read the manifest: the kernel boots with
+	// its whole log on the console (so a boot that hangs says where), the
+	// runs see only its errors.
+	ConsoleLoglevel int `json:"console_loglevel,omitempty"`
 	// Runs are run one after another: measured tests must not share the
 	// guest's CPUs.
 	Runs []GuestRun `json:"runs"`
 }
+
+// FilesMount is where the guest mounts the disk of Options.DiskFiles.
+const FilesMount = "/strata/files"
+
+// The qemu user network (slirp) the guest gets with Options.Network: the
+// guest is GuestIP, and HostIP reaches the host's loopback, so a service
+// the host binds to 127.0.0.1 is https://10.0.2.2:<port> in the guest.
+const (
+	GuestIP = "10.0.2.15"
+	HostIP  = "10.0.2.2"
+)
 
 // Module is a kernel module file in the initramfs and its parameters.
 type Module struct {
@@ -60,7 +83,16 @@ const (
 	EventExit   = "exit"   // Run's binary exited with Code
 	EventError  = "error"  // set-up failed (Msg); the guest powers off
 	EventDone   = "done"   // every run finished; the guest powers off
+	EventAlive  = "alive"  // the guest's /init still runs (every HeartbeatInterval); Msg says how the guest is
 )
+
+// HeartbeatInterval is how often the guest's /init prints an EventAlive,
+// from its first instruction to power-off, whatever its runs print: a
+// console quiet for several intervals means the guest itself has stopped
+// (its kernel, or /init), not a test that has nothing to say, so the
+// host's silence watchdog (Options.Silence) can be minutes, not a run's
+// whole timeout.
+const HeartbeatInterval = 15 * time.Second
 
 // Event is one parseable line from the guest.
 type Event struct {

@@ -31,7 +31,34 @@ type Report struct {
 	Errors   []string // EventError messages and unparseable event lines
 	Done     bool     // EventDone seen
 	Problems []string // filled by Check
+	// Alive is the last heartbeat's Msg (EventAlive): how the guest was
+	// when last heard of.
+	Alive string
+	// Retried holds, when the first boot hung before its boot event and
+	// Options.BootRetry booted the guest once more, why the first one was
+	// killed; this report is the second boot's.
+	Retried string
+	// Panic holds the kernel's own account of a panic: from the first
+	// line that reports kernel trouble (a soft lockup, an RCU stall, a
+	// hung task, an oops) up to panicLines lines; set only once the
+	// "Kernel panic - not syncing" line arrived.
+	Panic []string
+
+	trouble  []string // kernel trouble lines seen so far (a panic may follow)
+	bootHang string   // why the guest was killed before its boot event
 }
+
+// panicLines bounds Report.Panic: the reason and the first call trace.
+const panicLines = 40
+
+// kernelTrouble marks console lines with which the kernel starts telling
+// of a wedge or crash (WatchdogArgs make them panics).
+var kernelTrouble = []string{
+	"BUG: soft lockup", "rcu: INFO:", "detected stalls", "blocked for more than",
+	"BUG: ", "Oops:", "general protection fault", "Kernel panic - not syncing",
+}
+
+const kernelPanic = "Kernel panic - not syncing"
 
 // NewReport returns an empty report.
 func NewReport() *Report { return &Report{Runs: map[string]*RunResult{}} }
@@ -48,6 +75,7 @@ func (r *Report) Run(name string) *RunResult {
 
 // AddLine feeds one console line.
 func (r *Report) AddLine(line string) {
+	r.kernelLine(line)
 	ev, ok, err := ParseEvent(line)
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
@@ -81,8 +109,38 @@ func (r *Report) Add(ev Event) {
 		r.Errors = append(r.Errors, ev.Msg)
 	case EventDone:
 		r.Done = true
+	case EventAlive:
+		r.Alive = ev.Msg
 	default:
 		r.Errors = append(r.Errors, fmt.Sprintf("vm: unknown event %q", ev.Kind))
+	}
+}
+
+// kernelLine collects the lines of kernel trouble, and the panic they
+// lead to.
+func (r *Report) kernelLine(line string) {
+	if r.Panic != nil {
+		if len(r.Panic) < panicLines {
+			r.Panic = append(r.Panic, line)
+		}
+		return
+	}
+	if r.trouble == nil {
+		for _, m := range kernelTrouble {
+			if strings.Contains(line, m) {
+				r.trouble = []string{}
+				break
+			}
+		}
+	}
+	if r.trouble != nil && len(r.trouble) < panicLines {
+		r.trouble = append(r.trouble, line)
+	}
+	if strings.Contains(line, kernelPanic) {
+		r.Panic = r.trouble
+		if !contains(r.Panic, line) {
+			r.Panic = append(r.Panic, line)
+		}
 	}
 }
 
@@ -97,6 +155,9 @@ func (r *Report) Check(expected map[string][]string) []string {
 	var p []string
 	if r.Boot == nil {
 		p = append(p, "the guest never reported a finished boot")
+	}
+	if r.Panic != nil {
+		p = append(p, "guest kernel panicked:\n"+indent(strings.Join(r.Panic, "\n")))
 	}
 	p = append(p, r.Errors...)
 	names := make([]string, 0, len(expected))

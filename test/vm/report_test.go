@@ -60,3 +60,41 @@ func TestReportCheckIncomplete(t *testing.T) {
 		}
 	}
 }
+
+// TestReportKernelPanic: a guest whose kernel panics (here a soft lockup
+// under softlockup_panic=1) is reported with the kernel's reason and
+// first call trace, not only as a run that never finished.
+func TestReportKernelPanic(t *testing.T) {
+	console := `@@strata-vm {"e":"boot","info":{"kernel":"6.1.0"}}
+@@strata-vm {"e":"start","run":"a"}
+[a] === RUN   TestKernelOne
+[   62.100000] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [a.test:412]
+[   62.100100] RIP: 0010:native_queued_spin_lock_slowpath+0x5c/0x2d0
+[   62.100200] Call Trace:
+[   62.100300]  _raw_spin_lock_irqsave+0x39/0x50
+[   62.100400] Kernel panic - not syncing: softlockup: hung tasks
+[   62.100500] Kernel Offset: disabled
+`
+	rep, err := vm.ParseConsole(strings.NewReader(console))
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := rep.Check(map[string][]string{"a": {"TestKernelOne"}})
+	if len(problems) == 0 || !strings.HasPrefix(problems[0], "guest kernel panicked:") {
+		t.Fatalf("first problem is not the panic: %q", problems)
+	}
+	for _, want := range []string{"BUG: soft lockup - CPU#1 stuck", "_raw_spin_lock_irqsave", "Kernel panic - not syncing: softlockup", "Kernel Offset"} {
+		if !strings.Contains(problems[0], want) {
+			t.Errorf("panic report lacks %q:\n%s", want, problems[0])
+		}
+	}
+	if strings.Contains(problems[0], "TestKernelOne") {
+		t.Errorf("panic report starts before the kernel's trouble:\n%s", problems[0])
+	}
+	// Kernel trouble without a panic (a warning the guest survived) is
+	// not reported as one.
+	rep, _ = vm.ParseConsole(strings.NewReader("[ 1.0] BUG: something recoverable\n"))
+	if rep.Panic != nil {
+		t.Errorf("Panic set without a panic line: %q", rep.Panic)
+	}
+}

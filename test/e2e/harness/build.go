@@ -36,7 +36,8 @@ type BuildOptions struct {
 	CacheDir string
 	// Static builds without cgo (CGO_ENABLED=0), for machines without
 	// shared libraries such as the test/vm guest, into
-	// <CacheDir>/<version>-static/bin.
+	// <CacheDir>/<version>-static/bin. The harness's own environments
+	// (New) use static builds too, so the host and the guest share one.
 	Static bool
 	// Logf reports progress (build start and duration); nil is quiet.
 	Logf func(format string, args ...any)

@@ -173,7 +173,9 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
 	}
-	bins, err := BuildContainerd(ctx, BuildOptions{Version: opts.ContainerdVersion, CacheDir: opts.CacheDir, Logf: opts.Logf})
+	// Static, like the cgroup v2 guest's: one build per version serves the
+	// host and the guest, which saves a cold CI run one containerd build.
+	bins, err := BuildContainerd(ctx, BuildOptions{Version: opts.ContainerdVersion, CacheDir: opts.CacheDir, Static: true, Logf: opts.Logf})
 	if err != nil {
 		return nil, err
 	}

@@ -144,6 +144,29 @@ func openLog(path string) (*os.File, error) {
 	return f, nil
 }
 
+// adopt starts cmd as one of the environment's processes (what names it in
+// errors); record, called under e.mu, files it in e, and the state is
+// saved. If Close ran meanwhile (SIGINT during a restart) it did not see
+// this process, which then must not outlive the call: it is stopped and
+// the error is errClosed.
+func (e *Env) adopt(cmd *exec.Cmd, what string, record func(*proc)) (*proc, error) {
+	p, err := startProc(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("harness: start %s: %w", what, err)
+	}
+	p.marker = e.st.Dir
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		_ = p.stop(0)
+		return nil, errClosed
+	}
+	record(p)
+	err = e.saveState()
+	e.mu.Unlock()
+	return p, err
+}
+
 // startContainerd starts containerd and waits until CRI answers. The log is
 // appended to, so one file tells the story across restarts.
 func (e *Env) startContainerd(ctx context.Context) error {
@@ -160,23 +183,10 @@ func (e *Env) startContainerd(ctx context.Context) error {
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(e.st.Binaries.Shim)+":"+os.Getenv("PATH")+":/usr/sbin:/sbin",
 		runEnv+"="+e.st.Dir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := startProc(cmd)
-	if err != nil {
-		return fmt.Errorf("harness: start containerd: %w", err)
-	}
-	p.marker = e.st.Dir
-	e.mu.Lock()
-	if e.closed {
-		// Close ran meanwhile (SIGINT during a restart): it did not see
-		// this process, so it must not outlive the call.
-		e.mu.Unlock()
-		_ = p.stop(0)
-		return errClosed
-	}
-	e.containerd = p
-	e.st.ContainerdPID = p.pid
-	err = e.saveState()
-	e.mu.Unlock()
+	p, err := e.adopt(cmd, "containerd", func(p *proc) {
+		e.containerd = p
+		e.st.ContainerdPID = p.pid
+	})
 	if err != nil {
 		return err
 	}
@@ -285,21 +295,10 @@ func (e *Env) startPlugin(ctx context.Context, i int) error {
 		NRISocketEnv+"="+e.st.NRISocket, "STRATA_E2E_DIR="+e.st.Dir, runEnv+"="+e.st.Dir)
 	cmd.Env = append(cmd.Env, pl.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := startProc(cmd)
-	if err != nil {
-		return fmt.Errorf("harness: start plugin %d (%s): %w", i, pl.Path, err)
-	}
-	p.marker = e.st.Dir
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		_ = p.stop(0)
-		return errClosed
-	}
-	e.plugins[i] = p
-	e.st.PluginPIDs[i] = p.pid
-	err = e.saveState()
-	e.mu.Unlock()
+	_, err = e.adopt(cmd, fmt.Sprintf("plugin %d (%s)", i, pl.Path), func(p *proc) {
+		e.plugins[i] = p
+		e.st.PluginPIDs[i] = p.pid
+	})
 	if err != nil || pl.NoWait {
 		return err
 	}

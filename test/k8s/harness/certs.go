@@ -36,7 +36,10 @@ type pki struct {
 	serial            int64
 }
 
-func newPKI(dir, node string) (*pki, error) {
+// newPKI generates the cluster's certificates; sans are further addresses
+// the API server's certificate must name (the host as a VM guest reaches
+// it).
+func newPKI(dir, node string, sans ...net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("k8s harness: pki dir: %w", err)
 	}
@@ -68,7 +71,7 @@ func newPKI(dir, node string) (*pki, error) {
 	}
 	if p.APIServerCert, p.APIServerKey, err = p.issue("apiserver", pkix.Name{CommonName: "kube-apiserver"},
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(serviceIP)}, x509.ExtKeyUsageServerAuth); err != nil {
+		append([]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(serviceIP)}, sans...), x509.ExtKeyUsageServerAuth); err != nil {
 		return nil, err
 	}
 	if p.AdminCert, p.AdminKey, err = p.issue("admin", pkix.Name{CommonName: "strata-test-admin", Organization: []string{"system:masters"}},

@@ -68,6 +68,10 @@ type Cluster struct {
 	// StrataPlugin is the plugin's index in Env (0), when one runs.
 	StrataPlugin int
 
+	// remote is the control plane this node joins (RemoteEnv), nil when
+	// the cluster runs its own.
+	remote *remote
+
 	tb      testing.TB
 	logf    func(string, ...any)
 	procs   map[string]*exec.Cmd
@@ -92,22 +96,34 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	start := time.Now()
-	bins, err := Build(ctx, BuildOptions{Version: opts.Version, Logf: opts.Logf})
+	rem, err := loadRemote()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	work := tb.TempDir()
-	pki, err := newPKI(filepath.Join(work, "pki"), NodeName)
-	if err != nil {
-		tb.Fatal(err)
+	var bins Binaries
+	var pki *pki
+	if rem != nil {
+		bins, pki = rem.binaries(), rem.pki()
+		opts.Logf("a node of the control plane at %s (%s=%s)", rem.URL, RemoteEnv, rem.dir)
+	} else {
+		if bins, err = Build(ctx, BuildOptions{Version: opts.Version, Logf: opts.Logf}); err != nil {
+			tb.Fatal(err)
+		}
+		if pki, err = newPKI(filepath.Join(work, "pki"), NodeName); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	ports, err := freePorts(6)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	c := &Cluster{Bins: bins, URL: fmt.Sprintf("https://127.0.0.1:%d", ports[0]), CA: pki.CA,
-		StrataToken: filepath.Join(work, "strata.token"), StrataPlugin: -1,
+		StrataToken: filepath.Join(work, "strata.token"), StrataPlugin: -1, remote: rem,
 		tb: tb, logf: opts.Logf, procs: map[string]*exec.Cmd{}, done: map[string]chan struct{}{}, logs: map[string]string{}}
+	if rem != nil {
+		c.URL, c.StrataToken = rem.URL, rem.path(remoteToken)
+	}
 
 	var plugins []e2e.Plugin
 	if opts.StrataConfig != "" {
@@ -139,7 +155,7 @@ func Start(tb testing.TB, opts Options) *Cluster {
 
 func (c *Cluster) up(ctx context.Context, pki *pki, ports []int, opts Options) error {
 	st := c.Env.State()
-	for _, d := range []string{"etcd", "apiserver", "kubelet", "kubelet/pki", "pods-logs"} {
+	for _, d := range []string{"kubelet", "kubelet/pki", "pods-logs"} {
 		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
 			return err
 		}
@@ -147,12 +163,95 @@ func (c *Cluster) up(ctx context.Context, pki *pki, ports []int, opts Options) e
 	if err := c.cni(st.Dir); err != nil {
 		return err
 	}
-	adminKC := filepath.Join(c.Dir, "admin.kubeconfig")
 	kubeletKC := filepath.Join(c.Dir, "kubelet.kubeconfig")
-	if err := writeKubeconfig(adminKC, c.URL, pki.CA, pki.AdminCert, pki.AdminKey); err != nil {
+	if err := writeKubeconfig(kubeletKC, c.URL, pki.CA, pki.KubeletCert, pki.KubeletKey); err != nil {
 		return err
 	}
-	if err := writeKubeconfig(kubeletKC, c.URL, pki.CA, pki.KubeletCert, pki.KubeletKey); err != nil {
+	if c.remote == nil {
+		if err := c.controlPlane(ctx, pki, ports); err != nil {
+			return err
+		}
+	} else if err := c.join(ctx, pki); err != nil {
+		return err
+	}
+
+	// The kubelet: its cgroups go under the run's cgroup root, so the
+	// e2e harness removes them (and kills what is left in them).
+	root, err := c.Env.Hierarchy().Create(st.CgroupRoot)
+	if err != nil {
+		return fmt.Errorf("cgroup root %s: %w", st.CgroupRoot, err)
+	}
+	// The tests time pool reactions to a burner; on a machine shared with
+	// builds, pods get the highest CPU weight against everything outside
+	// the run (as testutil.Prioritize does for kernel tests). Inside, the
+	// kubelet's own weights apply.
+	if err := root.SetCPUShares(262144); err != nil {
+		return fmt.Errorf("cgroup root %s: %w", st.CgroupRoot, err)
+	}
+	// The kubelet wants it in named hierarchies (name=systemd) too, which
+	// package cgroup does not list; the e2e harness removes it there.
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup"))
+	if err != nil {
+		return err
+	}
+	for _, m := range mounts {
+		if err := os.MkdirAll(filepath.Join(m.Mountpoint, st.CgroupRoot), 0o755); err != nil {
+			return fmt.Errorf("cgroup root %s: %w", st.CgroupRoot, err)
+		}
+	}
+	kcfg := filepath.Join(c.Dir, "kubelet.yaml")
+	if err := os.WriteFile(kcfg, []byte(kubeletConfig(st, pki, ports[5], c.Dir)+opts.KubeletConfig), 0o644); err != nil {
+		return err
+	}
+	if err := c.saveSysctls(); err != nil {
+		return err
+	}
+	args := []string{"--config", kcfg, "--kubeconfig", kubeletKC,
+		"--hostname-override", NodeName,
+		"--root-dir", filepath.Join(c.Dir, "kubelet"), "--cert-dir", filepath.Join(c.Dir, "kubelet/pki"),
+		"--v", "2"}
+	if c.remote != nil && c.remote.NodeIP != "" {
+		args = append(args, "--node-ip", c.remote.NodeIP)
+	}
+	if err := c.run("kubelet", c.Bins.Kubelet, args...); err != nil {
+		return err
+	}
+	if err := Poll(ctx, Scaled(3*time.Minute), time.Second, func() (bool, string, error) {
+		if err := c.exited(); err != nil {
+			return false, "", err
+		}
+		n, err := c.Admin.Node(ctx, NodeName)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		ok, why := n.Ready()
+		return ok, why, nil
+	}); err != nil {
+		return fmt.Errorf("node not ready: %w%s", err, c.tail("kubelet", 40))
+	}
+	// Pods need the namespace's default service account, which the
+	// controller manager creates.
+	return Poll(ctx, Scaled(2*time.Minute), 500*time.Millisecond, func() (bool, string, error) {
+		err := c.Admin.Do(ctx, http.MethodGet, "/api/v1/namespaces/default/serviceaccounts/default", nil, nil)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return true, "", nil
+	})
+}
+
+// controlPlane starts etcd, the API server, the controller manager and the
+// scheduler on 127.0.0.1 (ports: API server, etcd client and peer,
+// controller manager, scheduler), waits for the API server and creates
+// Strata's service account.
+func (c *Cluster) controlPlane(ctx context.Context, pki *pki, ports []int) error {
+	for _, d := range []string{"etcd", "apiserver"} {
+		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	adminKC := filepath.Join(c.Dir, "admin.kubeconfig")
+	if err := writeKubeconfig(adminKC, c.URL, pki.CA, pki.AdminCert, pki.AdminKey); err != nil {
 		return err
 	}
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
@@ -208,69 +307,7 @@ func (c *Cluster) up(ctx context.Context, pki *pki, ports []int, opts Options) e
 		"--cert-dir", filepath.Join(c.Dir, "scheduler"), "--profiling=false", "--v", "1"); err != nil {
 		return err
 	}
-	if err := c.strataAccount(ctx); err != nil {
-		return err
-	}
-
-	// The kubelet: its cgroups go under the run's cgroup root, so the
-	// e2e harness removes them (and kills what is left in them).
-	root, err := c.Env.Hierarchy().Create(st.CgroupRoot)
-	if err != nil {
-		return fmt.Errorf("cgroup root %s: %w", st.CgroupRoot, err)
-	}
-	// The tests time pool reactions to a burner; on a machine shared with
-	// builds, pods get the highest CPU weight against everything outside
-	// the run (as testutil.Prioritize does for kernel tests). Inside, the
-	// kubelet's own weights apply.
-	if err := root.SetCPUShares(262144); err != nil {
-		return fmt.Errorf("cgroup root %s: %w", st.CgroupRoot, err)
-	}
-	// The kubelet wants it in named hierarchies (name=systemd) too, which
-	// package cgroup does not list; the e2e harness removes it there.
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup"))
-	if err != nil {
-		return err
-	}
-	for _, m := range mounts {
-		if err := os.MkdirAll(filepath.Join(m.Mountpoint, st.CgroupRoot), 0o755); err != nil {
-			return fmt.Errorf("cgroup root %s: %w", st.CgroupRoot, err)
-		}
-	}
-	kcfg := filepath.Join(c.Dir, "kubelet.yaml")
-	if err := os.WriteFile(kcfg, []byte(kubeletConfig(st, pki, ports[5], c.Dir)+opts.KubeletConfig), 0o644); err != nil {
-		return err
-	}
-	if err := c.saveSysctls(); err != nil {
-		return err
-	}
-	if err := c.run("kubelet", c.Bins.Kubelet, "--config", kcfg, "--kubeconfig", kubeletKC,
-		"--hostname-override", NodeName,
-		"--root-dir", filepath.Join(c.Dir, "kubelet"), "--cert-dir", filepath.Join(c.Dir, "kubelet/pki"),
-		"--v", "2"); err != nil {
-		return err
-	}
-	if err := Poll(ctx, 3*time.Minute, time.Second, func() (bool, string, error) {
-		if err := c.exited(); err != nil {
-			return false, "", err
-		}
-		n, err := admin.Node(ctx, NodeName)
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		ok, why := n.Ready()
-		return ok, why, nil
-	}); err != nil {
-		return fmt.Errorf("node not ready: %w%s", err, c.tail("kubelet", 40))
-	}
-	// Pods need the namespace's default service account, which the
-	// controller manager creates.
-	return Poll(ctx, 2*time.Minute, 500*time.Millisecond, func() (bool, string, error) {
-		err := admin.Do(ctx, http.MethodGet, "/api/v1/namespaces/default/serviceaccounts/default", nil, nil)
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return true, "", nil
-	})
+	return c.strataAccount(ctx)
 }
 
 // kubeletConfig is the node's KubeletConfiguration. What matters:
@@ -322,14 +359,13 @@ localStorageCapacityIsolation: false
 // network; none needs more.
 func (c *Cluster) cni(runDir string) error {
 	src := ""
-	for _, d := range []string{"/usr/lib/cni", "/opt/cni/bin"} {
-		if _, err := os.Stat(filepath.Join(d, "loopback")); err == nil {
-			src = filepath.Join(d, "loopback")
-			break
+	if c.remote != nil {
+		src = c.remote.path(remoteCNI)
+	} else {
+		var err error
+		if src, err = cniLoopback(); err != nil {
+			return err
 		}
-	}
-	if src == "" {
-		return fmt.Errorf("CNI loopback plugin not found in /usr/lib/cni or /opt/cni/bin: install the apt package containernetworking-plugins (see test/k8s/apt-packages.txt)")
 	}
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -342,6 +378,16 @@ func (c *Cluster) cni(runDir string) error {
 	return os.WriteFile(filepath.Join(runDir, "cni/conf/10-strata-lo.conflist"), []byte(conf), 0o644)
 }
 
+// cniLoopback finds Debian's CNI loopback plugin.
+func cniLoopback() (string, error) {
+	for _, d := range []string{"/usr/lib/cni", "/opt/cni/bin"} {
+		if _, err := os.Stat(filepath.Join(d, "loopback")); err == nil {
+			return filepath.Join(d, "loopback"), nil
+		}
+	}
+	return "", fmt.Errorf("CNI loopback plugin not found in /usr/lib/cni or /opt/cni/bin: install the apt package containernetworking-plugins (see test/k8s/apt-packages.txt)")
+}
+
 // strataAccount creates Strata's service account with the rights its
 // DaemonSet would have (evict pods, read pods, publish node capacity) and
 // writes a token for it to c.StrataToken.
@@ -351,7 +397,7 @@ func (c *Cluster) strataAccount(ctx context.Context) error {
 		{"/apis/rbac.authorization.k8s.io/v1/clusterroles", `
 metadata: {name: strata-node-agent}
 rules:
-- {apiGroups: [""], resources: [pods], verbs: [get, list]}
+- {apiGroups: [""], resources: [pods], verbs: [get, list, watch]}
 - {apiGroups: [""], resources: [pods/eviction], verbs: [create]}
 - {apiGroups: [""], resources: [nodes], verbs: [get]}
 - {apiGroups: [""], resources: [nodes/status], verbs: [patch]}
@@ -422,8 +468,14 @@ func (c *Cluster) run(name, bin string, args ...string) error {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = c.Dir
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), e2e.RunEnvVar+"="+c.Env.State().Dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if c.Env != nil {
+		cmd.Env = append(os.Environ(), e2e.RunEnvVar+"="+c.Env.State().Dir)
+	} else {
+		// A control plane without a node (StartControlPlane) has no e2e
+		// run to be cleaned up with: it dies with the test process.
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
@@ -494,6 +546,9 @@ func (c *Cluster) stop() {
 	}
 	if c.sysctls != nil {
 		c.restoreSysctls()
+	}
+	if c.remote != nil {
+		c.reset()
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +35,10 @@ import (
 // gets cpu, cpuset, memory, io and pids files.
 const controllers = "+cpu +cpuset +memory +io +pids"
 
+// optionalControllers are enabled too where the kernel has them: the
+// kubelet refuses a cgroup root without hugetlb.
+var optionalControllers = []string{"hugetlb"}
+
 var console sync.Mutex
 
 func emit(ev vm.Event) {
@@ -48,6 +54,7 @@ func echo(format string, args ...any) {
 }
 
 func main() {
+	go heartbeat()
 	// os.Exit would panic the kernel with a useless message: power off
 	// instead, after saying why.
 	if err := run(); err != nil {
@@ -59,6 +66,7 @@ func main() {
 }
 
 func run() error {
+	stage.set("set-up: mounts and cgroup2")
 	if err := setup(); err != nil {
 		return err
 	}
@@ -70,23 +78,162 @@ func run() error {
 	if err := json.Unmarshal(b, &man); err != nil {
 		return fmt.Errorf("manifest %s: %w", vm.ManifestPath, err)
 	}
+	if man.ConsoleLoglevel != 0 {
+		// The first of printk's four numbers: the console's level.
+		if err := os.WriteFile("/proc/sys/kernel/printk", []byte(strconv.Itoa(man.ConsoleLoglevel)), 0o644); err != nil {
+			return fmt.Errorf("console log level: %w", err)
+		}
+	}
 	for _, m := range man.Modules {
+		stage.set("set-up: load module " + filepath.Base(m.Path))
 		if err := loadModule(m); err != nil {
 			return err
 		}
 	}
+	stage.set("set-up: scratch disk " + man.Scratch)
 	if err := diskTmp(man.Scratch); err != nil {
 		return err
 	}
+	stage.set("set-up: files disk " + man.Files)
+	if err := filesDisk(man.Files); err != nil {
+		return err
+	}
+	stage.set("set-up: network")
 	_ = exec.Command("/bin/ip", "link", "set", "lo", "up").Run()
+	if man.Network {
+		if err := network(); err != nil {
+			return err
+		}
+	}
 	emit(vm.Event{Kind: vm.EventBoot, Info: info()})
 
 	reap := startReaper()
 	for _, r := range man.Runs {
 		runOne(r, man.Env, reap)
 	}
+	stage.set("runs done")
 	emit(vm.Event{Kind: vm.EventDone})
 	return nil
+}
+
+// stage is what /init is doing, for the heartbeat.
+var stage = &progress{}
+
+// progress is a set-up step, or the run under way and when its binary
+// last printed.
+type progress struct {
+	mu   sync.Mutex
+	what string
+	run  string    // the run under way ("" between runs)
+	last time.Time // its last output line
+	ps   bool      // the process table was printed for this quiet stretch
+}
+
+func (p *progress) set(what string) {
+	p.mu.Lock()
+	p.what, p.run = what, ""
+	p.mu.Unlock()
+}
+
+func (p *progress) startRun(name string) {
+	p.mu.Lock()
+	p.what, p.run, p.last, p.ps = "run "+name, name, time.Now(), false
+	p.mu.Unlock()
+}
+
+func (p *progress) output() {
+	p.mu.Lock()
+	p.last, p.ps = time.Now(), false
+	p.mu.Unlock()
+}
+
+// psAfter is how long a run may print nothing before the heartbeat adds
+// the guest's process table (once per quiet stretch): a run that waits
+// silently says on what.
+const psAfter = 2 * time.Minute
+
+// heartbeat prints an EventAlive every vm.HeartbeatInterval for as long
+// as /init lives: uptime, load, runnable and blocked tasks, and the stage.
+func heartbeat() {
+	start := time.Now()
+	for range time.Tick(vm.HeartbeatInterval) {
+		stage.mu.Lock()
+		what := stage.what
+		var quiet time.Duration
+		if stage.run != "" {
+			quiet = time.Since(stage.last)
+			what += fmt.Sprintf(" (its last output %s ago)", quiet.Round(time.Second))
+		}
+		dumpPS := quiet >= psAfter && !stage.ps
+		if dumpPS {
+			stage.ps = true
+		}
+		stage.mu.Unlock()
+		emit(vm.Event{Kind: vm.EventAlive, Msg: fmt.Sprintf("init up %s; %s; %s", time.Since(start).Round(time.Second), load(), what)})
+		if dumpPS {
+			for _, l := range processes() {
+				echo("strata-vm ps: %s", l)
+			}
+		}
+	}
+}
+
+// load is the load average and the scheduler's running and blocked
+// counts (/proc/loadavg, /proc/stat).
+func load() string {
+	avg, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(avg))
+	s := "load ?"
+	if len(f) >= 3 {
+		s = "load " + strings.Join(f[:3], " ")
+	}
+	st, _ := os.ReadFile("/proc/stat")
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "procs_running "); ok {
+			s += ", running " + v
+		} else if v, ok := strings.CutPrefix(l, "procs_blocked "); ok {
+			s += ", blocked " + v
+		}
+	}
+	return s
+}
+
+// processes lists the guest's user processes: pid, state, the kernel
+// function a sleeping one waits in, and its command line.
+func processes() []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+		if len(cmdline) == 0 {
+			continue // a kernel thread
+		}
+		st, _ := os.ReadFile("/proc/" + pid + "/stat")
+		state := "?"
+		if i := strings.LastIndexByte(string(st), ')'); i >= 0 {
+			if f := strings.Fields(string(st[i+1:])); len(f) > 0 {
+				state = f[0]
+			}
+		}
+		wchan, _ := os.ReadFile("/proc/" + pid + "/wchan")
+		cmd := strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")
+		if len(cmd) > 120 {
+			cmd = cmd[:120] + "…"
+		}
+		out = append(out, fmt.Sprintf("%s %s %s %s", pid, state, orDash(string(wchan)), cmd))
+	}
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" || s == "0" {
+		return "-"
+	}
+	return s
 }
 
 type mount struct{ src, dst, fstype, data string }
@@ -116,8 +263,15 @@ func setup() error {
 		}
 	}
 	subtree := filepath.Join("/sys/fs/cgroup", cgroup.SubtreeControlFile)
-	if err := os.WriteFile(subtree, []byte(controllers), 0o644); err != nil {
-		return fmt.Errorf("enable %q in %s: %w", controllers, subtree, err)
+	want := controllers
+	have, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup", cgroup.ControllersFile))
+	for _, c := range optionalControllers {
+		if slices.Contains(strings.Fields(string(have)), c) {
+			want += " +" + c
+		}
+	}
+	if err := os.WriteFile(subtree, []byte(want), 0o644); err != nil {
+		return fmt.Errorf("enable %q in %s: %w", want, subtree, err)
 	}
 	return nil
 }
@@ -172,13 +326,8 @@ func diskTmp(dev string) error {
 		return nil // no scratch disk: TMPDIR stays /tmp
 	}
 	// The disk's driver was just loaded; its node may lag a little.
-	for i := 0; ; i++ {
-		if _, err := os.Stat(dev); err == nil {
-			break
-		} else if i == 50 {
-			return fmt.Errorf("scratch disk: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := waitDevice(dev); err != nil {
+		return fmt.Errorf("scratch disk: %w", err)
 	}
 	if err := unix.Mount(dev, "/var/tmp", "ext4", 0, "noinit_itable"); err != nil {
 		return fmt.Errorf("mount %s on /var/tmp: %w", dev, err)
@@ -187,6 +336,67 @@ func diskTmp(dev string) error {
 		return err
 	}
 	tmpDir = "/var/tmp"
+	return nil
+}
+
+// waitDevice waits for a block device node of a driver just loaded.
+func waitDevice(dev string) error {
+	for i := 0; ; i++ {
+		if _, err := os.Stat(dev); err == nil {
+			return nil
+		} else if i == 50 {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// filesDisk mounts the read-only disk of the host's Options.DiskFiles on
+// vm.FilesMount.
+func filesDisk(dev string) error {
+	if dev == "" {
+		return nil
+	}
+	if err := waitDevice(dev); err != nil {
+		return fmt.Errorf("files disk: %w", err)
+	}
+	if err := os.MkdirAll(vm.FilesMount, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount(dev, vm.FilesMount, "ext4", unix.MS_RDONLY, "noload"); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", dev, vm.FilesMount, err)
+	}
+	return nil
+}
+
+// network configures the NIC of qemu's user network statically, as its
+// DHCP server would: vm.GuestIP/24 on eth0, default route via vm.HostIP.
+func network() error {
+	var ifname string
+	for i := 0; i < 50 && ifname == ""; i++ {
+		entries, _ := os.ReadDir("/sys/class/net")
+		for _, e := range entries {
+			if e.Name() != "lo" {
+				ifname = e.Name()
+				break
+			}
+		}
+		if ifname == "" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if ifname == "" {
+		return fmt.Errorf("network: no NIC in /sys/class/net (virtio_net loaded?)")
+	}
+	for _, args := range [][]string{
+		{"link", "set", ifname, "up"},
+		{"addr", "add", vm.GuestIP + "/24", "dev", ifname},
+		{"route", "add", "default", "via", vm.HostIP},
+	} {
+		if out, err := exec.Command("/bin/ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("network: ip %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
 	return nil
 }
 
@@ -273,6 +483,8 @@ func (r *reaper) set(pid int) {
 }
 
 func runOne(r vm.GuestRun, env []string, reap *reaper) {
+	stage.startRun(r.Name)
+	defer stage.set("after run " + r.Name)
 	emit(vm.Event{Kind: vm.EventStart, Run: r.Name})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.TimeoutSec)*time.Second)
 	defer cancel()
@@ -307,6 +519,7 @@ func runOne(r vm.GuestRun, env []string, reap *reaper) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		stage.output()
 		echo("[%s] %s", short, line)
 		if ev, ok := p.line(line); ok {
 			emit(ev)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParser feeds `go test -v` output: top-level results become events
@@ -39,5 +42,33 @@ FAIL
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestProcesses: the heartbeat's process table has a sleeping child of
+// this test, in state S with its command line; load names the
+// scheduler's counts.
+func TestProcesses(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sleep(1): %v", err)
+	}
+	defer cmd.Process.Kill()
+	pid := strconv.Itoa(cmd.Process.Pid)
+	var line string
+	for i := 0; i < 100 && !(strings.HasPrefix(line, pid+" S ") && strings.HasSuffix(line, " sleep 60")); i++ {
+		time.Sleep(10 * time.Millisecond) // until the child has exec'd and sleeps
+		line = ""
+		for _, l := range processes() {
+			if strings.HasPrefix(l, pid+" ") {
+				line = l
+			}
+		}
+	}
+	if f := strings.Fields(line); len(f) != 5 || f[1] != "S" || f[3] != "sleep" {
+		t.Errorf("sleep 60 (pid %s) listed as %q, want \"%s S <wait channel> sleep 60\"", pid, line, pid)
+	}
+	if l := load(); !strings.HasPrefix(l, "load ") || !strings.Contains(l, ", running ") || !strings.Contains(l, ", blocked ") {
+		t.Errorf("load() = %q", l)
 	}
 }

@@ -19,7 +19,7 @@ func main() {
 	logf := func(format string, args ...any) { log.Printf(format, args...) }
 	bins, err := harness.Build(ctx, harness.BuildOptions{Logf: logf})
 	if err == nil {
-		_, err = e2e.BuildContainerd(ctx, e2e.BuildOptions{Version: e2e.DefaultContainerdVersion, Logf: logf})
+		_, err = e2e.BuildContainerd(ctx, e2e.BuildOptions{Version: e2e.DefaultContainerdVersion, Static: true, Logf: logf})
 	}
 	if err == nil {
 		_, err = e2e.BuildImage(ctx, "", logf)
