@@ -3,6 +3,8 @@ package rdt
 import (
 	"errors"
 	"fmt"
+
+	"github.com/strata-nri/strata/internal/safetext"
 )
 
 var (
@@ -93,7 +95,7 @@ type FileError struct {
 func (e *FileError) Error() string {
 	s := fmt.Sprintf("rdt: %s %s", e.Op, e.Path)
 	if e.Value != "" {
-		s += fmt.Sprintf(" (%q)", e.Value)
+		s += " (" + safetext.Quote(e.Value) + ")"
 	}
 	s += ": " + e.Err.Error()
 	if e.Status != "" && e.Status != "ok" {

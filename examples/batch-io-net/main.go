@@ -16,23 +16,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/examples/internal/cgexec"
 	"github.com/strata-nri/strata/iolimit"
 	"github.com/strata-nri/strata/netqos"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "batch-io-net:", err)
-		os.Exit(1)
-	}
-}
+func main() { cgexec.Main("batch-io-net", run) }
 
 type options struct {
 	device            string
@@ -53,7 +43,7 @@ func parse(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{device: *device, iface: *iface, argv: fs.Args()}
+	o := options{device: *device, iface: *iface}
 	var err error
 	if o.readBPS, err = bytesPerSecond("--read", *read); err != nil {
 		return o, err
@@ -73,18 +63,13 @@ func parse(args []string) (options, error) {
 	if o.device == "" && (o.readBPS > 0 || o.writeBPS > 0) {
 		return o, errors.New("--read/--write need --device")
 	}
-	if len(o.argv) == 0 {
-		return o, errors.New("name a command to run after --")
-	}
-	return o, nil
+	o.argv, err = cgexec.Argv(fs)
+	return o, err
 }
 
 func bytesPerSecond(flag, s string) (uint64, error) {
-	q, err := resource.ParseQuantity(s)
-	if err != nil || q.Sign() < 0 || q.Value() > 1<<50 {
-		return 0, fmt.Errorf("%s %q: want a non-negative quantity such as 20Mi", flag, s)
-	}
-	return uint64(q.Value()), nil
+	n, err := cgexec.Quantity(flag, s)
+	return uint64(n), err
 }
 
 func run(args []string, out io.Writer) error {
@@ -92,11 +77,7 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h, err := cgroup.Detect(cgroup.Options{})
-	if err != nil {
-		return err
-	}
-	cg, err := h.Create(fmt.Sprintf("strata-example/batch-%d", os.Getpid()))
+	_, cg, err := cgexec.NewCgroup("batch")
 	if err != nil {
 		return err
 	}
@@ -137,9 +118,8 @@ func run(args []string, out io.Writer) error {
 		fmt.Fprintf(out, "egress on %s: ceiling %s for cgroup id %d\n", o.iface, o.egress, id)
 	}
 
-	cmd := exec.Command(o.argv[0], o.argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, out, os.Stderr
-	if err := cgexec.Start(cg, cmd); err != nil {
+	cmd, err := cgexec.StartCommand(cg, o.argv, out)
+	if err != nil {
 		return err
 	}
 	werr := cmd.Wait()

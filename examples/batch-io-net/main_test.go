@@ -8,25 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-nri/strata/examples/internal/cgexec"
 	"github.com/strata-nri/strata/internal/testutil"
 )
 
 func TestBadFlags(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--read", "fast", "--", "true"}, `--read "fast"`},
-		{[]string{"--write", "-1Mi", "--", "true"}, `--write "-1Mi"`},
-		{[]string{"--read", "1Mi", "--", "true"}, "need --device"},
-		{[]string{"--egress", "10X", "--", "true"}, "10X"},
-		{[]string{"--link", "1G", "--egress", "2G", "--", "true"}, "exceeds --link"},
-		{[]string{"--device", "/"}, "name a command"},
-	} {
-		if _, err := parse(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: %v, want %q", c.args, err, c.want)
-		}
-	}
+	cgexec.CheckArgErrors(t, func(args []string) error { _, err := parse(args); return err }, []cgexec.ArgError{
+		{Args: []string{"--read", "fast", "--", "true"}, Want: `--read "fast"`},
+		{Args: []string{"--write", "-1Mi", "--", "true"}, Want: `--write "-1Mi"`},
+		{Args: []string{"--read", "1Mi", "--", "true"}, Want: "need --device"},
+		{Args: []string{"--egress", "10X", "--", "true"}, Want: "10X"},
+		{Args: []string{"--link", "1G", "--egress", "2G", "--", "true"}, Want: "exceeds --link"},
+		{Args: []string{"--device", "/"}, Want: "name a command"},
+	})
 	o, err := parse([]string{"--device", "/", "--read", "20Mi", "--iface", "eth0", "--egress", "100M", "--", "true"})
 	if err != nil || o.readBPS != 20<<20 || o.egress.String() != "100Mbit" {
 		t.Errorf("good flags: %+v, %v", o, err)

@@ -11,28 +11,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/examples/internal/cgexec"
 	"github.com/strata-nri/strata/pressure"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "memory-policy:", err)
-		os.Exit(1)
-	}
-}
+func main() { cgexec.Main("memory-policy", run) }
 
 type options struct {
 	cacheMax    int64
@@ -49,9 +38,9 @@ func parse(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	q, err := resource.ParseQuantity(*cacheMax)
-	if err != nil || q.Sign() < 0 || q.Value() > 1<<50 {
-		return options{}, fmt.Errorf("--cache-max %q: want a quantity such as 64Mi or 1Gi", *cacheMax)
+	cacheBytes, err := cgexec.Quantity("--cache-max", *cacheMax)
+	if err != nil {
+		return options{}, err
 	}
 	if *oom < pressure.MinOOMScoreAdj || *oom > pressure.MaxOOMScoreAdj {
 		return options{}, fmt.Errorf("--oom-score-adj %d: want -1000..1000", *oom)
@@ -59,10 +48,11 @@ func parse(args []string) (options, error) {
 	if *interval < 100*time.Millisecond || *interval > time.Minute {
 		return options{}, fmt.Errorf("--interval %s: want 100ms..1m", *interval)
 	}
-	if fs.NArg() == 0 {
-		return options{}, errors.New("name a command to run after --")
+	argv, err := cgexec.Argv(fs)
+	if err != nil {
+		return options{}, err
 	}
-	return options{cacheMax: q.Value(), oomScoreAdj: *oom, interval: *interval, argv: fs.Args()}, nil
+	return options{cacheMax: cacheBytes, oomScoreAdj: *oom, interval: *interval, argv: argv}, nil
 }
 
 func run(args []string, out io.Writer) error {
@@ -70,11 +60,7 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h, err := cgroup.Detect(cgroup.Options{})
-	if err != nil {
-		return err
-	}
-	cg, err := h.Create(fmt.Sprintf("strata-example/memory-%d", os.Getpid()))
+	h, cg, err := cgexec.NewCgroup("memory")
 	if err != nil {
 		return err
 	}
@@ -82,9 +68,8 @@ func run(args []string, out io.Writer) error {
 
 	// The command's output and ours share out: one lock for both.
 	out = &lockedWriter{w: out}
-	cmd := exec.Command(o.argv[0], o.argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, out, os.Stderr
-	if err := cgexec.Start(cg, cmd); err != nil {
+	cmd, err := cgexec.StartCommand(cg, o.argv, out)
+	if err != nil {
 		return err
 	}
 	// Children forked later inherit the score from the command.

@@ -4,27 +4,20 @@ import (
 	"bytes"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/strata-nri/strata/examples/internal/cgexec"
 	"github.com/strata-nri/strata/internal/testutil"
 )
 
 func TestBadFlags(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--cache-max", "lots", "--", "true"}, `--cache-max "lots"`},
-		{[]string{"--cache-max", "-1Mi", "--", "true"}, `--cache-max "-1Mi"`},
-		{[]string{"--oom-score-adj", "2000", "--", "true"}, "want -1000..1000"},
-		{[]string{"--interval", "1ms", "--", "true"}, "want 100ms..1m"},
-		{[]string{}, "name a command"},
-	} {
-		if _, err := parse(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: %v, want %q", c.args, err, c.want)
-		}
-	}
+	cgexec.CheckArgErrors(t, func(args []string) error { _, err := parse(args); return err }, []cgexec.ArgError{
+		{Args: []string{"--cache-max", "lots", "--", "true"}, Want: `--cache-max "lots"`},
+		{Args: []string{"--cache-max", "-1Mi", "--", "true"}, Want: `--cache-max "-1Mi"`},
+		{Args: []string{"--oom-score-adj", "2000", "--", "true"}, Want: "want -1000..1000"},
+		{Args: []string{"--interval", "1ms", "--", "true"}, Want: "want 100ms..1m"},
+		{Args: []string{}, Want: "name a command"},
+	})
 }
 
 // On the real kernel: a command that writes 96 MiB through the page cache

@@ -17,24 +17,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 
 	kcpuset "k8s.io/utils/cpuset"
 
-	"github.com/strata-nri/strata/cgroup"
 	"github.com/strata-nri/strata/cpuset"
 	"github.com/strata-nri/strata/cpuset/cpusettest"
 	"github.com/strata-nri/strata/examples/internal/cgexec"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "pin:", err)
-		os.Exit(1)
-	}
-}
+func main() { cgexec.Main("pin", run) }
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("pin", flag.ContinueOnError)
@@ -94,11 +87,7 @@ func run(args []string, out io.Writer) error {
 		return nil
 	}
 
-	h, err := cgroup.Detect(cgroup.Options{})
-	if err != nil {
-		return err
-	}
-	cg, err := h.Create(fmt.Sprintf("strata-example/pin-%d", os.Getpid()))
+	_, cg, err := cgexec.NewCgroup("pin")
 	if err != nil {
 		return err
 	}
@@ -109,9 +98,8 @@ func run(args []string, out io.Writer) error {
 	if err := cg.SetCPUSetMems(mems); err != nil {
 		return err
 	}
-	cmd := exec.Command(fs.Arg(0), fs.Args()[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, out, os.Stderr
-	if err := cgexec.Start(cg, cmd); err != nil {
+	cmd, err := cgexec.StartCommand(cg, fs.Args(), out)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "started %s as pid %d in %s\n", fs.Arg(0), cmd.Process.Pid, cg.Path())

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-nri/strata/examples/internal/cgexec"
 	"github.com/strata-nri/strata/internal/testutil"
 )
 
@@ -27,19 +28,12 @@ func TestPlan(t *testing.T) {
 			t.Errorf("%v: %q, want %q", c.args, out.String(), c.want)
 		}
 	}
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--cpus", "0"}, "want 1..8192"},
-		{[]string{"--cpus", "500", "--machine", "intel-2s-20c-2t"}, "requested 500 CPUs"},
-		{[]string{"--machine", "abacus"}, `--machine "abacus"`},
-		{[]string{"--reserved", "x"}, `--reserved "x"`},
-	} {
-		if err := run(c.args, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: error %v, want %q", c.args, err, c.want)
-		}
-	}
+	cgexec.CheckArgErrors(t, func(args []string) error { return run(args, &bytes.Buffer{}) }, []cgexec.ArgError{
+		{Args: []string{"--cpus", "0"}, Want: "want 1..8192"},
+		{Args: []string{"--cpus", "500", "--machine", "intel-2s-20c-2t"}, Want: "requested 500 CPUs"},
+		{Args: []string{"--machine", "abacus"}, Want: `--machine "abacus"`},
+		{Args: []string{"--reserved", "x"}, Want: `--reserved "x"`},
+	})
 }
 
 // On the real host, as root: the command runs with exactly the planned
