@@ -26,4 +26,13 @@ fi
 trap - EXIT
 tail -n 4 "$log"
 echo "test: waited $(($(date +%s) - s)) s for the cold builds"
-"$MAKE" --no-print-directory test-kernel test-vm test-vm-k8s test-e2e test-k8s
+# The measured tiers' output is kept too: on a failure, their failure
+# lines are repeated at the very end, below the log tails that failed
+# tests print in their cleanups, where the end of a CI log shows them.
+tlog=bin/test-tiers.log
+if ! "$MAKE" --no-print-directory test-kernel test-vm test-vm-k8s test-e2e test-k8s 2>&1 | tee "$tlog"; then
+	echo "test: failure summary (from $tlog)"
+	grep -E -e '--- FAIL' -e '_test\.go:[0-9]+: .*(want|not within|not |fail|timed out|error|got|missing)' "$tlog" |
+		grep -v -E 'level=(INFO|DEBUG)' | tail -n 60 | cut -c1-400
+	exit 1
+fi

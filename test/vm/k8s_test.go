@@ -40,6 +40,10 @@ func TestVMKubernetes(t *testing.T) {
 	e2e.Require(t)
 	requireQemu(t)
 	start := time.Now()
+	var rep *vm.Report
+	// Registered first, so it runs last: after the control plane's log
+	// tails, where a CI log's excerpt (its end) still shows it.
+	t.Cleanup(func() { summarizeFailures(t, rep) })
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute) // the wait for the measure lock included
 	defer cancel()
 	wd, _ := os.Getwd()
@@ -104,7 +108,7 @@ func TestVMKubernetes(t *testing.T) {
 		Timeout: 11 * time.Minute,
 	}
 	t.Logf("built the guest's node and started the control plane in %s", time.Since(start).Round(time.Second))
-	rep, err := vm.Boot(ctx, vm.Options{
+	rep, err = vm.Boot(ctx, vm.Options{
 		Kernel: kernel, Init: initBin, WorkDir: work,
 		CPUs: 2, MemoryMiB: 3072, Network: true,
 		Runs:      []vm.Run{run},

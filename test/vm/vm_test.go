@@ -3,10 +3,12 @@ package vm_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +35,8 @@ func TestVM(t *testing.T) {
 	}
 	requireQemu(t)
 	start := time.Now()
+	var rep *vm.Report
+	t.Cleanup(func() { summarizeFailures(t, rep) }) // first registered: runs last
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	wd, _ := os.Getwd()
@@ -99,7 +103,7 @@ func TestVM(t *testing.T) {
 		}
 	}
 
-	rep, err := vm.Boot(ctx, vm.Options{
+	rep, err = vm.Boot(ctx, vm.Options{
 		Kernel:  kernel,
 		Init:    initBin,
 		WorkDir: work,
@@ -303,6 +307,28 @@ func expectedWithout(m map[string][]string, name string) map[string][]string {
 		}
 	}
 	return out
+}
+
+// summarizeFailures repeats, at the end of a failed test, each guest
+// test's failure output: the subtests print it where they run, above
+// every log tail that follows.
+func summarizeFailures(t *testing.T, rep *vm.Report) {
+	if !t.Failed() || rep == nil {
+		return
+	}
+	names := slices.Sorted(maps.Keys(rep.Runs))
+	for _, name := range names {
+		if name == brokenPkg {
+			continue // the self-test's failures are expected
+		}
+		rr := rep.Runs[name]
+		tests := slices.Sorted(maps.Keys(rr.Tests))
+		for _, test := range tests {
+			if res := rr.Tests[test]; res.Result == "fail" {
+				t.Logf("summary: %s %s failed in the guest (%.2fs):\n%s", name, test, res.Elapsed, res.Output)
+			}
+		}
+	}
 }
 
 // reportRun turns one run's guest results into subtests.

@@ -542,17 +542,45 @@ func runOne(r vm.GuestRun, env []string, reap *reaper) {
 }
 
 // parser turns `go test -test.v` output into result events for top-level
-// tests, keeping each test's last lines for failures and skips.
+// tests, keeping each test's last lines for failures and skips. A failing
+// test's message can sit far above its last lines (cleanups print status
+// and logs after it), so the test's message lines (file.go:N: …) that
+// scrolled out of the tail are kept too, the last msgLines of them, ahead
+// of the tail.
 type parser struct {
-	run  string
-	tail []string
+	run     string
+	tail    []string
+	msgs    []string // message lines that scrolled out of tail
+	dropped int      // message lines that scrolled out of msgs
 }
 
-const tailLines = 40
+const (
+	tailLines = 40
+	msgLines  = 40
+)
+
+// isMessage: a test's t.Log/t.Error line, "    name_test.go:12: …".
+func isMessage(l string) bool {
+	s := strings.TrimLeft(l, " ")
+	if len(s) == len(l) {
+		return false
+	}
+	file, rest, ok := strings.Cut(s, ":")
+	if !ok || !strings.HasSuffix(file, ".go") || strings.Contains(file, " ") {
+		return false
+	}
+	n, _, ok := strings.Cut(rest, ":")
+	_, err := strconv.Atoi(n)
+	return ok && err == nil
+}
+
+func (p *parser) reset() {
+	p.tail, p.msgs, p.dropped = p.tail[:0], p.msgs[:0], 0
+}
 
 func (p *parser) line(l string) (vm.Event, bool) {
 	if strings.HasPrefix(l, "=== RUN   ") && !strings.Contains(l[10:], "/") {
-		p.tail = p.tail[:0]
+		p.reset()
 		return vm.Event{}, false
 	}
 	for _, res := range []string{"PASS", "FAIL", "SKIP"} {
@@ -565,13 +593,27 @@ func (p *parser) line(l string) (vm.Event, bool) {
 		fmt.Sscanf(rest, "(%gs)", &secs)
 		ev := vm.Event{Kind: vm.EventResult, Run: p.run, Test: name, Result: strings.ToLower(res), Elapsed: secs}
 		if res != "PASS" {
-			ev.Output = strings.Join(p.tail, "\n")
+			var out []string
+			if p.dropped > 0 {
+				out = append(out, fmt.Sprintf("[%d earlier message lines not kept]", p.dropped))
+			}
+			if len(p.msgs) > 0 {
+				out = append(append(out, p.msgs...), "[…]")
+			}
+			ev.Output = strings.Join(append(out, p.tail...), "\n")
 		}
-		p.tail = p.tail[:0]
+		p.reset()
 		return ev, true
 	}
 	p.tail = append(p.tail, l)
 	if len(p.tail) > tailLines {
+		if out := p.tail[0]; isMessage(out) {
+			p.msgs = append(p.msgs, out)
+			if len(p.msgs) > msgLines {
+				p.msgs = p.msgs[1:]
+				p.dropped++
+			}
+		}
 		p.tail = p.tail[1:]
 	}
 	return vm.Event{}, false

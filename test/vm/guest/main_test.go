@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	vm "github.com/strata-nri/strata/test/vm"
 )
 
 // TestParser feeds `go test -v` output: top-level results become events
@@ -42,6 +45,34 @@ FAIL
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestParserKeepsEarlyMessage: a failure's message printed before a
+// cleanup's long log (status, harness log tails) is still in the event,
+// ahead of the tail; plain log lines that scrolled out are not.
+func TestParserKeepsEarlyMessage(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("=== RUN   TestE2EK8sX\n    k8s_test.go:791: resize to 1400m: cpusets not Strata's\n")
+	for i := range 100 {
+		fmt.Fprintf(&b, "        apiserver log line %d\n", i)
+	}
+	b.WriteString("--- FAIL: TestE2EK8sX (9.00s)\n")
+	p := &parser{run: "pkg"}
+	var ev vm.Event
+	for _, l := range strings.Split(b.String(), "\n") {
+		if e, ok := p.line(l); ok {
+			ev = e
+		}
+	}
+	if !strings.HasPrefix(ev.Output, "    k8s_test.go:791: resize to 1400m") {
+		t.Errorf("output does not start with the failure's message:\n%.300s", ev.Output)
+	}
+	if strings.Contains(ev.Output, "log line 59\n") || !strings.Contains(ev.Output, "log line 99") {
+		t.Errorf("output is not the message and the last %d lines:\n%s", tailLines, ev.Output)
+	}
+	if n := strings.Count(ev.Output, "\n") + 1; n != tailLines+2 {
+		t.Errorf("%d lines, want the message, a marker and %d lines of tail", n, tailLines)
 	}
 }
 
