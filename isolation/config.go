@@ -222,6 +222,41 @@ type ResizeConfig struct {
 	// ... and only when ShrinkInterval has passed since its last resize of
 	// either direction (katalyst: 30 s between ramp-downs).
 	ShrinkInterval Duration `json:"shrinkInterval"`
+	// Waiting grows a pool whose members wait for a CPU while its load is
+	// near its band's top as if the load were above the band.
+	Waiting WaitingGrowth `json:"waiting"`
+}
+
+// WaitingGrowth is the control law's second growth signal. Usage is the
+// first, but a pool that shares its CPUs with work outside it (a load
+// generator or system daemons in the root cgroup, other tenants' builds)
+// cannot show usage above its band while its members queue for a CPU:
+// its usage is capped by its share of the CPUs, and starved reads as
+// idle. A pool whose load is in the top NearTop of its band and whose
+// members wait (RunQueueP99 or CPUSome met) this period therefore grows
+// as a pool above its band does: towards its band's middle, by at least
+// one CPU, within the same RCF bounds and step limits, taking only from
+// lower pools. Not applied to the lowest pool, whose members are meant
+// to wait.
+type WaitingGrowth struct {
+	// Disabled turns the rule off: pools grow only on load above the band.
+	Disabled bool `json:"disabled,omitempty"`
+	// NearTop: how near its band's top a pool's load must be, as a
+	// fraction of the band's width below the top, in [0, 0.5): 0.25 is
+	// the band's top quarter (30–50 %: load ≥ 45 %). Below half, so that
+	// a pool just resized to its band's middle is not near the top.
+	NearTop float64 `json:"nearTop"`
+	// RunQueueP99: the worst shared member's run-queue delay p99 this
+	// period at which the pool counts as waiting, in [0, 10s]; 0: not
+	// checked. Needs the scheduler probe (pressure.SchedProbe). (Never
+	// omitted when written out: an absent value means the default.)
+	RunQueueP99 Duration `json:"runQueueDelayP99"`
+	// CPUSome: the pool's CPU PSI some avg10 (percent, 0..100) at which it
+	// counts as waiting; 0: not checked. Off by default: avg10 lags a
+	// step by seconds, and on cgroup v1 a pool's PSI is the node's, which
+	// any waiting task raises. Ignored for a throttled pool, as in the
+	// protection levels.
+	CPUSome float64 `json:"cpuPSISome,omitempty"`
 }
 
 // PredictorConfig configures the peak predictor: a decaying histogram of
@@ -406,6 +441,7 @@ func DefaultConfig() *Config {
 		Resize: ResizeConfig{
 			MaxGrowCores: 10, MaxGrowPercent: 100,
 			MaxShrinkCores: 2, ShrinkInterval: Duration{30 * time.Second},
+			Waiting: WaitingGrowth{NearTop: 0.25, RunQueueP99: Duration{time.Millisecond}},
 		},
 		Predictor: PredictorConfig{HalfLife: Duration{time.Hour}, Percentile: 0.95},
 		Protection: ProtectionConfig{

@@ -299,6 +299,8 @@ func (d *decider) targets() {
 			want = ideal
 		case pp.Load > b.High:
 			want = max(ideal, n)
+		case d.waiting(k):
+			want = max(ideal, n+1) // as if above the band: by one CPU at least
 		case pp.Load < b.Low:
 			want = min(ideal, n)
 		}
@@ -318,6 +320,26 @@ func (d *decider) targets() {
 		sc.want[k] = want
 	}
 	sc.floor[last] = st.hardFloor(st.pools[last])
+}
+
+// waiting applies resize.waiting to pool k (not the lowest): its load is
+// in the top of its band and its members wait for a CPU. It records the
+// signal in the pool's plan.
+func (d *decider) waiting(k int) bool {
+	pp, w := &d.p.Pools[k], &d.st.cfg.Resize.Waiting
+	b := d.st.pools[k].cfg.Band
+	if w.Disabled || pp.PrevSize == 0 || pp.Load < b.High-w.NearTop*(b.High-b.Low)-1e-9 {
+		return false
+	}
+	switch {
+	case w.RunQueueP99.Duration > 0 && pp.RunQueueP99 >= w.RunQueueP99.Duration:
+		pp.Waiting = fmt.Sprintf("run-queue delay p99 %.2f ms ≥ %.2f ms", ms(pp.RunQueueP99), ms(w.RunQueueP99.Duration))
+	case w.CPUSome > 0 && d.p.scratch.throttled[k] < 0.05 && pp.Pressure.CPU.Some >= w.CPUSome:
+		pp.Waiting = fmt.Sprintf("cpu PSI some %.2f ≥ %.2f", pp.Pressure.CPU.Some, w.CPUSome)
+	default:
+		return false
+	}
+	return true
 }
 
 // flows moves CPUs: first every shrinking pool gives to the lowest pool,
@@ -408,11 +430,16 @@ func (d *decider) reason(k int) string {
 		where := "inside"
 		if pp.Load > b.High {
 			where = "above"
+		} else if pp.Waiting != "" {
+			where = "near the top of" // and waiting: see below
 		} else if pp.Load < b.Low {
 			where = "below"
 		}
 		s = fmt.Sprintf("load %.3f %s band %.2f–%.2f (usage %.2f on %d CPUs, predicted %.2f, request %.2f): target %d, now %d",
 			pp.Load, where, b.Low, b.High, pp.Usage, pp.PrevSize, pp.Predicted, pp.Request, pp.Target, pp.Size)
+		if pp.Waiting != "" {
+			s += "; members waiting for a CPU (" + pp.Waiting + "): grown as if above the band"
+		}
 		if pp.Request > 0 {
 			switch rcf := ps.cfg.RCF; {
 			case pp.Target == max(floorEps(rcf.Max*pp.Request), sc.floor[k]) && pp.Target < ceilEps(pp.Usage/b.Mid()):

@@ -173,6 +173,10 @@ type PoolPlan struct {
 	// RunQueueP50, RunQueueP99: the worst shared member's run-queue delay
 	// percentiles this period (0 when not measured).
 	RunQueueP50, RunQueueP99 time.Duration
+	// Waiting names the signal and threshold when resize.waiting applied
+	// this period (the load near its band's top, the members waiting for
+	// a CPU: the pool was sized as if above its band); empty otherwise.
+	Waiting string
 	// Pressure is the PSI the protection levels read for the pool this
 	// period, PressureFrom whose it is, and PressureMembers how many of
 	// its members had their own PSI measured.

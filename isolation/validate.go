@@ -197,6 +197,16 @@ func (r ResizeConfig) validate(v *validator) {
 		v.add("resize.maxShrinkCores", r.MaxShrinkCores, "must be in 1..%d", strcpuset.MaxCPUs)
 	}
 	v.duration("resize.shrinkInterval", r.ShrinkInterval.Duration, 0, MaxInterval)
+	w := r.Waiting
+	if !(w.NearTop >= 0 && w.NearTop < 0.5) {
+		v.add("resize.waiting.nearTop", w.NearTop, "must be in [0, 0.5): a fraction of the band's width below its top, under half so a pool resized to its band's middle is not near the top")
+	}
+	if w.RunQueueP99.Duration < 0 || w.RunQueueP99.Duration > 10*time.Second {
+		v.add("resize.waiting.runQueueDelayP99", w.RunQueueP99.String(), "must be a duration in [0, 10s] (0: not checked)")
+	}
+	if !(w.CPUSome >= 0 && w.CPUSome <= 100) {
+		v.add("resize.waiting.cpuPSISome", w.CPUSome, "must be in [0, 100] percent (0: not checked)")
+	}
 }
 
 func (pc PredictorConfig) validate(v *validator) {

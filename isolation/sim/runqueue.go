@@ -30,10 +30,10 @@ func RunQueueDelay(cpus int, rho float64) (mean, p50, p99 time.Duration) {
 }
 
 // memberRunQueue is a member's run-queue delay this period: a shared member
-// waits with its pool's demand on the pool's shared CPUs, one with
-// exclusive CPUs with its own demand on them; greedy batch members fill
-// their CPUs and are not modelled.
-func memberRunQueue(m *member, want float64, demand []float64, sizes []int) (mean, p50, p99 time.Duration) {
+// waits with its pool's demand and the outside work (per CPU) on the
+// pool's shared CPUs, one with exclusive CPUs with its own demand on them;
+// greedy batch members fill their CPUs and are not modelled.
+func memberRunQueue(m *member, want float64, demand []float64, sizes []int, outside float64) (mean, p50, p99 time.Duration) {
 	switch {
 	case m.w.CPU == nil:
 		return 0, 0, 0
@@ -42,5 +42,5 @@ func memberRunQueue(m *member, want float64, demand []float64, sizes []int) (mea
 	case sizes[m.pool] == 0:
 		return 0, 0, 0
 	}
-	return RunQueueDelay(sizes[m.pool], demand[m.pool]/float64(sizes[m.pool]))
+	return RunQueueDelay(sizes[m.pool], demand[m.pool]/float64(sizes[m.pool])+outside)
 }

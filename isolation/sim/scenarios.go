@@ -112,3 +112,69 @@ func Scale(s Scenario, factor int) Scenario {
 	s.Name = fmt.Sprintf("%s×%d", s.Name, factor)
 	return s
 }
+
+// BandTopScenario is SteadyScenario with its online pools brought into
+// the top quarter of their bands after the warm-up: pool 0's demand ramps
+// from 0.5 to 0.705 cores per service (load about 0.47 on its 9 CPUs, band
+// 30–50 %), pool 1's from 1.2 to 1.38 (about 0.575 on 24, band 45–60 %),
+// both between minutes 30 and 40, then steady for 2 hours and 20 minutes.
+// Statistics start at minute 40.
+func BandTopScenario(topo *strcpuset.Topology) Scenario {
+	s := SteadyScenario(topo)
+	s.Name = "band-top"
+	s.Duration = 3 * time.Hour
+	s.WarmUp = 40 * time.Minute
+	s.Workloads[0].CPU = Ramp(0.5, 0.705, 30*time.Minute, 10*time.Minute)
+	s.Workloads[1].CPU = Ramp(1.2, 1.38, 30*time.Minute, 10*time.Minute)
+	return s
+}
+
+// StarvedScenario is the reaction benchmark's node (benchmarks/colocation)
+// in simulation, on the 2-CPU VM2 fixture with no reserved CPU: one
+// latency-critical service requesting both CPUs, shared (exclusiveCores
+// off), one greedy batch job, batch's minimum 0 so that it lends its last
+// CPU to a busy pool 0, a 100 ms period and a 2 s shrinkInterval. Outside
+// work (the benchmark's load generator and other users' builds) keeps
+// OutsidePerCPU runnable tasks on every CPU. The service's demand steps
+// between 0.2 cores (2.5 s) and 0.8 cores (2 s), StarvedSteps times, after
+// a 5 s warm-up at the low demand. On its one CPU at the trough the step
+// gets 0.8 / (0.8 + 0.9) ≈ 0.47 of it: load in the top quarter of the
+// band, never above it, while its tasks queue behind the outside work.
+func StarvedScenario(topo *strcpuset.Topology) Scenario {
+	cfg := isolation.DefaultConfig()
+	cfg.Period = isolation.Duration{Duration: StarvedPeriod}
+	cfg.Resize.ShrinkInterval = isolation.Duration{Duration: 2 * time.Second}
+	cfg.Pools[0].Allow = isolation.AllowList{Namespaces: []string{"shop"}}
+	cfg.Pools[0].ExclusiveCores = false
+	cfg.Pools[2].MinCPUs = 0
+	demand := func(t, _ time.Duration) float64 {
+		if t < StarvedWarmUp {
+			return 0.2
+		}
+		if (t-StarvedWarmUp)%(StarvedLowFor+StarvedHighFor) >= StarvedLowFor {
+			return 0.8
+		}
+		return 0.2
+	}
+	return Scenario{
+		Name: "starved", Config: cfg, Topology: topo,
+		Start: Day0.Add(10 * time.Hour), Duration: StarvedWarmUp + StarvedSteps*(StarvedLowFor+StarvedHighFor), Seed: 3,
+		Outside: Constant(OutsidePerCPU),
+		Workloads: []Workload{
+			{Name: "lc", Namespace: "shop", Pool: isolation.PoolLatencyCritical, Replicas: 1, CPURequestMilli: 2000,
+				CPU: demand, Noise: 0.05},
+			{Name: "batch", Namespace: "jobs", Pool: isolation.PoolBatch, Replicas: 1},
+		},
+	}
+}
+
+// StarvedScenario's shape: its period, warm-up, phases, steps and outside
+// work.
+const (
+	StarvedPeriod  = 100 * time.Millisecond
+	StarvedWarmUp  = 5 * time.Second
+	StarvedLowFor  = 2500 * time.Millisecond
+	StarvedHighFor = 2 * time.Second
+	StarvedSteps   = 20
+	OutsidePerCPU  = 0.9
+)

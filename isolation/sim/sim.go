@@ -96,6 +96,15 @@ type Scenario struct {
 	Record bool
 	// Observe, if set, is called after every committed period.
 	Observe func(i int, plan *isolation.Plan)
+	// Outside is work outside every pool — the system, a load generator
+	// in the root cgroup, other users' builds — as runnable tasks per CPU
+	// (cores of demand per CPU) on every pool's shared CPUs; nil: none.
+	// It competes with a pool's shared members at equal weight: when the
+	// members' demand D and the outside work E = Outside × n exceed the
+	// pool's n CPUs, the members get D·n/(D+E), and they wait in the run
+	// queue as at utilisation (D+E)/n (runqueue.go). It runs ahead of the
+	// batch pool's idle members, which get the rest of their CPUs.
+	Outside Trace
 	// BeforeDecide, when set, adds what a dimension's model measures
 	// (obs.Pools) just before period i's Decide; last is the previous
 	// period's plan (zero at i = 0).
@@ -393,6 +402,10 @@ func (r *run) observe(t, tod time.Duration) usage {
 	clear(r.obs.Containers)
 	want, greedy := r.demands(t, tod)
 	u := usage{memory: r.s.SystemMemory}
+	outside := 0.0
+	if r.s.Outside != nil {
+		outside = math.Max(0, r.s.Outside(t, tod))
+	}
 	for _, m := range r.members {
 		if m.gone {
 			continue
@@ -401,14 +414,16 @@ func (r *run) observe(t, tod time.Duration) usage {
 		switch {
 		case m.w.CPU == nil:
 			if !r.suspended[m.id] && greedy > 0 {
-				cpu = math.Min(float64(r.sizes[m.pool]), r.batchCap) / float64(greedy)
+				left := float64(r.sizes[m.pool]) * math.Max(0, 1-outside)
+				cpu = math.Min(left, r.batchCap) / float64(greedy)
 			}
 		case m.excl > 0:
 			cpu = math.Min(want[m], float64(m.excl))
 		default:
 			cpu = want[m]
-			if r.demand[m.pool] > float64(r.sizes[m.pool]) {
-				cpu = want[m] * float64(r.sizes[m.pool]) / r.demand[m.pool]
+			n := float64(r.sizes[m.pool])
+			if all := r.demand[m.pool] + outside*n; all > n {
+				cpu = want[m] * n / all
 			}
 		}
 		if m.pool == r.last {
@@ -418,7 +433,7 @@ func (r *run) observe(t, tod time.Duration) usage {
 		}
 		u.node += cpu
 		cu := isolation.ContainerUsage{CPU: cpu}
-		cu.RunQueueMean, cu.RunQueueP50, cu.RunQueueP99 = memberRunQueue(m, want[m], r.demand, r.sizes) // runqueue.go
+		cu.RunQueueMean, cu.RunQueueP50, cu.RunQueueP99 = memberRunQueue(m, want[m], r.demand, r.sizes, outside) // runqueue.go
 		if m.w.Memory != nil {
 			cu.MemoryBytes = int64(m.w.Memory(t, tod))
 		}
