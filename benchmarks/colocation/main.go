@@ -31,6 +31,7 @@ func main() {
 	steps := flag.Int("reaction-steps", 20, "load steps per period in the reaction benchmark")
 	rCompare := flag.Bool("reaction-compare", false, "alternate the reaction's steps between fixed 2.5 s / 2 s phases (as before) and phases sized from the period, where they differ")
 	rPeriods := flag.String("reaction-periods", "1s,100ms", "loop periods of the reaction benchmark, comma-separated")
+	rWaiting := flag.String("reaction-waiting", "on", "resize.waiting variants of the reaction benchmark, comma-separated: on (the default configuration), off (growth on usage above the band only), or off,on for both side by side")
 	overhead := flag.Bool("overhead", true, "run the overhead benchmark (the plugin's CPU and RSS at N containers)")
 	ovN := flag.String("overhead-containers", "10,100,1000", "container counts of the overhead benchmark")
 	ovP := flag.String("overhead-periods", "1s,100ms", "loop periods of the overhead benchmark, comma-separated")
@@ -86,6 +87,12 @@ func main() {
 		ro.Compare = *rCompare
 		if ro.Periods, err = parseDurations(*rPeriods); err != nil {
 			fail(fmt.Errorf("-reaction-periods: %w", err))
+		}
+		ro.Waiting = nil
+		for _, w := range strings.Split(*rWaiting, ",") {
+			if w = strings.TrimSpace(w); w != "" {
+				ro.Waiting = append(ro.Waiting, w)
+			}
 		}
 		if rep.Reaction, err = RunReaction(ctx, ro); err != nil {
 			fail(err)

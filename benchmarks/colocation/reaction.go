@@ -30,7 +30,14 @@ type ReactionOptions struct {
 	// HighFor however long the period, as the benchmark had them before)
 	// and phases sized from the period, in the same run: two results per
 	// period where they differ.
-	Compare       bool
+	Compare bool
+	// Waiting lists the resize.waiting variants to run at each period,
+	// each in a plugin session of its own: "on" (the default
+	// configuration: a pool waiting for a CPU near its band's top grows)
+	// and "off" (growth on usage above the band only). With both, the
+	// order alternates between periods (off, on; then on, off) so that a
+	// drift in the node's load does not favour one.
+	Waiting       []string
 	LowFor        time.Duration // time at Low before each step, at least
 	HighFor       time.Duration // time at the high load after each step, at least
 	Shrink        time.Duration // resize.shrinkInterval, so the pool shrinks back between steps
@@ -47,7 +54,7 @@ type ReactionOptions struct {
 func DefaultReactionOptions() ReactionOptions {
 	return ReactionOptions{
 		Periods: []time.Duration{time.Second, 100 * time.Millisecond},
-		Steps:   20, Low: 0.2, High: 0.8,
+		Steps:   20, Low: 0.2, High: 0.8, Waiting: []string{"on"},
 		LowFor: 2500 * time.Millisecond, HighFor: 2 * time.Second, Shrink: 2 * time.Second,
 		Window: 250 * time.Millisecond, BandFactor: 2, Work: 2000,
 		CapacityFor: 2 * time.Second, AloneFor: 3 * time.Second,
@@ -61,6 +68,14 @@ func (o *ReactionOptions) validate() error {
 	for _, p := range o.Periods {
 		if p < 100*time.Millisecond || p > 10*time.Second {
 			return fmt.Errorf("reaction period %s: want 100ms..10s", p)
+		}
+	}
+	if len(o.Waiting) == 0 {
+		return fmt.Errorf("reaction waiting variants: none; want \"on\", \"off\" or both")
+	}
+	for _, w := range o.Waiting {
+		if w != "on" && w != "off" {
+			return fmt.Errorf("reaction waiting variant %q: want \"on\" or \"off\"", w)
 		}
 	}
 	if o.Steps < 1 || o.Steps > 1000 {
@@ -104,6 +119,8 @@ func (o *ReactionOptions) stepKinds(period time.Duration) []reactionStep {
 // ReactionResult is one loop period's reaction figures.
 type ReactionResult struct {
 	Period string `json:"period"`
+	// Waiting is the resize.waiting variant: "on" or "off".
+	Waiting string `json:"waiting_rule"`
 	// Phases: the low and high phases' lengths.
 	Phases string `json:"phases"`
 	// Steps is how many steps were timed; AlreadyGrown counts steps at
@@ -137,6 +154,14 @@ type ReactionResult struct {
 	Stages ReactionStages `json:"stages"`
 	// StepTrace is every timed step's trace.
 	StepTrace []StepTrace `json:"step_trace,omitempty"`
+	// GrewInLow counts plans that grew the LC pool during a low phase
+	// (charged to the kind of the step that phase precedes): growth on
+	// the trough's load, which keeps the pool grown into the next step.
+	GrewInLow int `json:"grew_in_low_phase"`
+	// LoadAvgStart and LoadAvgEnd: /proc/loadavg's three figures at the
+	// session's start and end.
+	LoadAvgStart string `json:"loadavg_start"`
+	LoadAvgEnd   string `json:"loadavg_end"`
 	// UpdateFailures counts updates the runtime stand-in refused.
 	UpdateFailures int      `json:"runtime_update_failures,omitempty"`
 	UpdateErrors   []string `json:"runtime_update_errors,omitempty"`
@@ -179,6 +204,9 @@ type ReactionStages struct {
 	SentToWrittenP50, SentToWrittenMax   float64
 	WrittenToSeenP50, WrittenToSeenMax   float64
 	NeverAbove                           int     // timed steps whose load never rose above the band
+	// GrewNotAbove: timed steps whose pool grew before any plan observed
+	// its load above the band (resize.waiting's growth).
+	GrewNotAbove                         int
 	LoadMaxGrownP50, LoadMaxNotGrownP50  float64 // the high phase's highest load, median over steps
 	LoadMeanGrownP50, LoadMeanNotGrown50 float64
 	BandHigh                             float64
@@ -218,23 +246,30 @@ func RunReaction(ctx context.Context, o ReactionOptions) ([]ReactionResult, erro
 	}
 	bandUs := int64(o.BandFactor * float64(aloneUs))
 	var out []ReactionResult
-	for _, p := range o.Periods {
-		var rs []ReactionResult
-		err := locked(func() error {
-			return e.with(func() error {
-				var err error
-				rs, err = reactionAt(ctx, e, o, p, o.stepKinds(p), bandUs)
-				return err
+	for pi, p := range o.Periods {
+		variants := slices.Clone(o.Waiting)
+		if pi%2 == 1 {
+			slices.Reverse(variants)
+		}
+		for _, w := range variants {
+			var rs []ReactionResult
+			err := locked(func() error {
+				return e.with(func() error {
+					var err error
+					rs, err = reactionAt(ctx, e, o, p, w, o.stepKinds(p), bandUs)
+					return err
+				})
 			})
-		})
-		if err != nil {
-			return nil, fmt.Errorf("reaction at %s: %w", p, err)
+			if err != nil {
+				return nil, fmt.Errorf("reaction at %s, waiting rule %s: %w", p, w, err)
+			}
+			for i := range rs {
+				rs[i].AloneCPUAtHigh = aloneCPU
+				progress("reaction at %s, waiting rule %s, phases %s: %d steps timed, cpuset p50 %.0f ms p99 %.0f ms, %d not grown, p99 in band p50 %.0f ms (load average %s)",
+					p, w, rs[i].Phases, rs[i].Steps, rs[i].CPUSetP50, rs[i].CPUSetP99, rs[i].NoCPUSet, rs[i].InBandP50, loadavg())
+			}
+			out = append(out, rs...)
 		}
-		for i := range rs {
-			rs[i].AloneCPUAtHigh = aloneCPU
-			progress("reaction at %s, phases %s: %d steps timed, cpuset p50 %.0f ms, p99 in band p50 %.0f ms", p, rs[i].Phases, rs[i].Steps, rs[i].CPUSetP50, rs[i].InBandP50)
-		}
-		out = append(out, rs...)
 	}
 	return out, nil
 }
@@ -304,13 +339,15 @@ func rateAt(sched []scheduledStep, low, high float64, t time.Duration) float64 {
 	return low
 }
 
-func reactionAt(ctx context.Context, e *env, o ReactionOptions, period time.Duration, kinds []reactionStep, bandUs int64) (out []ReactionResult, err error) {
+func reactionAt(ctx context.Context, e *env, o ReactionOptions, period time.Duration, waiting string, kinds []reactionStep, bandUs int64) (out []ReactionResult, err error) {
 	goal := float64(2*period+50*time.Millisecond) / float64(time.Millisecond)
 	res := make([]ReactionResult, len(kinds))
 	for i, k := range kinds {
-		res[i] = ReactionResult{Period: period.String(), Phases: k.name, BandMs: float64(bandUs) / 1000, GoalMs: goal, CapacityRPS: o.CapacityRPS}
+		res[i] = ReactionResult{Period: period.String(), Waiting: waiting, Phases: k.name, BandMs: float64(bandUs) / 1000, GoalMs: goal, CapacityRPS: o.CapacityRPS,
+			LoadAvgStart: loadavg()}
 	}
 	cfg := e.strataConfig(period, o.Shrink)
+	cfg.Resize.Waiting.Disabled = waiting == "off"
 	trace := &traceLog{}
 	st, err := startStrata(ctx, cfg, trace)
 	if err != nil {
@@ -438,6 +475,9 @@ func reactionAt(ctx context.Context, e *env, o ReactionOptions, period time.Dura
 	at := func(t time.Time) time.Duration { return t.Sub(origin) }
 	mu.Unlock()
 	lcID := lcNamespace + "-lc"
+	for _, n := range lowPhaseGrowths(plans, at, steps, e.cpus.Size()) {
+		res[n].GrewInLow++
+	}
 
 	cpusetMs := make([][]float64, len(kinds))
 	bandMs := make([][]float64, len(kinds))
@@ -483,10 +523,42 @@ func reactionAt(ctx context.Context, e *env, o ReactionOptions, period time.Dura
 		r.CPUSetP50, r.CPUSetP99, r.CPUSetMax = quantiles(cpusetMs[i])
 		r.InBandP50, r.InBandP99, r.InBandMax = quantiles(bandMs[i])
 		r.Stages = stages(r.StepTrace, bandHigh)
+		r.LoadAvgEnd = loadavg()
 		// The runtime is shared by the kinds: its refusals are the run's.
 		r.UpdateFailures, r.UpdateErrors = failures, errText
 	}
 	return res, nil
+}
+
+// lowPhaseGrowths returns, for every plan that grew the LC pool (the node's
+// CPUs the batch pool does not hold) while the load was low — in a step's
+// low phase, not in the warm-up — the kind of that step.
+func lowPhaseGrowths(plans []planRecord, at func(time.Time) time.Duration, steps []scheduledStep, node int) []int {
+	var kinds []int
+	prev := -1
+	for _, p := range plans {
+		size := node - p.batchCPUs
+		t := at(p.at)
+		if prev >= 0 && size > prev {
+			for _, s := range steps {
+				if t >= s.lowAt && t < s.step {
+					kinds = append(kinds, s.kind)
+					break
+				}
+			}
+		}
+		prev = size
+	}
+	return kinds
+}
+
+// firstField is the first whitespace-separated field of s (the 1-minute
+// load average of a /proc/loadavg line).
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // msOrNone is d in ms, or -1 for a negative d (did not happen).
@@ -554,6 +626,9 @@ func stages(trs []StepTrace, bandHigh float64) ReactionStages {
 	for _, t := range trs {
 		if t.Above < 0 {
 			st.NeverAbove++
+		}
+		if t.Decided >= 0 && (t.Above < 0 || t.Above > t.Decided) {
+			st.GrewNotAbove++
 		}
 		diff(&ab, 0, t.Above)
 		diff(&ad, t.Above, t.Decided)
@@ -654,23 +729,24 @@ func quantiles(v []float64) (p50, p99, max float64) {
 func reactionMarkdown(rs []ReactionResult) string {
 	var b strings.Builder
 	b.WriteString("Reaction: LC load steps under Strata with batch beside it; from each step to the LC cgroup's grown cpuset, and to its p99 back in band. Phases: the low / high phases' lengths.\n\n")
-	b.WriteString("| period | phases | steps timed | (already grown) | cpuset p50 ms | p99 ms | max ms | not grown | goal (2 periods + 50 ms) | band ms | p99 in band p50 ms | p99 ms | max ms | never in band | updates refused |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| period | waiting rule | phases | load average start → end | steps timed | (already grown) | grown in low phases | cpuset p50 ms | p99 ms | max ms | not grown | goal (2 periods + 50 ms) | band ms | p99 in band p50 ms | p99 ms | max ms | never in band | updates refused |\n")
+	b.WriteString("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %.0f | %.0f | %d | %.0f | %.1f | %.0f | %.0f | %.0f | %d | %d |\n", r.Period, r.Phases,
-			r.Steps, r.AlreadyGrown, r.CPUSetP50, r.CPUSetP99, r.CPUSetMax, r.NoCPUSet, r.GoalMs, r.BandMs, r.InBandP50, r.InBandP99, r.InBandMax, r.NotInBand, r.UpdateFailures)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s → %s | %d | %d | %d | %.0f | %.0f | %.0f | %d | %.0f | %.1f | %.0f | %.0f | %.0f | %d | %d |\n", r.Period, r.Waiting, r.Phases,
+			firstField(r.LoadAvgStart), firstField(r.LoadAvgEnd),
+			r.Steps, r.AlreadyGrown, r.GrewInLow, r.CPUSetP50, r.CPUSetP99, r.CPUSetMax, r.NoCPUSet, r.GoalMs, r.BandMs, r.InBandP50, r.InBandP99, r.InBandMax, r.NotInBand, r.UpdateFailures)
 	}
 	if len(rs) > 0 {
 		fmt.Fprintf(&b, "\nLC capacity alone (closed loop): %.0f req/s; alone at the high load the LC service used %.2f CPUs (its cgroup's CPU time).\n", rs[0].CapacityRPS, rs[0].AloneCPUAtHigh)
 	}
 	b.WriteString("\nWhere a step's time went (median / max over the timed steps, ms; a stage is left out of a step that did not reach it): step → first plan observing the LC pool's load above its band → first plan growing the pool → the runtime's receipt of the LC update → its cgroup write → the cpuset seen grown. Load: the LC pool's usage over its CPUs as the plugin observed it in the high phase (median over steps of each step's highest and mean). LC ran / waited: the LC process from the step until its cpuset grew (or the high phase ended), from its threads' schedstat, median over steps — CPUs it ran on, and CPUs' worth of its threads waiting in a run queue.\n\n")
-	b.WriteString("| period | phases | step → above band | → decided | → update received | → cgroup written | → seen | never above band | load max / mean, grown steps | not grown steps | band high | LC ran / waited, CPUs |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| period | waiting rule | phases | step → above band | → decided | → update received | → cgroup written | → seen | never above band | grew, not above band | load max / mean, grown steps | not grown steps | band high | LC ran / waited, CPUs |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
 		s := &r.Stages
-		fmt.Fprintf(&b, "| %s | %s | %.0f / %.0f | %.0f / %.0f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %d | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f / %.2f |\n", r.Period, r.Phases,
+		fmt.Fprintf(&b, "| %s | %s | %s | %.0f / %.0f | %.0f / %.0f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %d | %d | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f / %.2f |\n", r.Period, r.Waiting, r.Phases,
 			s.StepToAboveP50, s.StepToAboveMax, s.AboveToDecidedP50, s.AboveToDecidedMax, s.DecidedToSentP50, s.DecidedToSentMax,
-			s.SentToWrittenP50, s.SentToWrittenMax, s.WrittenToSeenP50, s.WrittenToSeenMax, s.NeverAbove,
+			s.SentToWrittenP50, s.SentToWrittenMax, s.WrittenToSeenP50, s.WrittenToSeenMax, s.NeverAbove, s.GrewNotAbove,
 			s.LoadMaxGrownP50, s.LoadMeanGrownP50, s.LoadMaxNotGrownP50, s.LoadMeanNotGrown50, s.BandHigh, s.LCRunP50, s.LCWaitP50)
 	}
 	return b.String()

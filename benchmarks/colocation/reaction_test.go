@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,8 @@ func TestReactionOptionsValidate(t *testing.T) {
 		{func(o *ReactionOptions) { o.Low, o.High = 0.8, 0.2 }, "loads"},
 		{func(o *ReactionOptions) { o.Steps = 0 }, "steps"},
 		{func(o *ReactionOptions) { o.HighFor = o.Window }, "high phase"},
+		{func(o *ReactionOptions) { o.Waiting = []string{"maybe"} }, `waiting variant "maybe"`},
+		{func(o *ReactionOptions) { o.Waiting = nil }, "waiting variants: none"},
 	} {
 		o := DefaultReactionOptions()
 		c.mut(&o)
@@ -183,8 +186,14 @@ func TestTraceStep(t *testing.T) {
 		t.Errorf("never above a 0.7 band, never grown: %+v", none)
 	}
 	st := stages([]StepTrace{{Above: 150, Decided: 250, Sent: 251, Written: 252, Seen: 253, LCRun: 0.5, LCWait: 0.25}, {Above: -1, Decided: -1, Sent: -1, Written: -1, Seen: -1, LCRun: -1}}, 0.5)
-	if st.StepToAboveP50 != 150 || st.AboveToDecidedP50 != 100 || st.DecidedToSentP50 != 1 || st.SentToWrittenP50 != 1 || st.WrittenToSeenP50 != 1 || st.NeverAbove != 1 || st.LCRunP50 != 0.5 || st.LCWaitP50 != 0.25 {
+	if st.StepToAboveP50 != 150 || st.AboveToDecidedP50 != 100 || st.DecidedToSentP50 != 1 || st.SentToWrittenP50 != 1 || st.WrittenToSeenP50 != 1 || st.NeverAbove != 1 || st.GrewNotAbove != 0 || st.LCRunP50 != 0.5 || st.LCWaitP50 != 0.25 {
 		t.Errorf("stages = %+v", st)
+	}
+	// Grown on waiting: before any plan saw the load above the band, or
+	// with none seeing it.
+	st = stages([]StepTrace{{Above: 300, Decided: 200, Seen: 210, LCRun: -1}, {Above: -1, Decided: 100, Seen: 110, LCRun: -1}, {Above: -1, Decided: -1, Seen: -1, LCRun: -1}}, 0.5)
+	if st.GrewNotAbove != 2 || st.NeverAbove != 2 {
+		t.Errorf("grown not above %d, never above %d; want 2 and 2", st.GrewNotAbove, st.NeverAbove)
 	}
 }
 
@@ -196,5 +205,28 @@ func TestSchedBetween(t *testing.T) {
 	}
 	if _, _, ok := schedBetween(s, 30*ms, 70*ms); ok {
 		t.Errorf("no sample at or after 70 ms, yet ok")
+	}
+}
+
+// TestLowPhaseGrowths: a growth of the LC pool in a low phase is counted
+// for that step's kind; growths in high phases, in the warm-up and
+// shrinks are not.
+func TestLowPhaseGrowths(t *testing.T) {
+	origin := time.Unix(1000, 0)
+	at := func(tm time.Time) time.Duration { return tm.Sub(origin) }
+	sec := func(s float64) time.Time { return origin.Add(time.Duration(s * float64(time.Second))) }
+	steps := schedule([]reactionStep{{lowFor: 2 * time.Second, highFor: time.Second}, {lowFor: 2 * time.Second, highFor: time.Second}}, 1)
+	// Node of 2 CPUs: batchCPUs 1 → pool 1, 0 → pool 2.
+	plans := []planRecord{
+		{at: sec(-1), batchCPUs: 1}, {at: sec(-0.5), batchCPUs: 0}, // warm-up growth: not counted
+		{at: sec(0.5), batchCPUs: 1}, // shrink
+		{at: sec(1), batchCPUs: 0},   // low phase of kind 0
+		{at: sec(1.5), batchCPUs: 1},
+		{at: sec(2.5), batchCPUs: 0}, // high phase
+		{at: sec(3.2), batchCPUs: 1},
+		{at: sec(4), batchCPUs: 0}, // low phase of kind 1
+	}
+	if got := lowPhaseGrowths(plans, at, steps, 2); !slices.Equal(got, []int{0, 1}) {
+		t.Errorf("low-phase growths %v, want [0 1]", got)
 	}
 }
