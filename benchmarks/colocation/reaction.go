@@ -203,7 +203,7 @@ type ReactionStages struct {
 	DecidedToSentP50, DecidedToSentMax   float64
 	SentToWrittenP50, SentToWrittenMax   float64
 	WrittenToSeenP50, WrittenToSeenMax   float64
-	NeverAbove                           int     // timed steps whose load never rose above the band
+	NeverAbove                           int // timed steps whose load never rose above the band
 	// GrewNotAbove: timed steps whose pool grew before any plan observed
 	// its load above the band (resize.waiting's growth).
 	GrewNotAbove                         int
