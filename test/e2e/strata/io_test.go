@@ -252,17 +252,16 @@ const ioEngagePSI = 20
 // loosened. Batch's throughput together is read from its cgroup's IO
 // statistics over the windows it ran, after the switch engaged.
 func TestE2EIOProtection(t *testing.T) {
-	// Quarantined: the bandwidth-limit protection measured 1.90 × with it
-	// and 1.92 × without in the final CI run of 2026-12-02 (a limit holds
-	// the p99 only at ~1 % of batch's rate: docs/iolimit.md). The
-	// idle-class switch under bfq, three runs on 2026-12-02 at load 16–42:
-	// 1.26, 1.23 and 1.37 × with it (0.75, 1.22 and 4.05 × without), batch
-	// keeping 22, 88 and 17 % — the third misses batch's 20 %, and on that
-	// host the alone p99 was 10–36 ms (mostly waiting for a CPU), so two of
-	// the comparisons without protection passed too. Runs on a quiet host
-	// are to decide it.
+	// Quarantined. On a loaded host (load 16–42) the idle-class switch
+	// measured 1.26/1.23/1.37 × with batch keeping 22/88/17 %. On the
+	// quiet host (2026-12-02 18:00–18:10) batch kept 58–82 %, but the
+	// online p99 with the switch was 4.82, 3.33 and 1.33 × (2.05–4.13 ×
+	// without): the loop device is read at 1–3.4 GB/s, so the online read
+	// waits for the CPUs (the loop worker's copies), which no IO scheduler
+	// arbitrates, and in two runs the online IO PSI (15–19 %) stayed
+	// under the 20 % that engages the protection. docs/iolimit.md.
 	if os.Getenv("STRATA_E2E_IO") != "1" {
-		t.Skip("quarantined: with the idle-class switch 1.26/1.23/1.37 × alone, batch keeping 22/88/17 % (goal ≤ 1.5 ×, ≥ 20 %) in three runs of 2026-12-02 on a loaded host where two runs without protection passed too; see docs/iolimit.md; STRATA_E2E_IO=1 runs it")
+		t.Skip("quarantined: on the quiet host of 2026-12-02 the idle-class switch gave 4.82/3.33/1.33 × (goal ≤ 1.5 ×; batch kept 58–82 %): the loop device is read at CPU speed on 2 CPUs, so the online read waits for CPU; see docs/iolimit.md; STRATA_E2E_IO=1 runs it")
 	}
 	loop := testutil.NewLoopDeviceWith(t, 1<<30, testutil.LoopOptions{Written: true})
 	dev := fmt.Sprintf("%d:%d", loop.Major, loop.Minor)
@@ -272,7 +271,8 @@ func TestE2EIOProtection(t *testing.T) {
 	type result struct {
 		alone, together           float64 // pooled p99, µs
 		windows                   []float64
-		batchAlone, batchTogether float64 // bytes/s
+		batchAlone, batchTogether float64   // bytes/s
+		batchWindows              []float64 // MiB/s in each window batch ran
 		status                    string
 	}
 	measure := func(protect bool) (best result) {
@@ -309,15 +309,19 @@ func TestE2EIOProtection(t *testing.T) {
 		b := stream(120) // stopped after the windows
 		defer b.stop()
 		b.start(t)
-		for i := 0; i < 30; i++ {
+		on := false
+		for i := 0; i < 30 && (i == 0 || protect && !on); i++ { // one window without protection
 			warm := lat(1)
 			warm.start(t)
 			_ = warm.results(t)
-			if !protect || engaged(ioStatus(t, e)) {
-				break
-			}
+			on = engaged(ioStatus(t, e))
 		}
-		if protect {
+		if protect && !on {
+			// On a quiet host the online reader's IO PSI next to the
+			// scan stayed at 15–19 %, under the 20 % that engages it.
+			t.Errorf("the IO protection did not engage within 30 s of the scan (status %s)", ioStatus(t, e))
+		}
+		if protect && on {
 			// The switch reached the scan's threads (the applier's
 			// ioprio_set on the running container's processes, just after
 			// the plan that status shows).
@@ -356,6 +360,7 @@ func TestE2EIOProtection(t *testing.T) {
 				sig := syscall.SIGSTOP // batch runs in even windows, rests in odd ones
 				if w%2 == 0 {
 					rate := iolimit.RatesBetween(&r0, &r1, devNum, false).ReadBPS
+					r.batchWindows = append(r.batchWindows, float64(int(rate/(1<<20))))
 					read += rate * r1.Time.Sub(r0.Time).Seconds()
 					ran += r1.Time.Sub(r0.Time)
 				} else {
@@ -376,8 +381,8 @@ func TestE2EIOProtection(t *testing.T) {
 				t.Logf("batch's IO statistics list no reads of %s", dev)
 			}
 			r.status = ioStatus(t, e)
-			t.Logf("protection %v, round %d: online p99 %.0f µs alone, %.0f µs next to the scan (%.2f ×); windows (together, alone, ...) %v µs; batch %.0f MiB/s alone, %.0f MiB/s together (%.0f %%); status %s",
-				protect, round, r.alone, r.together, r.together/r.alone, r.windows, r.batchAlone/(1<<20), r.batchTogether/(1<<20), 100*r.batchTogether/r.batchAlone, r.status)
+			t.Logf("protection %v, round %d: online p99 %.0f µs alone, %.0f µs next to the scan (%.2f ×); windows (together, alone, ...) %v µs; batch %.0f MiB/s alone, %.0f MiB/s together (%.0f %%; by window %v MiB/s); status %s",
+				protect, round, r.alone, r.together, r.together/r.alone, r.windows, r.batchAlone/(1<<20), r.batchTogether/(1<<20), 100*r.batchTogether/r.batchAlone, r.batchWindows, r.status)
 			if round == 1 || r.together/r.alone < best.together/best.alone {
 				best = r
 			}
