@@ -46,20 +46,7 @@ func TestVMKubernetes(t *testing.T) {
 	t.Cleanup(func() { summarizeFailures(t, rep) })
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute) // the wait for the measure lock included
 	defer cancel()
-	wd, _ := os.Getwd()
-	root, err := vm.ModuleRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	kernel, err := vm.FetchKernel(ctx, "", "", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initBin, err := vm.BuildGuestInit(ctx, root, work)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, work, kernel, initBin := guestBase(ctx, t)
 	const rel = "test/k8s"
 	pkg := vm.TestPackage{ImportPath: "github.com/strata-nri/strata/" + rel, Dir: filepath.Join(root, rel), Rel: rel}
 	bin := filepath.Join(work, "k8s.test")

@@ -39,21 +39,7 @@ func TestVM(t *testing.T) {
 	t.Cleanup(func() { summarizeFailures(t, rep) }) // first registered: runs last
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	wd, _ := os.Getwd()
-	root, err := vm.ModuleRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-
-	kernel, err := vm.FetchKernel(ctx, "", "", t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initBin, err := vm.BuildGuestInit(ctx, root, work)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, work, kernel, initBin := guestBase(ctx, t)
 	var patterns []string
 	if p := os.Getenv("STRATA_VM_PACKAGES"); p != "" {
 		patterns = strings.Fields(p)
@@ -307,6 +293,25 @@ func expectedWithout(m map[string][]string, name string) map[string][]string {
 		}
 	}
 	return out
+}
+
+// guestBase is what every guest stage starts from: the module's root, a
+// work directory, the guest's kernel and its /init.
+func guestBase(ctx context.Context, t *testing.T) (root, work string, kernel *vm.Kernel, initBin string) {
+	t.Helper()
+	wd, _ := os.Getwd()
+	root, err := vm.ModuleRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work = t.TempDir()
+	if kernel, err = vm.FetchKernel(ctx, "", "", t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	if initBin, err = vm.BuildGuestInit(ctx, root, work); err != nil {
+		t.Fatal(err)
+	}
+	return root, work, kernel, initBin
 }
 
 // summarizeFailures repeats, at the end of a failed test, each guest
