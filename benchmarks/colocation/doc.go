@@ -25,6 +25,21 @@
 // cgroups the benchmark creates through package cgroup and removes at the
 // end, also on failure.
 //
+// With -net (off by default, like -disk) batch also runs a network blaster
+// and the LC traffic shares a capped link with it: the benchmark creates a
+// network namespace joined to the host by a veth pair (netlink), the load
+// generator's connections are made inside the namespace (each dial on an
+// OS thread that entered it) and the LC service answers on the host side,
+// so its responses leave by the host veth's egress, where the blaster's
+// bulk TCP to a sink in the namespace goes too. That egress is capped at
+// -net-link (default 200 Mbit/s, far below what the CPUs push through a
+// veth): a plain htb with one class and one FIFO outside Strata, Strata's
+// netqos (network.interface the veth, network.link the same rate, the
+// pools' net profiles netConfig sets) in its scenarios. The blaster
+// reports Mbit/s sent. The namespace, the veth and its qdiscs, the
+// children and the cgroups are removed at the end, on failure and on
+// SIGINT or SIGTERM.
+//
 // Scenarios, interleaved within each repeat so drift in the machine's load
 // spreads over all of them: LC alone; batch alone; LC with batch and no
 // isolation; Kubernetes-style static (batch cpu.shares 2, LC shares by its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -18,10 +19,15 @@ type LoadResult struct {
 	Hist         *hdrhistogram.Histogram
 }
 
+// clientDial, when set (with -net), makes the load generator's
+// connections (inside the benchmark's network namespace).
+var clientDial func(ctx context.Context, network, addr string) (net.Conn, error)
+
 func newClient() *http.Client {
 	return &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{
+			DialContext:         clientDial,
 			MaxIdleConns:        512,
 			MaxIdleConnsPerHost: 512,
 			IdleConnTimeout:     30 * time.Second,

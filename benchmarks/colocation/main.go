@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strata-nri/strata/netqos"
 )
 
 func main() {
@@ -26,6 +28,8 @@ func main() {
 	flag.IntVar(&o.Work, "work", 2000, "LC per-request work: hashed 64-byte chunks of its working set")
 	flag.BoolVar(&o.Fsync, "fsync", false, "each LC request appends a 128-byte record to a log and fsyncs it (on an ext4 loop device of the benchmark's)")
 	flag.BoolVar(&o.Disk, "disk", false, "add a disk-streaming batch antagonist (1 MiB direct writes on the same loop device)")
+	flag.BoolVar(&o.Net, "net", false, "add a network-blast batch antagonist sharing a capped link (a veth into a network namespace of the benchmark's) with the LC service's responses")
+	netLink := flag.String("net-link", "200M", "the -net link's rate in bit/s (a quantity: 200M, 1G), far below what the CPUs push through a veth")
 	scen := flag.String("scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(scenarioNames(), ", ")+")")
 	reaction := flag.Bool("reaction", true, "run the reaction benchmark (LC load steps under Strata at 1 s and 100 ms)")
 	steps := flag.Int("reaction-steps", 20, "load steps per period in the reaction benchmark")
@@ -53,6 +57,13 @@ func main() {
 	var err error
 	if o.Loads, err = parseFloats(*loads); err != nil {
 		fail(fmt.Errorf("-loads: %w", err))
+	}
+	if o.Net {
+		r, err := netqos.ParseRate("-net-link", *netLink)
+		if err != nil {
+			fail(err)
+		}
+		o.NetLink = uint64(r)
 	}
 	if *scen != "" {
 		o.Scenarios = strings.Split(*scen, ",")

@@ -16,6 +16,11 @@ func (r *Report) Markdown() string {
 			"The load generator runs in the benchmark's own process, outside every scenario's cgroups, on the same CPUs.\n",
 			r.CapacityRPS, r.Options.Duration, r.Options.Warmup, r.Options.Repeats)
 	}
+	if r.Options.Net {
+		fmt.Fprintf(&b, "Network (-net): the load generator connects from a network namespace of the benchmark's over a veth to the LC service on the host side; "+
+			"a network blaster in batch sends bulk TCP from the host to a sink in the namespace over the same veth, whose host-side egress is capped at %.0f Mbit/s "+
+			"(a plain htb with one class and one FIFO outside Strata, Strata's netqos in its scenarios).\n", float64(r.Options.NetLink)/1e6)
+	}
 	var levels []string
 	seen := map[string]bool{}
 	for _, x := range r.Results {
@@ -30,16 +35,17 @@ func (r *Report) Markdown() string {
 		} else {
 			fmt.Fprintf(&b, "\nLC load %s of capacity:\n\n", lv)
 		}
-		b.WriteString("| scenario | LC req/s | LC p50 ms | LC p99 ms | p99 range over repeats | LC p99.9 ms | p99 / alone | LC errors | batch CPU ops/s | / alone | batch mem MiB/s | / alone | batch disk MiB/s | / alone | LC cpuset CPUs | LC cores | batch cores | node CPU | updates refused |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| scenario | LC req/s | LC p50 ms | LC p99 ms | p99 range over repeats | LC p99.9 ms | p99 / alone | LC errors | batch CPU ops/s | / alone | batch mem MiB/s | / alone | batch disk MiB/s | / alone | batch net Mbit/s | / alone | LC cpuset CPUs | LC cores | batch cores | node CPU | updates refused |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range r.Results {
 			if x.Level != lv {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f %% | %s |\n", x.Scenario,
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f %% | %s |\n", x.Scenario,
 				num(x.OfferedRPS, "%.0f"), num(x.P50, "%.2f"), num(x.P99, "%.2f"), rng(x), num(x.P999, "%.2f"), num(x.P99Ratio, "%.2f"),
 				errs(x), num(x.CPUWork, "%.0f"), num(x.CPUWorkRatio, "%.2f"),
-				num(x.MemWork, "%.0f"), num(x.MemWorkRatio, "%.2f"), num(x.DiskWork, "%.0f"), num(x.DiskWorkRatio, "%.2f"), num(x.LCCPUs, "%.2f"),
+				num(x.MemWork, "%.0f"), num(x.MemWorkRatio, "%.2f"), num(x.DiskWork, "%.0f"), num(x.DiskWorkRatio, "%.2f"),
+				num(x.NetWork, "%.1f"), num(x.NetWorkRatio, "%.2f"), num(x.LCCPUs, "%.2f"),
 				num(x.LCUsage, "%.2f"), num(x.BatchUsage, "%.2f"), 100*x.NodeUtil, refused(x))
 		}
 	}

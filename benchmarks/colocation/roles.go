@@ -39,10 +39,12 @@ func runRole() bool {
 		err = antagonist(memThrash)
 	case "disk":
 		err = antagonist(diskStream)
+	case "net":
+		err = antagonist(netBlast)
 	case "strata":
 		err = runStrata()
 	default:
-		err = fmt.Errorf("%s=%q: unknown; allowed: lc, cpu, mem, disk, strata", roleEnv, role)
+		err = fmt.Errorf("%s=%q: unknown; allowed: lc, cpu, mem, disk, net, strata", roleEnv, role)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "colocation child:", err)
@@ -55,7 +57,7 @@ func runRole() bool {
 // lcWorkingSet is the LC service's working set per request handler.
 const lcWorkingSet = 4 << 20
 
-// serveLC listens on a loopback port, prints it on stdout, and serves
+// serveLC listens on a loopback port (with -net, the benchmark veth's host side), prints it on stdout, and serves
 // requests until SIGTERM.
 func serveLC() error {
 	iters, err := strconv.Atoi(os.Getenv(workEnv))
@@ -74,7 +76,11 @@ func serveLC() error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := "127.0.0.1:0"
+	if a := os.Getenv(lcListenEnv); a != "" {
+		addr = a
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}

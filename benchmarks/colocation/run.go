@@ -36,6 +36,12 @@ type Options struct {
 	// Strata's batch profile then gets block IO isolation (idle IO
 	// priority, the default batch IO weight; see benchConfig).
 	Fsync, Disk bool
+	// Net adds a network blaster to batch and puts the LC service's
+	// responses and the blaster's stream through one link of NetLink bits
+	// per second (a veth into a network namespace of the benchmark's; see
+	// benchNet), shaped by Strata's netqos in its scenarios.
+	Net     bool
+	NetLink uint64 `json:",omitempty"`
 	// Scenarios limits the run to these names (default: all).
 	Scenarios []string
 }
@@ -63,6 +69,9 @@ func (o *Options) validate() error {
 	}
 	if o.Work < 1 || o.Work > 1<<20 {
 		return fmt.Errorf("work %d: want 1..%d", o.Work, 1<<20)
+	}
+	if o.Net && (o.NetLink < 1e6 || o.NetLink > 100e9) {
+		return fmt.Errorf("net link %d bit/s: want 1M..100G", o.NetLink)
 	}
 	for _, s := range o.Scenarios {
 		if scenarioByName(s) == nil {
@@ -165,6 +174,7 @@ func scenarioNames() []string {
 // setting leaks from one scheme into the next.
 type env struct {
 	disk      *benchDisk // nil without -fsync and -disk
+	net       *benchNet  // nil without -net
 	fsync     bool
 	h         *cgroup.Hierarchy
 	root      string
@@ -262,6 +272,11 @@ type Result struct {
 	// DiskWork is the disk antagonist's MiB/s written (with -disk).
 	DiskWork      float64 `json:"batch_disk_mib_per_s,omitempty"`
 	DiskWorkRatio float64 `json:"batch_disk_ratio_to_alone,omitempty"`
+	// NetWork is the network blaster's Mbit/s sent (with -net); NetShape
+	// what was on the link's egress during the (last) window.
+	NetWork      float64  `json:"batch_net_mbit_per_s,omitempty"`
+	NetWorkRatio float64  `json:"batch_net_ratio_to_alone,omitempty"`
+	NetShape     netShape `json:"net_shape,omitzero"`
 	// LCCPUs is the mean size of the LC cgroup's effective cpuset over
 	// the window (sampled every 50 ms): what the scheme gave the LC
 	// service.
@@ -378,6 +393,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		defer e.disk.remove()
 		e.fsync = o.Fsync
 	}
+	if o.Net {
+		interrupted := func() {
+			_ = e.remove()
+			if e.disk != nil {
+				_ = e.disk.remove()
+			}
+		}
+		if e.net, err = setupNet(o.NetLink, interrupted); err != nil {
+			return nil, fmt.Errorf("benchmark network: %w", err)
+		}
+		clientDial = e.net.dial
+		defer func() { clientDial = nil; e.net.remove() }()
+	}
 	names := o.Scenarios
 	if len(names) == 0 {
 		names = scenarioNames()
@@ -397,6 +425,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r                       Result
 		hist                    *LoadResult
 		cpuS, memS, diskS, util float64
+		netS                    float64
 		lcCPUs, lcUsage, bUsage float64
 	}
 	accs := map[string]*acc{}
@@ -447,6 +476,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a.cpuS += m.cpuOps
 		a.memS += m.memOps
 		a.diskS += m.diskOps
+		a.netS += m.netMbit
+		a.r.NetShape = m.netShape
 		a.util += m.util
 		a.lcCPUs += m.lcCPUs
 		a.lcUsage += m.lcUsage
@@ -493,6 +524,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		k := float64(r.Repeats)
 		r.CPUWork, r.MemWork, r.DiskWork, r.NodeUtil = a.cpuS/k, a.memS/k, a.diskS/k, a.util/k
 		r.LCCPUs, r.LCUsage, r.BatchUsage = a.lcCPUs/k, a.lcUsage/k, a.bUsage/k
+		r.NetWork = a.netS / k
 		if a.hist != nil {
 			r.Sent, r.Errors = a.hist.Sent, a.hist.Errors
 			r.P50 = float64(a.hist.Hist.ValueAtQuantile(50)) / 1000
@@ -521,6 +553,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			r.MemWorkRatio = r.MemWork / batchAlone.MemWork
 			if batchAlone.DiskWork > 0 {
 				r.DiskWorkRatio = r.DiskWork / batchAlone.DiskWork
+			}
+			if batchAlone.NetWork > 0 {
+				r.NetWorkRatio = r.NetWork / batchAlone.NetWork
 			}
 		}
 	}
@@ -577,6 +612,9 @@ func (e *env) startLC(work int) (*child, string, error) {
 	if e.fsync {
 		extra = append(extra, fsyncEnv+"=1", dirEnv+"="+e.disk.mnt)
 	}
+	if e.net != nil {
+		extra = append(extra, lcListenEnv+"="+netHostIP+":0")
+	}
 	c, err := startChild(e.lc, "lc", extra...)
 	if err != nil {
 		return nil, "", err
@@ -593,6 +631,8 @@ type measurement struct {
 	lc                  *LoadResult
 	cpuOps, memOps      float64 // per second
 	diskOps             float64 // MiB/s
+	netMbit             float64 // Mbit/s
+	netShape            netShape
 	util                float64 // node CPU busy fraction
 	lcCPUs              float64 // mean cpuset size of the LC cgroup
 	lcUsage, batchUsage float64 // cores
@@ -605,6 +645,17 @@ type measurement struct {
 func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, capRPS float64, rng *rand.Rand) (m measurement, err error) {
 	if err := s.setup(e); err != nil {
 		return m, err
+	}
+	if e.net != nil {
+		undo, err := e.net.shape(s.Strata > 0)
+		if err != nil {
+			return m, err
+		}
+		defer func() {
+			if uerr := undo(); uerr != nil && err == nil {
+				err = uerr
+			}
+		}()
 	}
 	var st *strataSession
 	if s.Strata > 0 {
@@ -627,9 +678,9 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 			return m, err
 		}
 	}
-	var lc, cpu, mem, disk *child
+	var lc, cpu, mem, disk, blast *child
 	defer func() {
-		for _, c := range []*child{lc, cpu, mem, disk} {
+		for _, c := range []*child{lc, cpu, mem, disk, blast} {
 			if c != nil && c.cmd.ProcessState == nil {
 				c.kill()
 			}
@@ -653,6 +704,11 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 				return m, err
 			}
 		}
+		if e.net != nil {
+			if blast, err = startAntagonist(e.batch, "net", netSinkEnv+"="+e.net.sinkAddr); err != nil {
+				return m, err
+			}
+		}
 	}
 	if st != nil {
 		if err := st.startAll(ctx); err != nil {
@@ -666,7 +722,12 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 		window = lv.length
 	}
 	var w windowStats
-	begin := func(time.Time) { w.begin(e, cpu, mem, disk) }
+	begin := func(time.Time) {
+		w.begin(e, cpu, mem, disk)
+		if blast != nil {
+			w.net0, _ = blast.mark()
+		}
+	}
 	if s.LC {
 		r := openLoop(ctx, loadSpec{url: "http://" + addr + "/", rate: func(t time.Duration) float64 { return capRPS * lv.frac(t) },
 			warmup: o.Warmup, window: window, begin: begin}, rng)
@@ -679,6 +740,11 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 	if err := w.end(e, &m); err != nil {
 		return m, err
 	}
+	if e.net != nil {
+		if m.netShape, err = e.net.inspect(); err != nil {
+			return m, err
+		}
+	}
 	if s.Batch {
 		if m.cpuOps, err = antagonistRate(cpu, w.cpu0); err != nil {
 			return m, fmt.Errorf("cpu burner: %w", err)
@@ -690,6 +756,13 @@ func measure(ctx context.Context, e *env, s *scenario, o Options, lv *level, cap
 			if m.diskOps, err = antagonistRate(disk, w.disk0); err != nil {
 				return m, fmt.Errorf("disk streamer: %w", err)
 			}
+		}
+		if blast != nil {
+			bps, err := antagonistRate(blast, w.net0)
+			if err != nil {
+				return m, fmt.Errorf("network blaster: %w", err)
+			}
+			m.netMbit = bps * 8 / 1e6
 		}
 	}
 	if lc != nil {
@@ -711,7 +784,7 @@ type windowStats struct {
 	lc0, b0       time.Duration
 	t0            time.Time
 	cpu0, mem0    antagonistMark
-	disk0         antagonistMark
+	disk0, net0   antagonistMark
 	stopSampling  chan struct{}
 	samples       chan float64
 }

@@ -65,7 +65,8 @@ func benchConfig(period, shrink time.Duration) *isolation.Config {
 	return cfg
 }
 
-// strataConfig is benchConfig for this run: with the benchmark's disk in
+// strataConfig is benchConfig for this run: with -net, the network
+// dimension on the benchmark's link (netConfig); with the benchmark's disk in
 // use, the batch pool also gets block IO isolation — the idle IO priority
 // (bfq serves it only when no other class wants the disk) and, from its
 // empty weight, the default batch IO weight — all Strata offers on cgroup
@@ -78,6 +79,9 @@ func (e *env) strataConfig(period, shrink time.Duration) *isolation.Config {
 				cfg.Pools[i].Profile.IO.IOPriority = "idle"
 			}
 		}
+	}
+	if e.net != nil {
+		netConfig(cfg, e.net.host, e.net.linkBits)
 	}
 	return cfg
 }
@@ -105,11 +109,14 @@ func runStrata() error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	nriplugin.RouteNRILogs(logger)
 	// As the strata binary registers them: the block IO and RDT
-	// dimensions (RDT disables itself without resctrl). The network
-	// dimension is left out: its controller shapes the host's uplink, and
-	// the benchmark sets no network profile.
+	// dimensions (RDT disables itself without resctrl), and with -net the
+	// network dimension on the benchmark's veth (without -net it is left
+	// out: its controller would shape the host's uplink).
 	opts := nriplugin.Options{SocketPath: os.Getenv(socketEnv), Config: cfg, Logger: logger,
 		Controllers: []nriplugin.Controller{nriplugin.NewRDTController(nriplugin.RDTOptions{}), nriplugin.NewIOController(nriplugin.IOOptions{})}}
+	if cfg.Network.Interface != "" {
+		opts.Controllers = append(opts.Controllers, nriplugin.NewNetController())
+	}
 	if t := planTraceChild(); t != nil {
 		opts.BatchCapacity = t // the reaction benchmark's per-period trace
 	}
